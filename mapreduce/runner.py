@@ -1,0 +1,183 @@
+"""Run the cleaning as a chain of Hadoop Streaming jobs, on real Hadoop or the pipe engine.
+
+  0 count      map-only   physical lines per split (for exact reject line numbers)
+  1 validate   map+reduce parse, validate, reject; de-duplicate on the record key
+  2 stats      map+combine+reduce  counts, moments, vocabularies, exact quantiles
+  3 transform  map-only   impute, clip, scale, encode with the fitted stats -> clean/
+  4 rejects    map-only   reject JSON lines -> rejects/
+Every script and the core package travel with -files, as on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sensorpipe.inputs import list_inputs, read_header
+from sensorpipe.output import report_document, staged_output, write_json
+from sensorpipe.rows import carried_columns, make_layout, stored_columns
+from sensorpipe.spec import load_spec
+from sensorpipe.stats import column_stats, stats_document
+from sensorpipe.transform import fit_params, output_names
+
+HERE = Path(__file__).resolve().parent
+CORE = HERE.parent / "sensorpipe"
+SCRIPTS = ["mrlib.py", "count_mapper.py", "validate_mapper.py", "dedup_reducer.py",
+           "stats_mapper.py", "stats_combiner.py", "stats_reducer.py",
+           "transform_mapper.py", "rejects_mapper.py"]
+DEFAULT_SPLIT = 32 * 1024 * 1024
+
+
+@dataclass
+class Step:
+    name: str
+    mapper: str
+    inputs: list[str]
+    output: str
+    reducer: str | None = None
+    combiner: str | None = None
+    reducers: int = 2
+    key_fields: int = 3
+    partition_fields: int = 2
+    verbatim: bool = False  # map-only output lines are written exactly as printed
+
+
+def build_manifest(spec, paths: list[str]) -> dict:
+    """Each input file with its header; the carried columns all files must agree on."""
+    files, carried = [], None
+    for path in paths:
+        header, offset = read_header(path, spec)
+        if header is not None:
+            if carried is None:
+                carried = carried_columns(spec, header)
+            make_layout(spec, header, path, carried)  # raises LayoutError naming file/column
+        files.append({"path": path, "header": header, "header_offset": offset})
+    return {"files": files, "carried": carried or []}
+
+
+def ship(files_dir: Path) -> list[str]:
+    """Copy the scripts and zip the core package into files_dir; return what -files ships."""
+    files_dir.mkdir(parents=True)
+    for name in SCRIPTS:
+        shutil.copy(HERE / name, files_dir / name)
+    with zipfile.ZipFile(files_dir / "sensorpipe.zip", "w") as z:
+        for py in sorted(CORE.glob("*.py")):
+            z.write(py, f"sensorpipe/{py.name}")
+    return [str(files_dir / n) for n in SCRIPTS + ["sensorpipe.zip", "job.json"]]
+
+
+def split_table(count_dir: Path) -> dict:
+    """file index -> [[first offset of a split, physical lines before it], ...]."""
+    per_file: dict[str, list] = {}
+    for part in sorted(count_dir.glob("part-*")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            f, first, n = line.split("\t")
+            per_file.setdefault(f, []).append((int(first), int(n)))
+    table = {}
+    for f, entries in per_file.items():
+        before, rows = 0, []
+        for first, n in sorted(entries):
+            rows.append([first, before])
+            before += n
+        table[f] = rows
+    return table
+
+
+def read_stats(stats_dir: Path, columns, spec, rows: int) -> dict:
+    parts: dict[str, dict] = {str(i): {"V": {}} for i in range(len(columns))}
+    for part in sorted(stats_dir.glob("part-*")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            tag, col, sub, value = line.split("\t", 3)
+            if tag == "V":
+                parts[col]["V"][json.loads(sub)] = int(value)
+            else:
+                parts[col][tag] = json.loads(value)
+    per_column = {}
+    for i, c in enumerate(columns):
+        p = parts[str(i)]
+        count, nulls = p.get("N", [0, rows])
+        per_column[c.out] = column_stats(c, count, nulls, p.get("M"), p.get("Q"), p["V"])
+    doc = stats_document(spec, columns, rows, per_column, [])
+    doc["output_columns"] = output_names([fit_params(c, per_column[c.out]) for c in columns])
+    return doc
+
+
+def clean(spec_path: str, input_path: str, out: str, engine: str = "pipe", python: str | None = None,
+          split_bytes: int = DEFAULT_SPLIT, reducers: int = 2, workers: int | None = None,
+          echo=None) -> dict:
+    """Clean input_path into out with the Hadoop Streaming scripts; return report.json."""
+    started = time.time()
+    echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    spec = load_spec(spec_path)
+    paths = list_inputs(input_path)
+    manifest = build_manifest(spec, paths)
+    columns = stored_columns(spec, manifest["carried"])
+    python = python or sys.executable
+    workers = workers or max(2, os.cpu_count() or 2)
+    with staged_output(out) as stage:
+        work = stage / "_work"
+        ship_list = ship(work / "files")
+        job = {"spec_text": Path(spec_path).read_text(encoding="utf-8"), "spec_path": spec.path,
+               "spec_sha256": spec.sha256, **manifest, "splits": {}}
+        run = _runner(engine, work, ship_list, python, split_bytes, workers, echo)
+
+        def step(s: Step) -> dict:
+            write_json(work / "files" / "job.json", job)
+            t0 = time.time()
+            counters = run(s)
+            echo(f"[{engine}] {s.name}: done in {time.time() - t0:.1f}s")
+            return counters
+
+        rows_dir = str(work / "rows")
+        step(Step("count", "count_mapper.py", paths, str(work / "count"), reducer=None))
+        job["splits"] = split_table(work / "count")
+        c1 = step(Step("validate", "validate_mapper.py", paths, rows_dir, reducer="dedup_reducer.py",
+                       reducers=reducers))
+        step(Step("stats", "stats_mapper.py", [rows_dir], str(work / "stats"), reducer="stats_reducer.py",
+                  combiner="stats_combiner.py", reducers=reducers))
+        core = c1.get("sensorpipe", {})
+        stats = read_stats(work / "stats", columns, spec, core.get("rows_clean", 0))
+        write_json(stage / "stats.json", stats)
+        job["stats"] = stats
+        c3 = step(Step("transform", "transform_mapper.py", [rows_dir], str(stage / "clean"), verbatim=True))
+        step(Step("rejects", "rejects_mapper.py", [rows_dir], str(stage / "rejects"), verbatim=True))
+        if not os.environ.get("SENSORPIPE_KEEP_WORK"):
+            shutil.rmtree(work)
+        _tidy(stage)
+        report = report_document(
+            engine, core.get("rows_in", 0), core.get("rows_clean", 0), core,
+            {c.out: c3.get("sensorpipe.imputed", {}).get(str(i), 0) for i, c in enumerate(columns)},
+            {c.out: c3.get("sensorpipe.clipped", {}).get(str(i), 0) for i, c in enumerate(columns)},
+            time.time() - started, inputs=paths, counters={"validate": c1, "transform": c3},
+        )
+        write_json(stage / "report.json", report)
+    return report
+
+
+def _runner(engine, work: Path, ship_list, python, split_bytes, workers, echo):
+    if engine == "pipe":
+        from mapreduce import pipe  # noqa: PLC0415
+
+        return lambda s: pipe.run_job(s, str(work / "files"), python, split_bytes, workers)
+    if engine == "hadoop":
+        from mapreduce import hadoop  # noqa: PLC0415
+
+        def run(s: Step) -> dict:
+            cwd = work / f"run-{s.name}"
+            cwd.mkdir()
+            return hadoop.run_job(s, str(cwd), ship_list, python, split_bytes, workers, echo)
+
+        return run
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def _tidy(stage: Path) -> None:
+    """Drop the local file system's .crc side files from the output."""
+    for crc in stage.rglob(".*.crc"):
+        crc.unlink()

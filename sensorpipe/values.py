@@ -1,0 +1,108 @@
+"""Parse and format single values exactly as DESIGN.md defines them (stdlib only).
+
+The grammars are regular expressions on purpose: the Spark engine applies the very same
+patterns with `rlike`, so "does not parse as its type" means one thing in every engine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from datetime import datetime, timezone
+
+# Surrounding whitespace stripped from every value (ASCII only, as Spark's trim can match).
+WHITESPACE = " \t\r\n\f\v"
+
+FLOAT_RE = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+INT_RE = r"[+-]?[0-9]+"
+EPOCH_RE = r"(-?[0-9]+)(?:\.([0-9]{1,6}))?"
+ISO_RE = (
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+_FLOAT = re.compile(FLOAT_RE, re.ASCII).fullmatch
+_INT = re.compile(INT_RE, re.ASCII).fullmatch
+_EPOCH = re.compile(EPOCH_RE, re.ASCII).fullmatch
+_ISO = re.compile(ISO_RE, re.ASCII).fullmatch
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_EPOCH0 = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_float(text: str) -> float | None:
+    """A finite float, or None when the text is not one."""
+    if not _FLOAT(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def parse_int(text: str) -> int | None:
+    """A 64-bit integer, or None ("1.0" is not an int)."""
+    if not _INT(text):
+        return None
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
+def parse_timestamp(text: str) -> int | None:
+    """Microseconds since the epoch (UTC) from ISO-8601 or epoch seconds, or None."""
+    m = _EPOCH(text)
+    if m:
+        whole, frac = m.groups()
+        seconds = int(whole)
+        micros = int((frac or "").ljust(6, "0"))
+        return seconds * 1_000_000 + (-micros if whole.startswith("-") else micros)
+    m = _ISO(text)
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss, frac, zone = m.groups()
+    try:
+        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0),
+                      tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    offset = 0
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 18 or minutes > 59:
+            return None
+        offset = (hours * 60 + minutes) * 60 * (1 if zone[0] == "+" else -1)
+    seconds = (dt - _EPOCH0) // _ONE_SECOND - offset
+    return seconds * 1_000_000 + int((frac or "").ljust(6, "0"))
+
+
+_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH0
+
+
+def format_timestamp(micros: int) -> str:
+    """ISO-8601 UTC with a Z; fractional seconds only where present, without trailing zeros."""
+    seconds, frac = divmod(micros, 1_000_000)
+    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.year < 1000:
+        text = f"{dt.year:04d}" + text[text.index("-"):]
+    if frac:
+        text += "." + f"{frac:06d}".rstrip("0")
+    return text + "Z"
+
+
+def format_float(value: float) -> str:
+    """Shortest text that reads back as the same double."""
+    return repr(value)
+
+
+def sortable(value: float) -> str:
+    """16 hex digits whose byte order is the numeric order of the double (for MR sorts)."""
+    bits = struct.unpack(">Q", struct.pack(">d", value + 0.0))[0]  # +0.0 folds -0.0 into 0.0
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
+    return f"{bits:016x}"
+
+
+def unsortable(text: str) -> float:
+    bits = int(text, 16)
+    bits = bits & ~(1 << 63) if bits >> 63 else bits ^ 0xFFFFFFFFFFFFFFFF
+    return struct.unpack(">d", struct.pack(">Q", bits))[0]
