@@ -136,8 +136,10 @@ def _run_pipeline(cmds: list[list[str]], env: dict, cwd: str, stdout, counters: 
     codes = [p.wait() for p in procs]
     for t in threads:
         t.join()
-    if any(codes):
-        raise TaskFailed(f"{label}: {cmds[codes.index(next(c for c in codes if c))]} exited with {max(codes)}")
+    failed = [i for i, c in enumerate(codes) if c]
+    if failed:  # the last failure is the cause: the ones before it died of a broken pipe
+        i = failed[-1]
+        raise TaskFailed(f"{label}: {' '.join(cmds[i][1:])} exited with {codes[i]}")
 
 
 def run_job(step, workdir: str, python: str, split_bytes: int, workers: int) -> dict:

@@ -20,10 +20,10 @@ class InputError(ValueError):
 def list_inputs(path: str | Path) -> list[str]:
     p = Path(path)
     if p.is_file():
-        return [str(p.absolute())]
+        return [os.path.abspath(p)]
     if p.is_dir():
         return sorted(
-            str(f.absolute()) for f in p.iterdir()
+            os.path.abspath(f) for f in p.iterdir()
             if f.is_file() and not f.name.startswith(("_", "."))
         )
     raise InputError(f"{path}: no such file or directory")
