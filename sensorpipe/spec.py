@@ -145,11 +145,11 @@ def parse_spec(doc: dict, path: str = "<spec>", sha256: str = "") -> Spec:
 def _column(raw, i: int, path: str) -> Column:
     where = f"columns[{i}]"
     tbl = _table(raw, path, where)
-    _no_unknown(tbl, COLUMN_KEYS, path, where)
     name = _typed(tbl, "name", str, path, where, required=True)
     if not name.strip() or name != name.strip():
         raise SpecError(path, f"{where}.name", "must be non-empty without surrounding spaces")
     where = f"columns[{i}] ({name})"
+    _no_unknown(tbl, COLUMN_KEYS, path, where)
     ctype = _choice(tbl, "type", TYPES, path, where, None)
     col = dict(
         name=name,

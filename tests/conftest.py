@@ -1,0 +1,65 @@
+"""Shared fixtures: paths to the test data, and running a cleaning through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from sensorpipe.cli import main as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def run_clean(engine: str, spec: Path, source: Path, out: Path, split_mb: float = 0.0002) -> int:
+    """`sensorpipe clean` in-process; tiny splits so several mappers share every input."""
+    return cli(["clean", "--engine", engine, "--spec", str(spec), "--input", str(source),
+                "--output", str(out), "--split-mb", str(split_mb)])
+
+
+class Output:
+    """A finished cleaning run's directory, read back."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.stats = json.loads((path / "stats.json").read_text())
+        self.report = json.loads((path / "report.json").read_text())
+        parts = sorted((path / "clean").glob("part-*"))
+        self.clean = sorted(row for p in parts for row in csv.reader(p.open(newline="")))
+        self.rejects = sorted(
+            (json.loads(line) for p in sorted((path / "rejects").glob("part-*"))
+             for line in p.read_text(encoding="utf-8").splitlines()),
+            key=lambda r: (r["source"], r["line"]),
+        )
+
+
+def _close(a, b, rel: float) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y, rel) for x, y in zip(a, b))
+    if isinstance(a, str) and isinstance(b, str) and a != b:
+        try:
+            return _close(float(a), float(b), rel)
+        except ValueError:
+            return False
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+            return a == b
+        return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+    return a == b
+
+
+def assert_same(a, b, rel: float = 1e-9) -> None:
+    """Equal, except that numbers (also numbers written as text) agree to rel."""
+    assert _close(a, b, rel), f"differ beyond {rel} relative:\n{a}\n{b}"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA

@@ -1,0 +1,85 @@
+"""Edge inputs and failures: zero rows succeed; a failed run leaves nothing half-written."""
+
+import json
+
+import pytest
+
+from conftest import DATA, Output, run_clean
+
+SPEC = DATA / "messy.toml"
+HEADER = "device_id,ts,temperature,pressure,rpm,model,note\n"
+
+
+@pytest.mark.parametrize("engine", ["pipe", "hadoop"])
+@pytest.mark.parametrize("content", ["", HEADER, "\n\n" + HEADER + "\r\n  \n"], ids=["empty", "header", "blanks"])
+def test_zero_rows_succeed(tmp_path, engine, content):
+    src = tmp_path / "in.csv"
+    src.write_text(content)
+    assert run_clean(engine, SPEC, src, tmp_path / "out") == 0
+    out = Output(tmp_path / "out")
+    assert (out.report["rows_in"], out.report["rows_clean"], out.report["rows_rejected"]) == (0, 0, 0)
+    assert out.clean == [] and out.rejects == []
+    assert out.stats["rows"] == 0
+    assert out.stats["columns"]["temperature"]["mean"] is None
+    assert out.stats["columns"]["model"]["vocab"] == []
+    assert out.stats["output_columns"] == ["device_id", "ts", "temperature", "pressure", "rpm", "model", "note"]
+
+
+def test_one_row(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text(HEADER + "d1,2026-01-01T00:00:00Z,20,100,7,A,x\n")
+    assert run_clean("pipe", SPEC, src, tmp_path / "out") == 0
+    out = Output(tmp_path / "out")
+    # one value: IQR 0, so pressure robust-scales to 0.0; rpm stays int
+    assert out.clean == [["d1", "2026-01-01T00:00:00Z", "20.0", "0.0", "7", "0", "x"]]
+    assert out.stats["columns"]["pressure"]["std"] == 0.0
+
+
+@pytest.mark.parametrize("engine", ["pipe", "hadoop"])
+def test_failed_run_leaves_previous_output_alone(tmp_path, engine, capsys):
+    out = tmp_path / "out"
+    assert run_clean("pipe", SPEC, DATA / "messy", out) == 0
+    before = (out / "report.json").read_text()
+    code = run_clean_with(engine, out, ["--python", str(tmp_path / "no-such-python")])
+    assert code == 1
+    assert "run failed" in capsys.readouterr().err
+    assert (out / "report.json").read_text() == before and (out / "_SUCCESS").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging directory left
+
+
+def run_clean_with(engine, out, extra):
+    from sensorpipe.cli import main  # noqa: PLC0415
+
+    return main(["clean", "--engine", engine, "--spec", str(SPEC), "--input", str(DATA / "messy"),
+                 "--output", str(out), *extra])
+
+
+def test_header_missing_a_column_fails_naming_file_and_column(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("device_id,ts,temperature\nd1,2026-01-01,1\n")
+    assert run_clean("pipe", SPEC, src, tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert str(src) in err and "'pressure'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input_fails(tmp_path, capsys):
+    assert run_clean("pipe", SPEC, tmp_path / "nope.csv", tmp_path / "out") == 1
+    assert "nope.csv" in capsys.readouterr().err
+
+
+def test_refuses_to_replace_a_foreign_directory(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    assert run_clean("pipe", SPEC, DATA / "messy", out) == 2
+    assert "refusing" in capsys.readouterr().err
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_pipe_runs_at_least_two_mappers_and_reducers(tmp_path):
+    out = tmp_path / "out"
+    assert run_clean("pipe", SPEC, DATA / "messy", out, split_mb=64) == 0
+    assert len(list((out / "clean").glob("part-*"))) >= 2  # even one small file gets 2 splits
+    report = json.loads((out / "report.json").read_text())
+    assert report["rows_clean"] == 13
