@@ -42,13 +42,21 @@ def local_command() -> list[str]:
     try:
         import pyspark  # noqa: PLC0415
     except ImportError:
-        raise HadoopMissing("pyspark (for its Hadoop client jars) is not installed: run `make setup`") from None
+        raise HadoopMissing(
+            "pyspark (for its Hadoop client jars) is not installed: run `make setup`"
+        ) from None
     jars = Path(pyspark.__file__).parent / "jars"
     java = shutil.which("java") or (Path(os.environ.get("JAVA_HOME", "")) / "bin" / "java")
     if not Path(java).exists():
         raise HadoopMissing("no java on PATH (Java 17 is needed for --engine hadoop)")
-    return [str(java), "-Xmx1g", f"-Dlog4j2.configurationFile={LOG4J}",
-            "-cp", f"{jars}/*:{streaming_jar()}", STREAMING_MAIN]
+    return [
+        str(java),
+        "-Xmx1g",
+        f"-Dlog4j2.configurationFile={LOG4J}",
+        "-cp",
+        f"{jars}/*:{streaming_jar()}",
+        STREAMING_MAIN,
+    ]
 
 
 def cluster_command() -> list[str] | None:
@@ -61,18 +69,34 @@ def cluster_command() -> list[str] | None:
 
 
 def job_args(step, files: list[str], python: str, local: bool, split_bytes: int, workers: int) -> list[str]:
-    d = ["-D", f"mapreduce.job.name=sensorpipe-{step.name}",
-         "-D", "stream.map.input.ignoreKey=false",
-         "-D", "textinputformat.record.delimiter=\n",
-         "-D", f"mapreduce.input.fileinputformat.split.maxsize={split_bytes}",
-         "-D", f"mapreduce.job.reduces={step.reducers if step.reducer else 0}"]
+    d = [
+        "-D",
+        f"mapreduce.job.name=sensorpipe-{step.name}",
+        "-D",
+        "stream.map.input.ignoreKey=false",
+        "-D",
+        "textinputformat.record.delimiter=\n",
+        "-D",
+        f"mapreduce.input.fileinputformat.split.maxsize={split_bytes}",
+        "-D",
+        f"mapreduce.job.reduces={step.reducers if step.reducer else 0}",
+    ]
     if local:
-        d += ["-D", "mapreduce.framework.name=local",
-              "-D", f"mapreduce.local.map.tasks.maximum={workers}",
-              "-D", f"mapreduce.local.reduce.tasks.maximum={workers}"]
+        d += [
+            "-D",
+            "mapreduce.framework.name=local",
+            "-D",
+            f"mapreduce.local.map.tasks.maximum={workers}",
+            "-D",
+            f"mapreduce.local.reduce.tasks.maximum={workers}",
+        ]
     if step.reducer:
-        d += ["-D", f"stream.num.map.output.key.fields={step.key_fields}",
-              "-D", f"mapreduce.partition.keypartitioner.options=-k1,{step.partition_fields}"]
+        d += [
+            "-D",
+            f"stream.num.map.output.key.fields={step.key_fields}",
+            "-D",
+            f"mapreduce.partition.keypartitioner.options=-k1,{step.partition_fields}",
+        ]
     if step.combiner:  # the combiner's output is read with the reduce-output settings: keep keys whole
         d += ["-D", f"stream.num.reduce.output.key.fields={step.key_fields}"]
     if step.verbatim:
@@ -81,8 +105,12 @@ def job_args(step, files: list[str], python: str, local: bool, split_bytes: int,
     if step.combiner:
         args += ["-combiner", f"{python} {step.combiner}"]
     if step.reducer:
-        args += ["-reducer", f"{python} {step.reducer}",
-                 "-partitioner", "org.apache.hadoop.mapred.lib.KeyFieldBasedPartitioner"]
+        args += [
+            "-reducer",
+            f"{python} {step.reducer}",
+            "-partitioner",
+            "org.apache.hadoop.mapred.lib.KeyFieldBasedPartitioner",
+        ]
     else:
         args += ["-reducer", "NONE"]
     for path in step.inputs:
@@ -108,13 +136,15 @@ def parse_counters(log: str) -> dict:
     return groups
 
 
-def run_job(step, workdir: str, files: list[str], python: str, split_bytes: int, workers: int,
-            echo=None) -> dict:
+def run_job(
+    step, workdir: str, files: list[str], python: str, split_bytes: int, workers: int, echo=None
+) -> dict:
     """Run one step; return its counters. Raises RuntimeError with the log tail on failure."""
     cluster = cluster_command()
     cmd = (cluster or local_command()) + job_args(step, files, python, cluster is None, split_bytes, workers)
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     lines = []
     for raw in proc.stdout:
         line = raw.decode("utf-8", "replace")

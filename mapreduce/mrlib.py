@@ -70,7 +70,7 @@ def records(stream=None):
     stream = stream or sys.stdin.buffer
     for raw in stream:
         tab = raw.index(b"\t")
-        yield int(raw[:tab]), raw[tab + 1:]
+        yield int(raw[:tab]), raw[tab + 1 :]
 
 
 def text_records(stream=None):
@@ -78,7 +78,7 @@ def text_records(stream=None):
     stream = stream or sys.stdin.buffer
     for raw in stream:
         line = raw.decode("utf-8")
-        yield line[line.index("\t") + 1:].rstrip("\n")
+        yield line[line.index("\t") + 1 :].rstrip("\n")
 
 
 def counter(group: str, name: str, n: int = 1) -> None:

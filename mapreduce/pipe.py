@@ -81,15 +81,13 @@ def spill(k: int, p: int, reducers: int, prefix: str, combiner: list[str], strea
     parts = [[] for _ in range(reducers)]
     for line in stream:
         parts[zlib.crc32(key_of(line, p)) % reducers].append(line)
-    for j, lines in enumerate(parts):
-        lines.sort(key=lambda ln: key_of(ln, k))
-        path = f"{prefix}.part-{j:05d}"
-        if combiner and lines:
-            proc = subprocess.run(combiner, input=b"".join(lines), stdout=subprocess.PIPE, check=True)
-            lines = proc.stdout.splitlines(keepends=True)
-            lines.sort(key=lambda ln: key_of(ln, k))
-        with open(path, "wb") as f:
-            f.writelines(lines)
+    for j, part in enumerate(parts):
+        part.sort(key=lambda ln: key_of(ln, k))
+        if combiner and part:
+            proc = subprocess.run(combiner, input=b"".join(part), stdout=subprocess.PIPE, check=True)
+            part = sorted(proc.stdout.splitlines(keepends=True), key=lambda ln: key_of(ln, k))  # noqa: PLW2901
+        with open(f"{prefix}.part-{j:05d}", "wb") as f:
+            f.writelines(part)
 
 
 def merge(k: int, paths: list[str], out) -> None:
@@ -106,7 +104,7 @@ def _pump_stderr(proc, counters: Counters, label: str) -> threading.Thread:
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if line.startswith("reporter:counter:"):
-                group, name, n = line[len("reporter:counter:"):].rsplit(",", 2)
+                group, name, n = line[len("reporter:counter:") :].rsplit(",", 2)
                 counters.add(group, name, int(n))
             elif not line.startswith("reporter:status:"):
                 sys.stderr.write(f"[{label}] {line}\n")
@@ -126,8 +124,14 @@ def _run_pipeline(cmds: list[list[str]], env: dict, cwd: str, stdout, counters: 
     prev = None
     for i, cmd in enumerate(cmds):
         last = i == len(cmds) - 1
-        proc = subprocess.Popen(cmd, stdin=prev, stdout=stdout if last else subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, cwd=cwd)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=prev,
+            stdout=stdout if last else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
         if prev is not None:
             prev.close()
         prev = proc.stdout
@@ -154,13 +158,27 @@ def run_job(step, workdir: str, python: str, split_bytes: int, workers: int) -> 
     os.makedirs(spill_dir, exist_ok=True)
 
     def map_task(i: int, s: Split) -> None:
-        env = dict(os.environ, mapreduce_map_input_file="file:" + s.path,
-                   mapreduce_map_input_start=str(s.start), mapreduce_task_partition=str(i))
+        env = dict(
+            os.environ,
+            mapreduce_map_input_file="file:" + s.path,
+            mapreduce_map_input_start=str(s.start),
+            mapreduce_task_partition=str(i),
+        )
         cmds = [[python, me, "feed", s.path, str(s.start), str(s.end)], [python, *step.mapper.split()]]
         if reducers:
             combiner = [python, *step.combiner.split()] if step.combiner else []
-            cmds.append([python, me, "spill", str(step.key_fields), str(step.partition_fields),
-                         str(reducers), os.path.join(spill_dir, f"map-{i:05d}"), *combiner])
+            cmds.append(
+                [
+                    python,
+                    me,
+                    "spill",
+                    str(step.key_fields),
+                    str(step.partition_fields),
+                    str(reducers),
+                    os.path.join(spill_dir, f"map-{i:05d}"),
+                    *combiner,
+                ]
+            )
             with open(os.devnull, "wb") as out:
                 _run_pipeline(cmds, env, workdir, out, counters, f"{step.name} map {i}")
         else:

@@ -28,9 +28,17 @@ from sensorpipe.transform import fit_params, output_names
 
 HERE = Path(__file__).resolve().parent
 CORE = HERE.parent / "sensorpipe"
-SCRIPTS = ["mrlib.py", "count_mapper.py", "validate_mapper.py", "dedup_reducer.py",
-           "stats_mapper.py", "stats_combiner.py", "stats_reducer.py",
-           "transform_mapper.py", "rejects_mapper.py"]
+SCRIPTS = [
+    "mrlib.py",
+    "count_mapper.py",
+    "validate_mapper.py",
+    "dedup_reducer.py",
+    "stats_mapper.py",
+    "stats_combiner.py",
+    "stats_reducer.py",
+    "transform_mapper.py",
+    "rejects_mapper.py",
+]
 DEFAULT_SPLIT = 32 * 1024 * 1024
 
 
@@ -108,9 +116,17 @@ def read_stats(stats_dir: Path, columns, spec, rows: int) -> dict:
     return doc
 
 
-def clean(spec_path: str, input_path: str, out: str, engine: str = "pipe", python: str | None = None,
-          split_bytes: int = DEFAULT_SPLIT, reducers: int = 2, workers: int | None = None,
-          echo=None) -> dict:
+def clean(
+    spec_path: str,
+    input_path: str,
+    out: str,
+    engine: str = "pipe",
+    python: str | None = None,
+    split_bytes: int = DEFAULT_SPLIT,
+    reducers: int = 2,
+    workers: int | None = None,
+    echo=None,
+) -> dict:
     """Clean input_path into out with the Hadoop Streaming scripts; return report.json."""
     started = time.time()
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -123,8 +139,13 @@ def clean(spec_path: str, input_path: str, out: str, engine: str = "pipe", pytho
     with staged_output(out) as stage:
         work = stage / "_work"
         ship_list = ship(work / "files")
-        job = {"spec_text": Path(spec_path).read_text(encoding="utf-8"), "spec_path": spec.path,
-               "spec_sha256": spec.sha256, **manifest, "splits": {}}
+        job = {
+            "spec_text": Path(spec_path).read_text(encoding="utf-8"),
+            "spec_path": spec.path,
+            "spec_sha256": spec.sha256,
+            **manifest,
+            "splits": {},
+        }
         run = _runner(engine, work, ship_list, python, split_bytes, workers, echo)
 
         def step(s: Step) -> dict:
@@ -137,10 +158,27 @@ def clean(spec_path: str, input_path: str, out: str, engine: str = "pipe", pytho
         rows_dir = str(work / "rows")
         step(Step("count", "count_mapper.py", paths, str(work / "count"), reducer=None))
         job["splits"] = split_table(work / "count")
-        c1 = step(Step("validate", "validate_mapper.py", paths, rows_dir, reducer="dedup_reducer.py",
-                       reducers=reducers))
-        step(Step("stats", "stats_mapper.py", [rows_dir], str(work / "stats"), reducer="stats_reducer.py",
-                  combiner="stats_combiner.py", reducers=reducers))
+        c1 = step(
+            Step(
+                "validate",
+                "validate_mapper.py",
+                paths,
+                rows_dir,
+                reducer="dedup_reducer.py",
+                reducers=reducers,
+            )
+        )
+        step(
+            Step(
+                "stats",
+                "stats_mapper.py",
+                [rows_dir],
+                str(work / "stats"),
+                reducer="stats_reducer.py",
+                combiner="stats_combiner.py",
+                reducers=reducers,
+            )
+        )
         core = c1.get("sensorpipe", {})
         stats = read_stats(work / "stats", columns, spec, core.get("rows_clean", 0))
         write_json(stage / "stats.json", stats)
@@ -151,10 +189,15 @@ def clean(spec_path: str, input_path: str, out: str, engine: str = "pipe", pytho
             shutil.rmtree(work)
         _tidy(stage)
         report = report_document(
-            engine, core.get("rows_in", 0), core.get("rows_clean", 0), core,
+            engine,
+            core.get("rows_in", 0),
+            core.get("rows_clean", 0),
+            core,
             {c.out: c3.get("sensorpipe.imputed", {}).get(str(i), 0) for i, c in enumerate(columns)},
             {c.out: c3.get("sensorpipe.clipped", {}).get(str(i), 0) for i, c in enumerate(columns)},
-            time.time() - started, inputs=paths, counters={"validate": c1, "transform": c3},
+            time.time() - started,
+            inputs=paths,
+            counters={"validate": c1, "transform": c3},
         )
         write_json(stage / "report.json", report)
     return report

@@ -41,7 +41,10 @@ def combine_value(tag: str, values) -> str:
 
 def quantile_runs(groups):
     for key, lines in groups:
-        yield unsortable(key.split("\t")[2][1:]), int(combine_value("Q", (ln.rsplit("\t", 1)[1] for ln in lines)))
+        yield (
+            unsortable(key.split("\t")[2][1:]),
+            int(combine_value("Q", (ln.rsplit("\t", 1)[1] for ln in lines))),
+        )
 
 
 def reduce_column(tag: str, col: str, lines, out) -> None:

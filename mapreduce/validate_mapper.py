@@ -30,14 +30,15 @@ def line_numbers(job: dict, file_idx: int, first_offset: int) -> int:
 
 
 def reject(reason: str, source: str, line: int, raw: str) -> str:
-    return json.dumps({"reason": reason, "source": source, "line": line, "raw": raw},
-                      ensure_ascii=False)
+    return json.dumps({"reason": reason, "source": source, "line": line, "raw": raw}, ensure_ascii=False)
 
 
 def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
     entry = job["files"][file_idx]
     source, header_offset = entry["path"], entry["header_offset"]
-    layout = mrlib.layout_for(job, file_idx) if entry["header"] is not None or not job["spec"].header else None
+    layout = (
+        mrlib.layout_for(job, file_idx) if entry["header"] is not None or not job["spec"].header else None
+    )
     columns = layout.columns if layout else []
     kept = layout.kept_index if layout else []
     keyed = bool(job["spec"].key)

@@ -28,8 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--split-mb", type=float, default=32.0, help="MapReduce input split size")
     c.add_argument("--python", help="interpreter the streaming scripts run with on task nodes")
     c.add_argument("--master", help="Spark master URL (--engine spark)")
-    c.add_argument("--format", choices=["parquet", "csv"], default="parquet",
-                   help="clean/ format of --engine spark")
+    c.add_argument(
+        "--format", choices=["parquet", "csv"], default="parquet", help="clean/ format of --engine spark"
+    )
     v = sub.add_parser("validate-spec", help="check a spec file and print its columns")
     v.add_argument("spec")
     return p
@@ -42,10 +43,23 @@ def cmd_clean(args) -> int:
         return 2
     from mapreduce.runner import clean  # noqa: PLC0415
 
-    report = clean(args.spec, args.input, args.output, engine=args.engine, python=args.python,
-                   split_bytes=max(1, int(args.split_mb * 1024 * 1024)), reducers=args.reducers)
-    print(json.dumps({k: report[k] for k in ("engine", "rows_in", "rows_clean", "rows_rejected",
-                                               "rejected_by_reason", "seconds")}))
+    report = clean(
+        args.spec,
+        args.input,
+        args.output,
+        engine=args.engine,
+        python=args.python,
+        split_bytes=max(1, int(args.split_mb * 1024 * 1024)),
+        reducers=args.reducers,
+    )
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in ("engine", "rows_in", "rows_clean", "rows_rejected", "rejected_by_reason", "seconds")
+            }
+        )
+    )
     return 0
 
 

@@ -23,8 +23,7 @@ def list_inputs(path: str | Path) -> list[str]:
         return [os.path.abspath(p)]
     if p.is_dir():
         return sorted(
-            os.path.abspath(f) for f in p.iterdir()
-            if f.is_file() and not f.name.startswith(("_", "."))
+            os.path.abspath(f) for f in p.iterdir() if f.is_file() and not f.name.startswith(("_", "."))
         )
     raise InputError(f"{path}: no such file or directory")
 

@@ -55,8 +55,16 @@ def write_json(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def report_document(engine: str, rows_in: int, rows_clean: int, rejected: dict,
-                    imputed: dict, clipped: dict, seconds: float, **extra) -> dict:
+def report_document(
+    engine: str,
+    rows_in: int,
+    rows_clean: int,
+    rejected: dict,
+    imputed: dict,
+    clipped: dict,
+    seconds: float,
+    **extra,
+) -> dict:
     by_reason = {r: int(rejected.get(r, 0)) for r in REASONS}
     doc = {
         "engine": engine,

@@ -157,8 +157,9 @@ def stored_columns(spec: Spec, carried: list[str]) -> list[Column]:
     ]
 
 
-def make_layout(spec: Spec, header: list[str] | None, source: str = "<input>",
-                carried: list[str] | None = None) -> Layout:
+def make_layout(
+    spec: Spec, header: list[str] | None, source: str = "<input>", carried: list[str] | None = None
+) -> Layout:
     """Bind the spec to a file's header (or to the spec's own order when header = false).
 
     `carried` fixes the order of carried columns when several files must agree on it.

@@ -23,8 +23,17 @@ DEFAULT_NULL_TOKENS = ("", "NA", "N/A", "null", "NULL", "NaN", "?")
 
 DATASET_KEYS = {"name", "delimiter", "header", "null_tokens", "key", "drop"}
 COLUMN_KEYS = {
-    "name", "output", "type", "required", "range", "on_invalid",
-    "impute", "fill", "clip", "scale", "encode",
+    "name",
+    "output",
+    "type",
+    "required",
+    "range",
+    "on_invalid",
+    "impute",
+    "fill",
+    "clip",
+    "scale",
+    "encode",
 }
 # Sections later pipeline stages read (features, labels, model); validated by those stages.
 OPEN_SECTIONS = {"features", "label", "model", "stream", "simulate"}
@@ -138,8 +147,9 @@ def parse_spec(doc: dict, path: str = "<spec>", sha256: str = "") -> Spec:
     outs = [c.out for c in columns if c.name not in drop]
     _unique(outs, path, "columns.output")
     extra = {k: doc[k] for k in OPEN_SECTIONS if k in doc}
-    return Spec(path, sha256, name, columns, delimiter, header, frozenset(nulls),
-                tuple(key), tuple(drop), extra)
+    return Spec(
+        path, sha256, name, columns, delimiter, header, frozenset(nulls), tuple(key), tuple(drop), extra
+    )
 
 
 def _column(raw, i: int, path: str) -> Column:
@@ -204,8 +214,10 @@ def _range(tbl: dict, path: str, where: str):
         return None
     r = tbl["range"]
     ok = (
-        isinstance(r, list) and len(r) == 2
-        and all(type(v) in (int, float) and math.isfinite(v) for v in r) and r[0] <= r[1]
+        isinstance(r, list)
+        and len(r) == 2
+        and all(type(v) in (int, float) and math.isfinite(v) for v in r)
+        and r[0] <= r[1]
     )
     if not ok:
         raise SpecError(path, f"{where}.range", "must be [low, high] with finite low <= high")

@@ -85,8 +85,14 @@ def sort_vocab(counts: dict) -> list:
     return [[v, n] for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def column_stats(col: Column, count: int, nulls: int, moments: list | None,
-                 quantiles: dict | None, vocab_counts: dict | None) -> dict:
+def column_stats(
+    col: Column,
+    count: int,
+    nulls: int,
+    moments: list | None,
+    quantiles: dict | None,
+    vocab_counts: dict | None,
+) -> dict:
     """One column's entry of stats.json; keys that do not apply are None."""
     st = dict.fromkeys(STAT_KEYS)
     st.update(count=count, nulls=nulls)
@@ -100,8 +106,9 @@ def column_stats(col: Column, count: int, nulls: int, moments: list | None,
     return st
 
 
-def stats_document(spec: Spec, columns: list[Column], rows: int, per_column: dict,
-                   output_columns: list[str]) -> dict:
+def stats_document(
+    spec: Spec, columns: list[Column], rows: int, per_column: dict, output_columns: list[str]
+) -> dict:
     return {
         "spec_sha256": spec.sha256,
         "rows": rows,

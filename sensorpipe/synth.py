@@ -32,8 +32,16 @@ def rows(n: int, devices: int = 500, seed: int = 7, fault_rate: float = 0.02):
         pres = 300.0 + 25.0 * rng.gauss(0, 1)
         rpm = int(1500 + 200 * rng.gauss(0, 1))
         load = min(149.0, max(0.0, 60.0 + 20.0 * rng.gauss(0, 1)))
-        fields = [f"dev-{dev:05d}", _iso(ts), models[dev], f"{temp:.3f}", f"{vib:.4f}",
-                  f"{pres:.2f}", str(rpm), f"{load:.1f}"]
+        fields = [
+            f"dev-{dev:05d}",
+            _iso(ts),
+            models[dev],
+            f"{temp:.3f}",
+            f"{vib:.4f}",
+            f"{pres:.2f}",
+            str(rpm),
+            f"{load:.1f}",
+        ]
         if rng.random() < fault_rate:
             yield from _fault(rng, fields, ts)
             continue

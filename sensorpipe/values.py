@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import struct
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Surrounding whitespace stripped from every value (ASCII only, as Spark's trim can match).
 WHITESPACE = " \t\r\n\f\v"
@@ -28,7 +28,7 @@ _EPOCH = re.compile(EPOCH_RE, re.ASCII).fullmatch
 _ISO = re.compile(ISO_RE, re.ASCII).fullmatch
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_EPOCH0 = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH0 = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_float(text: str) -> float | None:
@@ -60,8 +60,7 @@ def parse_timestamp(text: str) -> int | None:
         return None
     y, mo, d, hh, mi, ss, frac, zone = m.groups()
     try:
-        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0),
-                      tzinfo=timezone.utc)
+        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0), tzinfo=UTC)
     except ValueError:
         return None
     offset = 0
@@ -75,16 +74,16 @@ def parse_timestamp(text: str) -> int | None:
     return seconds * 1_000_000 + int((frac or "").ljust(6, "0"))
 
 
-_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH0
+_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC) - _EPOCH0
 
 
 def format_timestamp(micros: int) -> str:
     """ISO-8601 UTC with a Z; fractional seconds only where present, without trailing zeros."""
     seconds, frac = divmod(micros, 1_000_000)
-    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    dt = datetime.fromtimestamp(seconds, tz=UTC)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     if dt.year < 1000:
-        text = f"{dt.year:04d}" + text[text.index("-"):]
+        text = f"{dt.year:04d}" + text[text.index("-") :]
     if frac:
         text += "." + f"{frac:06d}".rstrip("0")
     return text + "Z"

@@ -18,8 +18,21 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def run_clean(engine: str, spec: Path, source: Path, out: Path, split_mb: float = 0.0002) -> int:
     """`sensorpipe clean` in-process; tiny splits so several mappers share every input."""
-    return cli(["clean", "--engine", engine, "--spec", str(spec), "--input", str(source),
-                "--output", str(out), "--split-mb", str(split_mb)])
+    return cli(
+        [
+            "clean",
+            "--engine",
+            engine,
+            "--spec",
+            str(spec),
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--split-mb",
+            str(split_mb),
+        ]
+    )
 
 
 class Output:
@@ -32,8 +45,11 @@ class Output:
         parts = sorted((path / "clean").glob("part-*"))
         self.clean = sorted(row for p in parts for row in csv.reader(p.open(newline="")))
         self.rejects = sorted(
-            (json.loads(line) for p in sorted((path / "rejects").glob("part-*"))
-             for line in p.read_text(encoding="utf-8").splitlines()),
+            (
+                json.loads(line)
+                for p in sorted((path / "rejects").glob("part-*"))
+                for line in p.read_text(encoding="utf-8").splitlines()
+            ),
             key=lambda r: (r["source"], r["line"]),
         )
 

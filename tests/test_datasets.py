@@ -2,9 +2,8 @@
 
 import pytest
 
-from sensorpipe.synth import write_csv
-
 from conftest import ROOT, SHARED, Output, assert_same, run_clean
+from sensorpipe.synth import write_csv
 
 AI4I = SHARED / "ai4i2020.csv"
 
@@ -27,7 +26,13 @@ def test_ai4i_hand_checked(ai4i):
     assert not any(c.startswith(("TWF", "HDF", "PWF", "OSF", "RNF")) for c in st["output_columns"])
     assert st["columns"]["type"]["vocab"] == [["L", 6000], ["M", 2997], ["H", 1003]]
     rpm = st["columns"]["rotational_speed_rpm"]
-    assert (rpm["min"], rpm["max"], rpm["q1"], rpm["median"], rpm["q3"]) == (1168, 2886, 1423.0, 1503.0, 1612.0)
+    assert (rpm["min"], rpm["max"], rpm["q1"], rpm["median"], rpm["q3"]) == (
+        1168,
+        2886,
+        1423.0,
+        1503.0,
+        1612.0,
+    )
     assert rpm["mean"] == pytest.approx(1538.7761, rel=1e-12)
     assert out.report["clipped"]["rotational_speed_rpm"] == 418  # above 1612 + 1.5 * 189 = 1895.5
     first = next(r for r in out.clean if r[0] == "1")

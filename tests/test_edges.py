@@ -11,7 +11,9 @@ HEADER = "device_id,ts,temperature,pressure,rpm,model,note\n"
 
 
 @pytest.mark.parametrize("engine", ["pipe", "hadoop"])
-@pytest.mark.parametrize("content", ["", HEADER, "\n\n" + HEADER + "\r\n  \n"], ids=["empty", "header", "blanks"])
+@pytest.mark.parametrize(
+    "content", ["", HEADER, "\n\n" + HEADER + "\r\n  \n"], ids=["empty", "header", "blanks"]
+)
 def test_zero_rows_succeed(tmp_path, engine, content):
     src = tmp_path / "in.csv"
     src.write_text(content)
@@ -22,7 +24,15 @@ def test_zero_rows_succeed(tmp_path, engine, content):
     assert out.stats["rows"] == 0
     assert out.stats["columns"]["temperature"]["mean"] is None
     assert out.stats["columns"]["model"]["vocab"] == []
-    assert out.stats["output_columns"] == ["device_id", "ts", "temperature", "pressure", "rpm", "model", "note"]
+    assert out.stats["output_columns"] == [
+        "device_id",
+        "ts",
+        "temperature",
+        "pressure",
+        "rpm",
+        "model",
+        "note",
+    ]
 
 
 def test_one_row(tmp_path):
@@ -50,8 +60,20 @@ def test_failed_run_leaves_previous_output_alone(tmp_path, engine, capsys):
 def run_clean_with(engine, out, extra):
     from sensorpipe.cli import main  # noqa: PLC0415
 
-    return main(["clean", "--engine", engine, "--spec", str(SPEC), "--input", str(DATA / "messy"),
-                 "--output", str(out), *extra])
+    return main(
+        [
+            "clean",
+            "--engine",
+            engine,
+            "--spec",
+            str(SPEC),
+            "--input",
+            str(DATA / "messy"),
+            "--output",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_header_missing_a_column_fails_naming_file_and_column(tmp_path, capsys):

@@ -19,7 +19,8 @@ EXPECTED_REJECTS = sorted(
     [(A, n, "malformed_row") for n in (14, 15, 16, 25, 26)]
     + [(A, n, "missing_required") for n in (19, 20, 23)]
     + [(A, n, "invalid_value") for n in (10, 11, 13, 21, 22)]
-    + [(A, n, "duplicate_key") for n in (3, 27, 28)] + [(B, 2, "duplicate_key")]
+    + [(A, n, "duplicate_key") for n in (3, 27, 28)]
+    + [(B, 2, "duplicate_key")]
 )
 TEMP_MEAN = 181.5 / 7  # 20.5 22.5 23.5 27 28 29 31
 
@@ -46,10 +47,21 @@ def out(request):
 def test_counts(out):
     r = out.report
     assert (r["rows_in"], r["rows_clean"], r["rows_rejected"]) == (30, 13, 17)
-    assert r["rejected_by_reason"] == {"malformed_row": 5, "missing_required": 3,
-                                       "invalid_value": 5, "duplicate_key": 4}
-    assert r["imputed"] == {"device_id": 0, "ts": 0, "temperature": 6, "pressure": 2, "rpm": 3,
-                            "model": 2, "note": 0}
+    assert r["rejected_by_reason"] == {
+        "malformed_row": 5,
+        "missing_required": 3,
+        "invalid_value": 5,
+        "duplicate_key": 4,
+    }
+    assert r["imputed"] == {
+        "device_id": 0,
+        "ts": 0,
+        "temperature": 6,
+        "pressure": 2,
+        "rpm": 3,
+        "model": 2,
+        "note": 0,
+    }
     assert r["clipped"]["rpm"] == 3 and r["clipped"]["pressure"] == 0
     assert (out.path / "_SUCCESS").exists()
 
@@ -99,5 +111,6 @@ def test_pipe_and_hadoop_agree(pipe_out, hadoop_out):
     assert_same(pipe_out.stats, hadoop_out.stats)
     skip = {"engine", "seconds", "counters"}
     assert {k: v for k, v in pipe_out.report.items() if k not in skip} == {
-        k: v for k, v in hadoop_out.report.items() if k not in skip}
+        k: v for k, v in hadoop_out.report.items() if k not in skip
+    }
     assert hadoop_out.report["counters"]["validate"]["sensorpipe"]["rows_in"] == 30

@@ -15,25 +15,30 @@ from sensorpipe.rows import (
 )
 from sensorpipe.spec import parse_spec
 
-SPEC = parse_spec({
-    "dataset": {"name": "t", "key": ["id"], "drop": ["secret"]},
-    "columns": [
-        {"name": "id", "type": "string", "required": True},
-        {"name": "x", "type": "float", "range": [0.0, 10.0]},
-        {"name": "n", "type": "int", "on_invalid": "reject"},
-        {"name": "secret", "type": "int"},
+SPEC = parse_spec(
+    {
+        "dataset": {"name": "t", "key": ["id"], "drop": ["secret"]},
+        "columns": [
+            {"name": "id", "type": "string", "required": True},
+            {"name": "x", "type": "float", "range": [0.0, 10.0]},
+            {"name": "n", "type": "int", "on_invalid": "reject"},
+            {"name": "secret", "type": "int"},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "line,fields",
+    [
+        ("a,b,c", ["a", "b", "c"]),
+        ("a,,", ["a", "", ""]),
+        ('a,"b,c",d', ["a", "b,c", "d"]),
+        ('"say ""hi""",x', ['say "hi"', "x"]),
+        ('a, "b" ,c', ["a", "b", "c"]),
+        ('"",x', ["", "x"]),
     ],
-})
-
-
-@pytest.mark.parametrize("line,fields", [
-    ("a,b,c", ["a", "b", "c"]),
-    ("a,,", ["a", "", ""]),
-    ('a,"b,c",d', ["a", "b,c", "d"]),
-    ('"say ""hi""",x', ['say "hi"', "x"]),
-    ('a, "b" ,c', ["a", "b", "c"]),
-    ('"",x', ["", "x"]),
-])
+)
 def test_split_csv(line, fields):
     assert split_fields(line, ",") == fields
 
@@ -67,16 +72,19 @@ def test_parse_values_in_spec_order():
     assert layout(("n", "secret", "x", "id")).parse("7,1,2.5,a") == (None, ["a", 2.5, 7, 1])
 
 
-@pytest.mark.parametrize("line,reason,values", [
-    ("a,2.5,7", MALFORMED, None),                 # too few fields
-    ("a,2.5,7,1,9", MALFORMED, None),             # too many
-    ("NA,2.5,7,1", MISSING, None),                # required id is null
-    ("a,2.5,x,1", INVALID, None),                 # n rejects invalid values
-    (",2.5,x,1", MISSING, None),                  # missing wins over invalid
-    ("a,11,7,1", None, ["a", None, 7, 1]),        # x out of range: null
-    ("a,inf,7,1", None, ["a", None, 7, 1]),       # not finite: null
-    ("a,?,,1", None, ["a", None, None, 1]),       # null tokens
-])
+@pytest.mark.parametrize(
+    "line,reason,values",
+    [
+        ("a,2.5,7", MALFORMED, None),  # too few fields
+        ("a,2.5,7,1,9", MALFORMED, None),  # too many
+        ("NA,2.5,7,1", MISSING, None),  # required id is null
+        ("a,2.5,x,1", INVALID, None),  # n rejects invalid values
+        (",2.5,x,1", MISSING, None),  # missing wins over invalid
+        ("a,11,7,1", None, ["a", None, 7, 1]),  # x out of range: null
+        ("a,inf,7,1", None, ["a", None, 7, 1]),  # not finite: null
+        ("a,?,,1", None, ["a", None, None, 1]),  # null tokens
+    ],
+)
 def test_reject_reasons(line, reason, values):
     assert layout().parse(line) == (reason, values)
 

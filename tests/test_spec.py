@@ -2,10 +2,9 @@
 
 import pytest
 
+from conftest import ROOT
 from sensorpipe.cli import main as cli
 from sensorpipe.spec import SpecError, load_spec
-
-from conftest import ROOT
 
 GOOD = """
 [dataset]
@@ -56,13 +55,13 @@ BAD = [
     ('type = "float"', 'type = "double"', "columns[1] (x).type"),
     ('impute = "mean"', 'impute = "mean"\nencode = "onehot"', "columns[1] (x).encode"),
     ('impute = "mean"', 'impute = "sometimes"', "columns[1] (x).impute"),
-    ('required = true', 'required = "yes"', "columns[0] (id).required"),
+    ("required = true", 'required = "yes"', "columns[0] (id).required"),
     ('key = ["id"]', 'key = ["nope"]', "dataset.key[0]"),
     ('impute = "mean"', 'impute = "constant"', "columns[1] (x).fill"),
     ('impute = "mean"', 'impute = "mean"\nrange = [5.0, 1.0]', "columns[1] (x).range"),
     ('impute = "mean"', 'impute = "mean"\ncolour = "red"', "columns[1] (x).colour"),
     ('name = "id"', 'name = "x"', "columns.name"),
-    ('[dataset]', '[datasets]\n[dataset]', "datasets"),
+    ("[dataset]", "[datasets]\n[dataset]", "datasets"),
 ]
 
 
@@ -73,8 +72,19 @@ def test_bad_spec_names_file_and_key(tmp_path, capsys, old, new, key):
         load_spec(path)
     assert err.value.key == key
     assert str(path) in str(err.value)
-    code = cli(["clean", "--engine", "pipe", "--spec", str(path), "--input", str(path),
-                "--output", str(tmp_path / "out")])
+    code = cli(
+        [
+            "clean",
+            "--engine",
+            "pipe",
+            "--spec",
+            str(path),
+            "--input",
+            str(path),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 2
     message = capsys.readouterr().err
     assert str(path) in message and key in message

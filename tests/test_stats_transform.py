@@ -93,8 +93,9 @@ def test_int_column_stays_int_with_half_even_fill():
 
 def test_encoding_onehot_index_and_unseen():
     vocab = [["L", 6], ["M", 3], ["H", 1]]
-    st = column_stats(Column(name="t", type="category", encode="onehot"), 10, 0, None, None,
-                      {"L": 6, "M": 3, "H": 1})
+    st = column_stats(
+        Column(name="t", type="category", encode="onehot"), 10, 0, None, None, {"L": 6, "M": 3, "H": 1}
+    )
     assert st["vocab"] == vocab
     onehot = fit_params(Column(name="t", type="category", encode="onehot"), st)
     index = fit_params(Column(name="t", type="category", encode="index"), st)
