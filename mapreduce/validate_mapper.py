@@ -15,7 +15,7 @@ sys.path.insert(0, os.getcwd())  # -files links every shipped file into the task
 import json
 
 import mrlib
-from sensorpipe.codec import encode_row, escape
+from sensorpipe.codec import encode_key, encode_row, encoders, escape
 from sensorpipe.rows import MALFORMED, decode_line, is_blank, raw_text
 
 GROUP = "sensorpipe"
@@ -41,6 +41,9 @@ def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
     )
     columns = layout.columns if layout else []
     kept = layout.kept_index if layout else []
+    encode = encoders([columns[i] for i in kept])
+    key_index = layout.key_index if layout else []
+    key_encode = encoders([columns[i] for i in key_index])
     keyed = bool(job["spec"].key)
     before = None
     for local, (offset, raw) in enumerate(recs):
@@ -60,9 +63,8 @@ def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
             rej = reject(reason, source, line_no, raw_text(raw, offset == 0))
             out.write(f"R\t{where}\t-\t{rej}\n")
             continue
-        stored = [values[i] for i in kept]
-        group = json.dumps(layout.key_of(values)) if keyed else where
-        row = encode_row(stored, [columns[i] for i in kept])
+        row = encode_row([values[i] for i in kept], encode)
+        group = encode_key([values[i] for i in key_index], key_encode) if keyed else where
         out.write(f"K\t{group}\t{where}\t{line_no}\t{escape(text) if keyed else ''}\t{row}\n")
 
 

@@ -6,16 +6,22 @@ no tab or newline survives, numbers are exact (repr), timestamps are epoch micro
 
 from __future__ import annotations
 
+import re
+
 from sensorpipe.spec import Column
 from sensorpipe.values import format_timestamp
 
 NULL = "\\N"
-_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_UNESC = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+# \x1f separates the fields of a record key, so it is escaped too (as \u).
+_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x1f": "\\u"})
+_UNESC = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "u": "\x1f"}
+
+
+needs_escape = re.compile(r"[\\\t\n\r\x1f]").search
 
 
 def escape(text: str) -> str:
-    return text.translate(_ESC)
+    return text.translate(_ESC) if needs_escape(text) else text
 
 
 def unescape(text: str) -> str:
@@ -33,16 +39,18 @@ def unescape(text: str) -> str:
     return "".join(out)
 
 
-def encode_row(values: list, columns: list[Column]) -> str:
-    out = []
-    for v, c in zip(values, columns):
-        if v is None:
-            out.append(NULL)
-        elif c.type in ("string", "category"):
-            out.append(escape(v))
-        else:
-            out.append(repr(v))
-    return "\t".join(out)
+def encoders(columns: list[Column]):
+    return [escape if c.type in ("string", "category") else repr for c in columns]
+
+
+def encode_row(values: list, encode) -> str:
+    """Tab-joined fields; `encode` is encoders(columns) (computed once per task)."""
+    return "\t".join([NULL if v is None else e(v) for v, e in zip(values, encode)])
+
+
+def encode_key(values: list, encode) -> str:
+    """A record key as one text field: equal parsed values give equal keys."""
+    return "\x1f".join([NULL if v is None else e(v) for v, e in zip(values, encode)])
 
 
 def decoders(columns: list[Column]):

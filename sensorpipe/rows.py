@@ -116,22 +116,22 @@ class Layout:
         if fields is None or len(fields) != self.n_fields:
             return MALFORMED, None
         nulls = self._nulls
-        raw = [fields[pos].strip(WHITESPACE) for pos in self.positions]
-        raw = [None if r in nulls else r for r in raw]
         values = []
+        append = values.append
         reason = None
-        for r, (_, parser, rng, required, rejects) in zip(raw, self._checks):
-            if r is None:
+        for pos, parser, rng, required, rejects in self._checks:
+            r = fields[pos].strip(WHITESPACE)
+            if r in nulls:
                 if required:
                     return MISSING, None
-                values.append(None)
+                append(None)
                 continue
             v = r if parser is None else parser(r)
-            if v is not None and rng is not None and not (rng[0] <= v <= rng[1]):
+            if rng is not None and v is not None and not (rng[0] <= v <= rng[1]):
                 v = None
             if v is None and rejects:
-                reason = INVALID  # still scan on: a later missing required value wins
-            values.append(v)
+                reason = INVALID  # scan on: a later missing required value wins
+            append(v)
         if reason:
             return reason, None
         return None, values

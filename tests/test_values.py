@@ -53,7 +53,7 @@ def test_not_floats(text):
 def test_ints():
     assert parse_int("42") == 42 and parse_int("-7") == -7 and parse_int("+0") == 0
     assert parse_int("9223372036854775807") == 2**63 - 1
-    for bad in ("1.0", "1e3", "9223372036854775808", "", "x", "١"):
+    for bad in ("1.0", "1e3", "9223372036854775808", "", "x", "١", "1_0", "\x1c5", "0x1f"):
         assert parse_int(bad) is None
 
 
@@ -111,3 +111,21 @@ def test_sortable_hex_orders_like_numbers():
 
 def test_digits_alone_are_epoch_seconds():
     assert parse_timestamp("20260101") == 20260101_000000  # not a compact ISO date
+
+
+def test_fast_number_parsers_follow_the_regex_grammar():
+    """float()/int() fast paths accept exactly FLOAT_RE / INT_RE (the grammar Spark uses)."""
+    import random  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    from sensorpipe.values import FLOAT_RE, INT_RE  # noqa: PLC0415
+
+    rng = random.Random(1)
+    chars = "0123456789+-.eE_ iInNfFaAty\x1f"
+    for _ in range(50_000):
+        t = "".join(rng.choice(chars) for _ in range(rng.randint(0, 7)))
+        want = float(t) if re.fullmatch(FLOAT_RE, t, re.ASCII) else None
+        if want is not None and want - want != 0.0:
+            want = None
+        assert parse_float(t) == want, t
+        assert parse_int(t) == (int(t) if re.fullmatch(INT_RE, t, re.ASCII) else None), t
