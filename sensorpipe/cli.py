@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--format", choices=["parquet", "csv"], default="parquet", help="clean/ format of --engine spark"
     )
+    d = sub.add_parser("demo", help="simulate, clean on Hadoop Streaming and the pipe engine, compare")
+    d.add_argument("--rows", type=int, default=100_000)
+    d.add_argument("--out", default="out/demo")
     v = sub.add_parser("validate-spec", help="check a spec file and print its columns")
     v.add_argument("spec")
     return p
@@ -70,10 +73,16 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from sensorpipe.demo import main as demo  # noqa: PLC0415
+
+    return demo(["--rows", str(args.rows), "--out", args.out])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"clean": cmd_clean, "validate-spec": cmd_validate}[args.command](args)
+        return {"clean": cmd_clean, "demo": cmd_demo, "validate-spec": cmd_validate}[args.command](args)
     except (SpecError, OutputError) as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2

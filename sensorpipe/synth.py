@@ -49,7 +49,7 @@ def rows(n: int, devices: int = 500, seed: int = 7, fault_rate: float = 0.02):
 
 
 def _fault(rng: random.Random, fields: list[str], ts: int):
-    kind = rng.randrange(6)
+    kind = rng.randrange(8)
     if kind == 0:  # a missing sensor value
         fields[rng.randrange(2, 8)] = rng.choice(["", "NA", "null", "?"])
     elif kind == 1:  # a garbage number
@@ -61,8 +61,12 @@ def _fault(rng: random.Random, fields: list[str], ts: int):
     elif kind == 4:  # the same reading again, its timestamp in epoch seconds
         yield ",".join(fields)
         fields[1] = str(ts)
-    else:  # a spike, inside the range: clipped
+    elif kind == 5:  # a spike, inside the range: clipped
         fields[4] = "95.0"
+    elif kind == 6:  # no device id: missing_required
+        fields[0] = ""
+    else:  # rpm rejects invalid values: invalid_value
+        fields[6] = rng.choice(["fast", "1.5", "-3"])
     yield ",".join(fields)
 
 
