@@ -60,7 +60,7 @@ def build_manifest(spec, paths: list[str]) -> dict:
     """Each input file with its header; the carried columns all files must agree on."""
     files, carried = [], None
     for path in paths:
-        header, offset = read_header(path, spec)
+        header, offset, _ = read_header(path, spec)
         if header is not None:
             if carried is None:
                 carried = carried_columns(spec, header)

@@ -15,7 +15,7 @@ sys.path.insert(0, os.getcwd())  # -files links every shipped file into the task
 import json
 
 import mrlib
-from sensorpipe.codec import encode_key, encode_row, encoders, escape
+from sensorpipe.codec import encode_key, encode_row, encoders, escape, key_encoders
 from sensorpipe.rows import MALFORMED, decode_line, is_blank, raw_text
 
 GROUP = "sensorpipe"
@@ -43,7 +43,7 @@ def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
     kept = layout.kept_index if layout else []
     encode = encoders([columns[i] for i in kept])
     key_index = layout.key_index if layout else []
-    key_encode = encoders([columns[i] for i in key_index])
+    key_encode = key_encoders([columns[i] for i in key_index])
     keyed = bool(job["spec"].key)
     before = None
     for local, (offset, raw) in enumerate(recs):

@@ -48,6 +48,14 @@ def encode_row(values: list, encode) -> str:
     return "\t".join([NULL if v is None else e(v) for v, e in zip(values, encode)])
 
 
+def _float_key(value: float) -> str:
+    return repr(value + 0.0)  # -0.0 and 0.0 are one key, as in Spark's grouping
+
+
+def key_encoders(columns: list[Column]):
+    return [_float_key if c.type == "float" else e for c, e in zip(columns, encoders(columns))]
+
+
 def encode_key(values: list, encode) -> str:
     """A record key as one text field: equal parsed values give equal keys."""
     return "\x1f".join([NULL if v is None else e(v) for v, e in zip(values, encode)])

@@ -28,16 +28,16 @@ def list_inputs(path: str | Path) -> list[str]:
     raise InputError(f"{path}: no such file or directory")
 
 
-def read_header(path: str, spec: Spec) -> tuple[list[str] | None, int]:
-    """(header fields, byte offset of the header line), or (None, -1) for no header.
+def read_header(path: str, spec: Spec) -> tuple[list[str] | None, int, int]:
+    """(header fields, byte offset, line number of the header), or (None, -1, -1).
 
     The header is the first non-blank line; only the file's head is read.
     """
     if not spec.header:
-        return None, -1
+        return None, -1, -1
     offset = 0
     with open(path, "rb") as f:
-        for raw in f:
+        for line_no, raw in enumerate(f, start=1):
             text = decode_line(raw, offset == 0)
             if text is None:
                 raise LayoutError(f"{path}: header line is not valid UTF-8")
@@ -45,9 +45,9 @@ def read_header(path: str, spec: Spec) -> tuple[list[str] | None, int]:
                 fields = split_fields(text, spec.delimiter)
                 if fields is None:
                     raise LayoutError(f"{path}: header line has malformed quoting")
-                return fields, offset
+                return fields, offset, line_no
             offset += len(raw)
-    return None, -1
+    return None, -1, -1
 
 
 def file_size(path: str) -> int:

@@ -24,13 +24,33 @@ class LayoutError(ValueError):
     """A file whose header does not fit the spec (the run fails, naming file and column)."""
 
 
-def field_pattern(delimiter: str) -> re.Pattern:
-    """One RFC 4180 field followed by a delimiter or the end of the line.
+# The CSV grammar (RFC 4180 within one line): a field is quoted, with spaces allowed around
+# the quotes and "" for a quote inside, or unquoted without any quote. These patterns are
+# written for both Python's re and Java's regex (Spark): \uXXXX is the delimiter in both.
+QUOTED = r'[ \t]*"(?:[^"]|"")*"[ \t]*'
 
-    Spaces around a quoted field are allowed; a quote inside an unquoted field is not.
-    """
-    d = re.escape(delimiter)
-    return re.compile(rf'[ \t]*"((?:[^"]|"")*)"[ \t]*(?={d}|$)|([^"{d}]*)(?={d}|$)')
+
+def _d(delimiter: str) -> str:
+    return f"\\u{ord(delimiter):04x}"
+
+
+def line_regex(delimiter: str, end: str = r"\Z") -> str:
+    """A whole line of valid fields; `end` is \\Z for Python, \\z for Java."""
+    d = _d(delimiter)
+    field = rf'(?:{QUOTED}|[^"{d}]*)'
+    return rf"^{field}(?:{d}{field})*{end}"
+
+
+def java_field_regex(delimiter: str) -> str:
+    """Each field of a valid line, for Spark's regexp_extract_all (Java lookbehind)."""
+    d = _d(delimiter)
+    return rf'(?<=^|{d})(?:{QUOTED}|[^"{d}]*)(?={d}|\z)'
+
+
+def field_pattern(delimiter: str) -> re.Pattern:
+    """One field followed by a delimiter or the end of the line (group 1: quoted content)."""
+    d = _d(delimiter)
+    return re.compile(rf'[ \t]*"((?:[^"]|"")*)"[ \t]*(?={d}|\Z)|([^"{d}]*)(?={d}|\Z)')
 
 
 def split_fields(line: str, delimiter: str, pattern: re.Pattern | None = None) -> list[str] | None:

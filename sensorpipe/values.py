@@ -67,9 +67,9 @@ def parse_timestamp(text: str) -> int | None:
     m = _EPOCH(text)
     if m:
         whole, frac = m.groups()
-        seconds = int(whole)
         micros = int((frac or "").ljust(6, "0"))
-        return seconds * 1_000_000 + (-micros if whole.startswith("-") else micros)
+        value = int(whole) * 1_000_000 + (-micros if whole.startswith("-") else micros)
+        return value if TS_MIN <= value <= TS_MAX else None
     m = _ISO(text)
     if not m:
         return None
@@ -86,16 +86,20 @@ def parse_timestamp(text: str) -> int | None:
             return None
         offset = (hours * 60 + minutes) * 60 * (1 if zone[0] == "+" else -1)
     seconds = (dt - _EPOCH0) // _ONE_SECOND - offset
-    return seconds * 1_000_000 + int((frac or "").ljust(6, "0"))
+    value = seconds * 1_000_000 + int((frac or "").ljust(6, "0"))
+    return value if TS_MIN <= value <= TS_MAX else None
 
 
 _ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC) - _EPOCH0
+# Timestamps every engine can hold and print: years 0001 to 9999.
+TS_MIN = -62135596800 * 1_000_000
+TS_MAX = 253402300799 * 1_000_000 + 999_999
 
 
 def format_timestamp(micros: int) -> str:
     """ISO-8601 UTC with a Z; fractional seconds only where present, without trailing zeros."""
     seconds, frac = divmod(micros, 1_000_000)
-    dt = datetime.fromtimestamp(seconds, tz=UTC)
+    dt = _EPOCH0 + seconds * _ONE_SECOND  # fromtimestamp() refuses years before 1 on some platforms
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     if dt.year < 1000:
         text = f"{dt.year:04d}" + text[text.index("-") :]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,27 @@ def assert_same(a, b, rel: float = 1e-9) -> None:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for the whole suite: two shuffle partitions, no UI, UTC."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession  # noqa: PLC0415
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("sensorpipe-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Dlog4j2.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
+        )
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

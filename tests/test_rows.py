@@ -97,3 +97,17 @@ def test_header_binding_errors_and_carried_columns():
     lay = layout(("id", "extra", "x", "n", "secret"))
     assert [c.name for c in lay.stored] == ["id", "x", "n", "extra"]
     assert lay.parse("a,hello,1,2,3") == (None, ["a", 1.0, 2, 3, "hello"])
+
+
+def test_field_splitter_accepts_exactly_the_line_grammar():
+    """split_fields (a field loop) and line_regex (one pattern, also used by Spark) agree."""
+    import random  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    from sensorpipe.rows import line_regex  # noqa: PLC0415
+
+    rng = random.Random(5)
+    grammar = re.compile(line_regex(","))
+    for _ in range(20_000):
+        line = "".join(rng.choice('ab ,"\t') for _ in range(rng.randint(1, 9)))
+        assert (split_fields(line, ",") is not None) == bool(grammar.match(line)), line

@@ -1,0 +1,132 @@
+"""Clean raw CSV with a spec on Spark; the same output layout and results as Hadoop Streaming.
+
+    spark-submit --properties-file conf/spark-defaults.conf jobs/clean.py \\
+        --spec conf/sensors.toml --input raw.csv --output OUT [--format parquet|csv]
+
+(`sensorpipe clean --engine spark` runs exactly this.) On a cluster add
+`--py-files dist/sensorpipe.zip`; no Python runs on executors: the cleaning is built-in
+column expressions only. Passes over the data: one to count each split's lines, one to
+parse into a cached frame, then aggregations (stats, vocabularies, clip counts) and the
+two writes over the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.apply import clipped_counts, select_clean
+from jobs.fit import fit
+from jobs.lines import read_lines
+from jobs.parse import filter_headers_and_blanks, with_duplicates_rejected, with_parsed_columns
+from sensorpipe.inputs import list_inputs, read_header
+from sensorpipe.output import report_document, staged_output, write_json
+from sensorpipe.rows import carried_columns, make_layout, stored_columns
+from sensorpipe.spec import Spec, load_spec
+from sensorpipe.stats import stats_document
+from sensorpipe.transform import fit_params, output_names
+
+
+def plan(spec: Spec, paths: list[str]):
+    """Header line per file index, each file's layout (files may order columns differently)."""
+    headers, layouts, carried = {}, {}, None
+    for i, path in enumerate(paths):
+        header, _, line = read_header(path, spec)
+        if header is None and spec.header:
+            continue
+        headers[i] = line
+        if header is not None:
+            carried = carried_columns(spec, header) if carried is None else carried
+        layouts[i] = make_layout(spec, header, path, carried)
+    if not layouts:  # no file has a header: no rows either; any layout will do
+        names = [c.name for c in spec.columns]
+        layouts[0] = make_layout(spec, names if spec.header else None, "<none>", [])
+    return headers, layouts, carried or []
+
+
+def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFrame, list]:
+    """Every non-blank, non-header line with its reason (null: kept) and typed values."""
+    headers, layouts, carried = plan(spec, paths)
+    sources = F.element_at(F.array(*[F.lit(p) for p in paths] or [F.lit("")]), F.col("file_idx") + 1)
+    flagged = (
+        read_lines(spark, paths)
+        .transform(filter_headers_and_blanks(headers))
+        .transform(with_parsed_columns(layouts))
+        .transform(with_duplicates_rejected(len(spec.key)))
+        .withColumn("source", sources)
+    )
+    return flagged, stored_columns(spec, carried)
+
+
+def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: str = "parquet") -> dict:
+    started = time.time()
+    spec = load_spec(spec_path)
+    paths = list_inputs(input_path)
+    flagged, columns = flag_rows(spark, spec, paths)
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts, per_column = fit(flagged, columns)
+        params = [fit_params(c, per_column[c.out]) for c in columns]
+        rows_clean = counts["rows_in"] - sum(counts[r] for r in counts if r != "rows_in")
+        stats = stats_document(spec, columns, rows_clean, per_column, output_names(params))
+        clipped = clipped_counts(flagged, params)
+        with staged_output(out) as stage:
+            write_json(stage / "stats.json", stats)
+            clean_rows = flagged.transform(select_clean(params, as_text=fmt == "csv"))
+            writer = clean_rows.write.mode("overwrite")
+            if fmt == "csv":
+                writer.options(escape='"', ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(
+                    str(stage / "clean")
+                )
+            else:
+                writer.parquet(str(stage / "clean"))
+            rejects = flagged.where(F.col("reason").isNotNull()).select(
+                "reason", "source", "line", F.make_valid_utf8("text").alias("raw")
+            )
+            rejects.write.mode("overwrite").json(str(stage / "rejects"))
+            imputed = {
+                p.column.out: (per_column[p.column.out]["nulls"] if p.fill is not None else 0) for p in params
+            }
+            report = report_document(
+                "spark",
+                counts["rows_in"],
+                rows_clean,
+                counts,
+                imputed,
+                clipped,
+                time.time() - started,
+                inputs=paths,
+                format=fmt,
+            )
+            write_json(stage / "report.json", report)
+            for crc in Path(stage).rglob(".*.crc"):
+                crc.unlink()
+    finally:
+        flagged.unpersist()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Clean raw CSV with a sensorpipe spec on Spark.")
+    ap.add_argument("--spec", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    args = ap.parse_args(argv)
+    spark = SparkSession.builder.appName("sensorpipe-clean").getOrCreate()
+    try:
+        report = clean(spark, args.spec, args.input, args.output, args.format)
+    finally:
+        spark.stop()
+    print({k: report[k] for k in ("engine", "rows_in", "rows_clean", "rows_rejected", "seconds")})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Fit the statistics of stats.json in Spark: one aggregation for every count, moment and
+exact quartile, one more for all the vocabularies together.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sensorpipe.rows import REASONS
+from sensorpipe.spec import Column
+from sensorpipe.stats import column_stats
+
+QUARTILES = [0.25, 0.5, 0.75]
+
+
+def _aggregates(i: int, col: Column) -> list:
+    x = F.when(F.col("reason").isNull(), F.col(col.name))
+    aggs = [
+        F.count(x).alias(f"n{i}"),
+        F.count_if(F.col("reason").isNull() & F.col(col.name).isNull()).alias(f"z{i}"),
+    ]
+    if col.numeric:
+        aggs += [
+            F.avg(x).alias(f"mean{i}"),
+            F.stddev_pop(x).alias(f"std{i}"),
+            F.min(x).alias(f"min{i}"),
+            F.max(x).alias(f"max{i}"),
+        ]
+        if col.needs_quantiles:  # exact, interpolated like numpy's linear method
+            aggs.append(F.percentile(x.cast("double"), QUARTILES).alias(f"q{i}"))
+    return aggs
+
+
+def fit(flagged: DataFrame, columns: list[Column]) -> tuple[dict, dict]:
+    """(counts: rows_in and per reason, per-column stats entries keyed by output name)."""
+    aggs = [F.count(F.lit(1)).alias("rows_in")]
+    aggs += [F.count_if(F.col("reason") == r).alias(r) for r in REASONS]
+    for i, col in enumerate(columns):
+        aggs += _aggregates(i, col)
+    row = flagged.agg(*aggs).first().asDict()
+    vocabs = _vocabularies(flagged, columns)
+    per_column = {}
+    for i, col in enumerate(columns):
+        moments = quantiles = None
+        if col.numeric and row[f"n{i}"]:
+            n, std = row[f"n{i}"], row[f"std{i}"]
+            moments = [n, row[f"mean{i}"], std * std * n, row[f"min{i}"], row[f"max{i}"]]
+        if row.get(f"q{i}") is not None:
+            quantiles = dict(zip(("q1", "median", "q3"), row[f"q{i}"]))
+        per_column[col.out] = column_stats(col, row[f"n{i}"], row[f"z{i}"], moments, quantiles, vocabs.get(i))
+        if col.numeric and row[f"n{i}"]:
+            per_column[col.out]["std"] = row[f"std{i}"]  # as Spark computed it, not via m2
+    counts = {"rows_in": row["rows_in"], **{r: row[r] for r in REASONS}}
+    return counts, per_column
+
+
+def _vocabularies(flagged: DataFrame, columns: list[Column]) -> dict[int, dict]:
+    wanted = [(i, c) for i, c in enumerate(columns) if c.needs_vocab]
+    if not wanted:
+        return {}
+    pairs = F.explode(
+        F.array(*[F.struct(F.lit(i).alias("i"), F.col(c.name).cast("string").alias("v")) for i, c in wanted])
+    )
+    rows = (
+        flagged.where(F.col("reason").isNull())
+        .select(pairs.alias("p"))
+        .where(F.col("p.v").isNotNull())
+        .groupBy("p.i", "p.v")
+        .count()
+        .collect()
+    )
+    kinds = {i: c.type for i, c in wanted}
+    out: dict[int, dict] = {i: {} for i, _ in wanted}
+    for r in rows:
+        value = (
+            int(r["v"]) if kinds[r["i"]] == "int" else float(r["v"]) if kinds[r["i"]] == "float" else r["v"]
+        )
+        out[r["i"]][value] = r["count"]
+    return out

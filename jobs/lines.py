@@ -1,0 +1,71 @@
+"""Read raw lines with their provenance: file index and exact physical line number.
+
+Spark's text source gives each row its file and split (`_metadata`); rows within a split
+come in order. One aggregation counts the lines of every split; a prefix sum over each
+file's splits (a small table, broadcast) turns a row's position in its split into its line.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlsplit
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+RAW_SCHEMA = "file_idx int, line long, value string"
+
+
+def _local_path(uri: str) -> str:
+    parts = urlsplit(uri)
+    return os.path.abspath(unquote(parts.path)) if parts.scheme in ("", "file") else uri
+
+
+def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """(file_idx, line, value) for every physical line; value keeps any trailing CR."""
+    if not paths:
+        return spark.createDataFrame([], RAW_SCHEMA)
+    raw = (
+        spark.read.option("lineSep", "\n")
+        .text(paths)
+        .select(
+            "value",
+            F.col("_metadata.file_path").alias("file_path"),
+            F.col("_metadata.file_block_start").alias("block_start"),
+            F.monotonically_increasing_id().alias("row_id"),
+        )
+    )
+    blocks = raw.groupBy("file_path", "block_start").agg(
+        F.count(F.lit(1)).alias("n"), F.min("row_id").alias("first_id")
+    )
+    table = _prefix_table(blocks.collect(), paths)
+    schema = T.StructType(
+        [
+            T.StructField("file_path", T.StringType()),
+            T.StructField("block_start", T.LongType()),
+            T.StructField("file_idx", T.IntegerType()),
+            T.StructField("first_line", T.LongType()),
+            T.StructField("first_id", T.LongType()),
+        ]
+    )
+    lookup = spark.createDataFrame(table, schema)
+    return raw.join(F.broadcast(lookup), ["file_path", "block_start"]).select(
+        "file_idx", (F.col("first_line") + F.col("row_id") - F.col("first_id")).alias("line"), "value"
+    )
+
+
+def _prefix_table(blocks, paths: list[str]) -> list[tuple]:
+    """Per split: its file's index, the line number of its first row, its first row id."""
+    index = {p: i for i, p in enumerate(paths)}
+    by_file: dict[str, list] = {}
+    for b in blocks:
+        by_file.setdefault(b.file_path, []).append((b.block_start, b.n, b.first_id))
+    table = []
+    for uri, splits in by_file.items():
+        idx = index[_local_path(uri)]
+        line = 1
+        for start, n, first_id in sorted(splits):
+            table.append((uri, start, idx, line, first_id))
+            line += n
+    return table
