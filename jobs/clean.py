@@ -25,10 +25,10 @@ from jobs.apply import clipped_counts, select_clean
 from jobs.fit import fit
 from jobs.lines import read_lines
 from jobs.parse import filter_headers_and_blanks, with_duplicates_rejected, with_parsed_columns
-from sensorpipe.inputs import list_inputs, read_header
-from sensorpipe.output import report_document, staged_output, write_json
-from sensorpipe.rows import carried_columns, make_layout, stored_columns
-from sensorpipe.spec import Spec, load_spec
+from sensorpipe.inputs import InputError, list_inputs, read_header
+from sensorpipe.output import OutputError, report_document, staged_output, write_json
+from sensorpipe.rows import LayoutError, carried_columns, make_layout, stored_columns
+from sensorpipe.spec import Spec, SpecError, load_spec
 from sensorpipe.stats import stats_document
 from sensorpipe.transform import fit_params, output_names
 
@@ -66,6 +66,7 @@ def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFr
 
 def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: str = "parquet") -> dict:
     started = time.time()
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not legacy INT96
     spec = load_spec(spec_path)
     paths = list_inputs(input_path)
     flagged, columns = flag_rows(spark, spec, paths)
@@ -119,9 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", required=True)
     ap.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     args = ap.parse_args(argv)
+    try:
+        load_spec(args.spec)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
     spark = SparkSession.builder.appName("sensorpipe-clean").getOrCreate()
     try:
         report = clean(spark, args.spec, args.input, args.output, args.format)
+    except (InputError, LayoutError, OutputError) as exc:
+        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         spark.stop()
     print({k: report[k] for k in ("engine", "rows_in", "rows_clean", "rows_rejected", "seconds")})

@@ -14,7 +14,10 @@ from sensorpipe.rows import BOM, DUPLICATE, INVALID, MALFORMED, MISSING, Layout,
 from sensorpipe.spec import Column, Spec
 from sensorpipe.values import EPOCH_RE, FLOAT_RE, INT_RE, ISO_RE, TS_MAX, TS_MIN, WHITESPACE
 
-WS = F.lit(WHITESPACE)
+
+def strip(x) -> C:
+    """Surrounding whitespace removed, the same characters as values.WHITESPACE."""
+    return F.btrim(x, F.lit(WHITESPACE))
 
 
 def anchored(regex: str) -> str:
@@ -30,7 +33,7 @@ def filter_headers_and_blanks(headers: dict[int, int]):
         is_header = F.lit(False)
         for idx, line in headers.items():
             is_header = is_header | ((F.col("file_idx") == idx) & (F.col("line") == line))
-        return df.withColumn("text", text).where(~is_header & (F.btrim("text", WS) != ""))
+        return df.withColumn("text", text).where(~is_header & (strip(F.col("text")) != ""))
 
     return transform
 
@@ -126,7 +129,7 @@ def with_parsed_columns(layouts: dict[int, Layout]):
         raws, values = [], []
         for i, col in enumerate(layout.columns):
             pos = per_file({f: lay.positions[i] + 1 for f, lay in layouts.items()})
-            raw = F.btrim(F.try_element_at("_fields", pos), WS)
+            raw = strip(F.try_element_at("_fields", pos))
             raw = F.when(~raw.isin(list(spec.null_tokens)), raw)
             df = df.withColumn(f"_raw{i}", raw)
             raws.append(F.col(f"_raw{i}"))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from sensorpipe.inputs import InputError
-from sensorpipe.output import OutputError
+from sensorpipe.output import OutputError, check_replaceable
 from sensorpipe.rows import LayoutError
 from sensorpipe.spec import SpecError, load_spec
 
@@ -40,10 +41,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_clean(args) -> int:
-    load_spec(args.spec)  # a bad spec is a usage error (exit 2) before anything runs
+    load_spec(args.spec)  # a bad spec or output is a usage error (exit 2) before anything runs
+    check_replaceable(Path(args.output).absolute())
     if args.engine == "spark":
-        print("sensorpipe: --engine spark is not built yet (see the Spark cleaning issue)", file=sys.stderr)
-        return 2
+        from sensorpipe.launch import run_spark  # noqa: PLC0415
+
+        job = ["--spec", args.spec, "--input", args.input, "--output", args.output, "--format", args.format]
+        return 1 if run_spark("jobs/clean.py", job, args.master) else 0
     from mapreduce.runner import clean  # noqa: PLC0415
 
     report = clean(

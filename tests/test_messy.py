@@ -39,7 +39,16 @@ def hadoop_out(tmp_path_factory):
     return Output(out)
 
 
-@pytest.fixture(params=["pipe", "hadoop"])
+@pytest.fixture(scope="module")
+def spark_out(tmp_path_factory, spark):
+    from jobs.clean import clean  # noqa: PLC0415
+
+    out = tmp_path_factory.mktemp("messy") / "spark"
+    clean(spark, str(SPEC), str(DATA / "messy"), str(out), fmt="csv")
+    return Output(out)
+
+
+@pytest.fixture(params=["pipe", "hadoop", "spark"])
 def out(request):
     return request.getfixturevalue(f"{request.param}_out")
 
@@ -102,6 +111,14 @@ def test_clean_rows(out):
     assert rows[("d23", "frac")][1] == "2026-01-01T00:00:00.25Z"
     assert rows[("d24", "last")][5] == "3"
     assert rows[("d4", "")][3:6] == ["0.0", "1500", "0"]  # imputed median, median, mode
+
+
+def test_spark_agrees_with_pipe(pipe_out, spark_out):
+    assert_same(pipe_out.clean, spark_out.clean)
+    assert pipe_out.rejects == spark_out.rejects
+    assert_same(pipe_out.stats, spark_out.stats)
+    for key in ("rows_in", "rows_clean", "rows_rejected", "rejected_by_reason", "imputed", "clipped"):
+        assert pipe_out.report[key] == spark_out.report[key]
 
 
 def test_pipe_and_hadoop_agree(pipe_out, hadoop_out):

@@ -1,0 +1,145 @@
+"""The Spark engine: its expressions on small inline frames (chispa), edge inputs against
+the pipe engine and hand-written values, Parquet output, and the spark-submit entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from conftest import DATA, ROOT, Output, assert_same, run_clean
+from jobs.apply import impute_clip_scale, iso_timestamp
+from jobs.clean import clean
+from jobs.parse import parse_float, parse_int, parse_timestamp, split_fields
+from sensorpipe.spec import Column, parse_spec
+from sensorpipe.transform import fit_params
+
+SPEC = DATA / "messy.toml"
+HEADER = "device_id,ts,temperature,pressure,rpm,model,note\n"
+
+
+def one_column(spark, values, name="raw"):
+    return spark.createDataFrame([(v,) for v in values], f"{name} string")
+
+
+def test_number_parsers(spark):
+    df = one_column(spark, ["1.5", "-2", "1e3", "inf", "NaN", "1_0", "abc", "1e999", " 1", "7"])
+    got = df.select("raw", parse_float(F.col("raw")).alias("f"), parse_int(F.col("raw")).alias("i"))
+    want = spark.createDataFrame(
+        [("1.5", 1.5, None), ("-2", -2.0, -2), ("1e3", 1000.0, None), ("inf", None, None),
+         ("NaN", None, None), ("1_0", None, None), ("abc", None, None), ("1e999", None, None),
+         (" 1", None, None), ("7", 7.0, 7)],
+        "raw string, f double, i bigint",
+    )
+    assert_df_equality(got, want, ignore_nullable=True)
+
+
+def test_timestamp_parser(spark):
+    cases = [
+        ("2026-01-01T00:00:00Z", 1767225600_000000), ("2026-01-01", 1767225600_000000),
+        ("2026-01-01T05:30:00+05:30", 1767225600_000000), ("2025-12-31T19:00:00-0500", 1767225600_000000),
+        ("2026-01-01T00:00:00.25Z", 1767225600_250000), ("1767225600.5", 1767225600_500000),
+        ("-1.5", -1_500000), ("2026-02-30T00:00:00Z", None), ("2026-01-01T00:00:60Z", None),
+        ("0000-01-01", None), ("99999999999999999999", None), ("not-a-time", None),
+    ]
+    df = spark.createDataFrame(cases, "raw string, want bigint")
+    got = df.select("raw", parse_timestamp(F.col("raw")).alias("want"))
+    assert_df_equality(got, df, ignore_nullable=True)
+    back = df.where(F.col("want").isNotNull()).select(iso_timestamp(F.col("want")).alias("iso"))
+    assert sorted(r.iso for r in back.collect())[:2] == ["1969-12-31T23:59:58.5Z", "2026-01-01T00:00:00.25Z"]
+
+
+def test_field_splitting(spark):
+    spec = parse_spec({"dataset": {"name": "t"}, "columns": [{"name": "a", "type": "string"}]})
+    df = one_column(spark, ['a,"b,c",d', '"say ""hi""",x', "a,,", ',x', 'a,"b', 'a,b"c'], "text")
+    got = [r.f for r in df.select(split_fields(F.col("text"), spec).alias("f")).collect()]
+    assert got == [["a", "b,c", "d"], ['say "hi"', "x"], ["a", "", ""], ["", "x"], None, None]
+
+
+def test_impute_clip_scale_int_column(spark):
+    col = Column(name="x", type="int", impute="mean", clip="iqr")
+    p = fit_params(col, {"mean": 2.5, "q1": 2.0, "q3": 4.0})  # bounds -1 .. 7, fill 2 (half even)
+    df = spark.createDataFrame([(None,), (3,), (100,), (-9,)], "x bigint")
+    got = df.select(impute_clip_scale(F.col("x"), p).alias("x"))
+    want = spark.createDataFrame([(2,), (3,), (7,), (-1,)], "x bigint")
+    assert_df_equality(got, want, ignore_nullable=True)
+
+
+def both(spark, tmp_path, text: str, spec=SPEC) -> tuple[Output, Output]:
+    src = tmp_path / "in.csv"
+    src.write_text(text)
+    assert run_clean("pipe", spec, src, tmp_path / "pipe") == 0
+    clean(spark, str(spec), str(src), str(tmp_path / "spark"), fmt="csv")
+    return Output(tmp_path / "pipe"), Output(tmp_path / "spark")
+
+
+def assert_agree(pipe: Output, spark: Output) -> None:
+    assert_same(pipe.clean, spark.clean)
+    assert pipe.rejects == [dict(r, source=r["source"]) for r in spark.rejects]
+    assert_same(pipe.stats, spark.stats)
+    for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
+        assert pipe.report[key] == spark.report[key]
+
+
+@pytest.mark.parametrize("text", ["", HEADER, "\n" + HEADER + "\r\n \n"], ids=["empty", "header", "blanks"])
+def test_zero_rows(spark, tmp_path, text):
+    pipe, sp = both(spark, tmp_path, text)
+    assert sp.report["rows_in"] == 0 and sp.clean == [] and sp.rejects == []
+    assert sp.stats["columns"]["model"]["vocab"] == []
+    assert_agree(pipe, sp)
+
+
+def test_one_row(spark, tmp_path):
+    pipe, sp = both(spark, tmp_path, HEADER + "d1,2026-01-01T00:00:00Z,20,100,7,A,x\n")
+    assert sp.clean == [["d1", "2026-01-01T00:00:00Z", "20.0", "0.0", "7", "0", "x"]]
+    assert_agree(pipe, sp)
+
+
+def test_all_null_and_constant_columns(spark, tmp_path):
+    rows = "".join(f"d{i},2026-01-01T00:00:0{i}Z,NA,5,,,\n" for i in range(5))
+    pipe, sp = both(spark, tmp_path, HEADER + rows)
+    t, p, rpm = (sp.stats["columns"][c] for c in ("temperature", "pressure", "rpm"))
+    assert (t["count"], t["nulls"], t["mean"], t["std"]) == (0, 5, None, None)
+    assert (p["std"], p["q1"], p["q3"]) == (0.0, 5.0, 5.0)  # constant: IQR 0 scales to 0.0
+    assert rpm["median"] is None
+    assert {r[3] for r in sp.clean} == {"0.0"} and {r[2] for r in sp.clean} == {""}
+    assert_agree(pipe, sp)
+
+
+def test_parquet_output_types(spark, tmp_path):
+    out = tmp_path / "pq"
+    report = clean(spark, str(SPEC), str(DATA / "messy"), str(out))
+    assert report["rows_clean"] == 13 and (out / "_SUCCESS").exists()
+    table = pq.read_table(out / "clean")
+    assert table.column_names == json.loads((out / "stats.json").read_text())["output_columns"]
+    types = {f.name: str(f.type) for f in table.schema}
+    assert types == {"device_id": "string", "ts": "timestamp[us, tz=UTC]", "temperature": "double",
+                     "pressure": "double", "rpm": "int64", "model": "int32", "note": "string"}
+    row = table.filter(pc.equal(table["note"], "frac")).to_pylist()[0]
+    assert row["ts"].isoformat() == "2026-01-01T00:00:00.250000+00:00"
+
+
+def test_spark_submit_entry_point(tmp_path):
+    """`sensorpipe clean --engine spark` through spark-submit, and its exit codes."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sensorpipe.cli", "clean", "--engine", "spark", "--spec", str(SPEC),
+           "--input", str(DATA / "messy"), "--output", str(out), "--format", "csv"]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "\r" not in done.stderr  # no progress bar redraws when not on a terminal
+    assert Output(out).report["rows_clean"] == 13
+    bad = tmp_path / "bad.csv"
+    bad.write_text("device_id,ts\nd1,2026-01-01\n")
+    cmd[cmd.index(str(DATA / "messy"))] = str(bad)
+    cmd[cmd.index(str(out))] = str(tmp_path / "out2")
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
+    # spark-submit's Python driver writes its stderr to stdout
+    assert done.returncode == 1 and "'temperature'" in done.stdout + done.stderr
+    assert not (tmp_path / "out2").exists()
