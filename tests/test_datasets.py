@@ -8,18 +8,27 @@ from sensorpipe.synth import write_csv
 AI4I = SHARED / "ai4i2020.csv"
 
 
+def spark_clean(spark, spec, source, out) -> Output:
+    from jobs.clean import clean  # noqa: PLC0415
+
+    clean(spark, str(spec), str(source), str(out), fmt="csv")
+    return Output(out)
+
+
 @pytest.fixture(scope="module")
-def ai4i(tmp_path_factory):
+def ai4i(tmp_path_factory, spark):
     base = tmp_path_factory.mktemp("ai4i")
     outs = {}
     for engine in ("pipe", "hadoop"):
         assert run_clean(engine, ROOT / "conf" / "ai4i.toml", AI4I, base / engine, split_mb=0.1) == 0
         outs[engine] = Output(base / engine)
+    outs["spark"] = spark_clean(spark, ROOT / "conf" / "ai4i.toml", AI4I, base / "spark")
     return outs
 
 
-def test_ai4i_hand_checked(ai4i):
-    out = ai4i["pipe"]
+@pytest.mark.parametrize("engine", ["pipe", "hadoop", "spark"])
+def test_ai4i_hand_checked(ai4i, engine):
+    out = ai4i[engine]
     assert out.report["rows_in"] == out.report["rows_clean"] == 10000
     st = out.stats
     assert st["output_columns"][:5] == ["udi", "product_id", "type__L", "type__M", "type__H"]
@@ -39,24 +48,30 @@ def test_ai4i_hand_checked(ai4i):
     assert first[:5] == ["1", "M14860", "0", "1", "0"]
 
 
-def test_ai4i_engines_agree(ai4i):
-    assert_same(ai4i["pipe"].clean, ai4i["hadoop"].clean)
-    assert_same(ai4i["pipe"].stats, ai4i["hadoop"].stats)
+@pytest.mark.parametrize("engine", ["hadoop", "spark"])
+def test_ai4i_engines_agree(ai4i, engine):
+    assert_same(ai4i["pipe"].clean, ai4i[engine].clean)
+    assert_same(ai4i["pipe"].stats, ai4i[engine].stats)
+    for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
+        assert ai4i["pipe"].report[key] == ai4i[engine].report[key]
 
 
 @pytest.mark.slow
-def test_generated_sensors_engines_agree(tmp_path):
+def test_generated_sensors_engines_agree(tmp_path, spark):
     src = tmp_path / "sensors.csv"
     write_csv(str(src), 5000, devices=50, seed=3, fault_rate=0.05)
+    spec = ROOT / "conf" / "sensors.toml"
     outs = []
     for engine in ("pipe", "hadoop"):
-        assert run_clean(engine, ROOT / "conf" / "sensors.toml", src, tmp_path / engine, split_mb=0.05) == 0
+        assert run_clean(engine, spec, src, tmp_path / engine, split_mb=0.05) == 0
         outs.append(Output(tmp_path / engine))
-    pipe, hadoop = outs
+    outs.append(spark_clean(spark, spec, src, tmp_path / "spark"))
+    pipe = outs[0]
     assert pipe.report["rows_in"] == pipe.report["rows_clean"] + pipe.report["rows_rejected"]
-    assert pipe.report["rows_rejected"] > 0 and pipe.report["rejected_by_reason"]["duplicate_key"] > 0
-    assert pipe.rejects == hadoop.rejects
-    assert_same(pipe.clean, hadoop.clean)
-    assert_same(pipe.stats, hadoop.stats)
-    for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
-        assert pipe.report[key] == hadoop.report[key]
+    assert all(n > 0 for n in pipe.report["rejected_by_reason"].values())
+    for other in outs[1:]:
+        assert pipe.rejects == other.rejects
+        assert_same(pipe.clean, other.clean)
+        assert_same(pipe.stats, other.stats)
+        for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
+            assert pipe.report[key] == other.report[key]
