@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -23,27 +22,28 @@ from pyspark.sql import functions as F
 
 from jobs.apply import clipped_counts, select_clean
 from jobs.fit import fit
+from jobs.hfs import HadoopFS, display
 from jobs.lines import read_lines
 from jobs.parse import filter_headers_and_blanks, with_duplicates_rejected, with_parsed_columns
-from sensorpipe.inputs import InputError, list_inputs, read_header
-from sensorpipe.output import OutputError, report_document, staged_output, write_json
+from sensorpipe.inputs import InputError
+from sensorpipe.output import OutputError, report_document
 from sensorpipe.rows import LayoutError, carried_columns, make_layout, stored_columns
 from sensorpipe.spec import Spec, SpecError, load_spec
 from sensorpipe.stats import stats_document
 from sensorpipe.transform import fit_params, output_names
 
 
-def plan(spec: Spec, paths: list[str]):
+def plan(fs: HadoopFS, spec: Spec, paths: list[str]):
     """Header line per file index, each file's layout (files may order columns differently)."""
     headers, layouts, carried = {}, {}, None
     for i, path in enumerate(paths):
-        header, _, line = read_header(path, spec)
+        header, _, line = fs.read_header(path, spec)
         if header is None and spec.header:
             continue
         headers[i] = line
         if header is not None:
             carried = carried_columns(spec, header) if carried is None else carried
-        layouts[i] = make_layout(spec, header, path, carried)
+        layouts[i] = make_layout(spec, header, display(path), carried)
     if not layouts:  # no file has a header: no rows either; any layout will do
         names = [c.name for c in spec.columns]
         layouts[0] = make_layout(spec, names if spec.header else None, "<none>", [])
@@ -52,8 +52,9 @@ def plan(spec: Spec, paths: list[str]):
 
 def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFrame, list]:
     """Every non-blank, non-header line with its reason (null: kept) and typed values."""
-    headers, layouts, carried = plan(spec, paths)
-    sources = F.element_at(F.array(*[F.lit(p) for p in paths] or [F.lit("")]), F.col("file_idx") + 1)
+    headers, layouts, carried = plan(HadoopFS(spark), spec, paths)
+    names = [F.lit(display(p)) for p in paths] or [F.lit("")]
+    sources = F.element_at(F.array(*names), F.col("file_idx") + 1)
     flagged = (
         read_lines(spark, paths)
         .transform(filter_headers_and_blanks(headers))
@@ -68,7 +69,8 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     started = time.time()
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not legacy INT96
     spec = load_spec(spec_path)
-    paths = list_inputs(input_path)
+    fs = HadoopFS(spark)
+    paths = fs.list_inputs(input_path)
     flagged, columns = flag_rows(spark, spec, paths)
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -77,20 +79,20 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
         rows_clean = counts["rows_in"] - sum(counts[r] for r in counts if r != "rows_in")
         stats = stats_document(spec, columns, rows_clean, per_column, output_names(params))
         clipped = clipped_counts(flagged, params)
-        with staged_output(out) as stage:
-            write_json(stage / "stats.json", stats)
+        with fs.staged_output(out) as stage:
+            fs.write_json(f"{stage}/stats.json", stats)
             clean_rows = flagged.transform(select_clean(params, as_text=fmt == "csv"))
             writer = clean_rows.write.mode("overwrite")
             if fmt == "csv":
                 writer.options(escape='"', ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(
-                    str(stage / "clean")
+                    f"{stage}/clean"
                 )
             else:
-                writer.parquet(str(stage / "clean"))
+                writer.parquet(f"{stage}/clean")
             rejects = flagged.where(F.col("reason").isNotNull()).select(
                 "reason", "source", "line", F.make_valid_utf8("text").alias("raw")
             )
-            rejects.write.mode("overwrite").json(str(stage / "rejects"))
+            rejects.write.mode("overwrite").json(f"{stage}/rejects")
             imputed = {
                 p.column.out: (per_column[p.column.out]["nulls"] if p.fill is not None else 0) for p in params
             }
@@ -102,12 +104,11 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
                 imputed,
                 clipped,
                 time.time() - started,
-                inputs=paths,
+                inputs=[display(p) for p in paths],
                 format=fmt,
             )
-            write_json(stage / "report.json", report)
-            for crc in Path(stage).rglob(".*.crc"):
-                crc.unlink()
+            fs.write_json(f"{stage}/report.json", report)
+            fs.tidy(stage)
     finally:
         flagged.unpersist()
     return report

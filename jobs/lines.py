@@ -7,19 +7,13 @@ file's splits (a small table, broadcast) turns a row's position in its split int
 
 from __future__ import annotations
 
-import os
-from urllib.parse import unquote, urlsplit
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.hfs import display
+
 RAW_SCHEMA = "file_idx int, line long, value string"
-
-
-def _local_path(uri: str) -> str:
-    parts = urlsplit(uri)
-    return os.path.abspath(unquote(parts.path)) if parts.scheme in ("", "file") else uri
 
 
 def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
@@ -57,13 +51,13 @@ def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
 
 def _prefix_table(blocks, paths: list[str]) -> list[tuple]:
     """Per split: its file's index, the line number of its first row, its first row id."""
-    index = {p: i for i, p in enumerate(paths)}
+    index = {display(p): i for i, p in enumerate(paths)}
     by_file: dict[str, list] = {}
     for b in blocks:
         by_file.setdefault(b.file_path, []).append((b.block_start, b.n, b.first_id))
     table = []
     for uri, splits in by_file.items():
-        idx = index[_local_path(uri)]
+        idx = index[display(uri)]
         line = 1
         for start, n, first_id in sorted(splits):
             table.append((uri, start, idx, line, first_id))

@@ -35,18 +35,25 @@ def read_header(path: str, spec: Spec) -> tuple[list[str] | None, int, int]:
     """
     if not spec.header:
         return None, -1, -1
-    offset = 0
     with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            text = decode_line(raw, offset == 0)
-            if text is None:
-                raise LayoutError(f"{path}: header line is not valid UTF-8")
-            if not is_blank(text):
-                fields = split_fields(text, spec.delimiter)
-                if fields is None:
-                    raise LayoutError(f"{path}: header line has malformed quoting")
-                return fields, offset, line_no
-            offset += len(raw)
+        return header_from_lines(f, spec, path)
+
+
+def header_from_lines(lines, spec: Spec, source: str) -> tuple[list[str] | None, int, int]:
+    """read_header over any iterable of raw byte lines (the start of a file)."""
+    if not spec.header:
+        return None, -1, -1
+    offset = 0
+    for line_no, raw in enumerate(lines, start=1):
+        text = decode_line(raw, offset == 0)
+        if text is None:
+            raise LayoutError(f"{source}: header line is not valid UTF-8")
+        if not is_blank(text):
+            fields = split_fields(text, spec.delimiter)
+            if fields is None:
+                raise LayoutError(f"{source}: header line has malformed quoting")
+            return fields, offset, line_no
+        offset += len(raw)
     return None, -1, -1
 
 
