@@ -10,7 +10,7 @@ HADOOP := conf/hadoop/lib/.resolved
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup test demo bench lint format clean-venv check-tools
+.PHONY: setup test demo bench lint format clean-venv check-tools dist
 
 setup: check-tools $(STAMP) $(HADOOP)
 
@@ -40,6 +40,16 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/clean.py
 
+# What spark-submit needs on a cluster: the project's Python packages for --py-files, and a
+# relocatable environment (pandas, pyarrow: native code, no zip can carry them) for --archives.
+dist: setup
+	rm -rf dist build && mkdir -p dist
+	$(BIN)/python -c 'import pathlib, zipfile; z = zipfile.ZipFile("dist/sensorpipe.zip", "w", zipfile.ZIP_DEFLATED); [z.write(p) for d in ("sensorpipe", "jobs", "streaming") for p in sorted(pathlib.Path(d).glob("*.py"))]'
+	$(PYTHON) -m venv build/env
+	build/env/bin/pip install -q --disable-pip-version-check -r requirements-executor.txt venv-pack==0.2.0
+	build/env/bin/venv-pack -q -p build/env -o dist/sensorpipe-env.tar.gz
+	@ls -lh dist
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,4 +59,4 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean-venv:
-	rm -rf $(VENV) conf/hadoop/lib
+	rm -rf $(VENV) conf/hadoop/lib build dist

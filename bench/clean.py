@@ -249,6 +249,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "versions": {p: version(p) for p in ("duckdb", "polars", "pandas", "pyarrow", "pyspark")},
         "hadoop_streaming": Path(hadoop.streaming_jar()).name if hadoop.LOCAL_LIB.exists() else None,
+        "project": project_version(),
     }
 
 
@@ -274,7 +275,7 @@ def render(args, src: Path, rows_in: int, lines: list[str], before: dict, after:
             f"- command: `.venv/bin/python bench/clean.py{''.join(' ' + a for a in args)}`",
             f"- machine: {before['nproc']} cores (nproc), {before['cpu']}; Python {before['python']}, "
             f"{versions}; {before['hadoop_streaming']} (local job runner)",
-            f"- project: sensorpipe at {project_version()}",
+            f"- project: sensorpipe at {before['project']}",
             f"- input: {src.relative_to(ROOT)}, {rows_in:,} rows ({src.stat().st_size / 1e6:.1f} MB), "
             f"spec conf/sensors.toml",
             f"- note: timings on this shared {before['nproc']}-core machine are noisy (load average "

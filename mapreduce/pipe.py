@@ -6,7 +6,7 @@ the map.input.file environment, key-field partitioning and byte-order sorting of
 and reporter:counter lines on stderr. Stdlib only; also a script for its own helpers:
   pipe.py feed FILE START END        records of one split, as Hadoop's LineRecordReader
   pipe.py spill K P R PREFIX [COMBINER...]   partition + sort (+ combine) one map's output
-  pipe.py merge K FILE...            merge sorted spills for one reducer
+  pipe.py merge FILE...              merge sorted spills for one reducer
 """
 
 from __future__ import annotations
@@ -77,23 +77,28 @@ def key_of(line: bytes, k: int) -> bytes:
 
 
 def spill(k: int, p: int, reducers: int, prefix: str, combiner: list[str], stream) -> None:
-    """Partition one map output by its first p fields, sort by its first k, combine."""
+    """Partition one map output by its first p fields, sort, combine.
+
+    Whole lines are sorted, not just their first k fields: lines with equal keys still end up
+    adjacent (they share the prefix 'key<TAB>'), values of a key come in order too (Hadoop
+    leaves that order open), and the comparison stays in C.
+    """
     parts = [[] for _ in range(reducers)]
     for line in stream:
         parts[zlib.crc32(key_of(line, p)) % reducers].append(line)
     for j, part in enumerate(parts):
-        part.sort(key=lambda ln: key_of(ln, k))
+        part.sort()
         if combiner and part:
             proc = subprocess.run(combiner, input=b"".join(part), stdout=subprocess.PIPE, check=True)
-            part = sorted(proc.stdout.splitlines(keepends=True), key=lambda ln: key_of(ln, k))  # noqa: PLW2901
+            part = sorted(proc.stdout.splitlines(keepends=True))  # noqa: PLW2901
         with open(f"{prefix}.part-{j:05d}", "wb") as f:
             f.writelines(part)
 
 
-def merge(k: int, paths: list[str], out) -> None:
+def merge(paths: list[str], out) -> None:
     files = [open(p, "rb") for p in paths]
     try:
-        out.writelines(heapq.merge(*files, key=lambda ln: key_of(ln, k)))
+        out.writelines(heapq.merge(*files))
     finally:
         for f in files:
             f.close()
@@ -188,7 +193,7 @@ def run_job(step, workdir: str, python: str, split_bytes: int, workers: int) -> 
     def reduce_task(j: int) -> None:
         spills = [os.path.join(spill_dir, f"map-{i:05d}.part-{j:05d}") for i in range(len(splits))]
         spills = [p for p in spills if os.path.exists(p)]
-        cmds = [[python, me, "merge", str(step.key_fields), *spills], [python, *step.reducer.split()]]
+        cmds = [[python, me, "merge", *spills], [python, *step.reducer.split()]]
         with open(os.path.join(step.output, f"part-{j:05d}"), "wb") as out:
             _run_pipeline(cmds, dict(os.environ), workdir, out, counters, f"{step.name} reduce {j}")
 
@@ -214,7 +219,7 @@ def main(argv: list[str]) -> None:
     elif cmd == "spill":
         spill(int(argv[1]), int(argv[2]), int(argv[3]), argv[4], argv[5:], sys.stdin.buffer)
     elif cmd == "merge":
-        merge(int(argv[1]), argv[2:], out)
+        merge(argv[1:], out)
     else:
         raise SystemExit(f"pipe.py: unknown command {cmd!r}")
 

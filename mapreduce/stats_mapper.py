@@ -5,9 +5,10 @@ Three key fields (tag, column, sub) then a value:
   N  <col>  -            [count, nulls]                  non-null and null counts
   M  <col>  -            [n, mean, m2, min, max]         moments of a numeric column
   V  <col>  <json value> n                               value counts (category / mode)
-  Q  <col>  0            n       then   Q <col> 1<hex> m  every value, sortable, for exact
-                                                          quantiles in the reducer
-Partials are combined in memory per split (counts, moments, vocab), values are not.
+  Q  <col>  0            n       then   Q <col> 1<hex> m  every distinct value, sortable, with
+                                                          its multiplicity m, for exact quantiles
+Partials are combined in memory per split; distinct values are counted in memory too and
+flushed whenever a column holds FLUSH of them (sensor readings repeat: this cuts the sort).
 """
 
 import os
@@ -32,12 +33,18 @@ def emit_partials(out, i: int, nn: list, moments, vocab: dict | None) -> None:
         out.write(f"V\t{i}\t{json.dumps(value)}\t{n}\n")
 
 
+def flush_values(out, i: int, seen: dict) -> None:
+    out.writelines(f"Q\t{i}\t1{sortable(v)}\t{n}\n" for v, n in seen.items())
+    seen.clear()
+
+
 def main() -> None:
     job = mrlib.load_job()
     columns = mrlib.stored(job)
     decode = decoders(columns)
     numeric = [c.numeric for c in columns]
     quant = [c.numeric and c.needs_quantiles for c in columns]
+    distinct = [{} if q else None for q in quant]
     vocabs = [{} if c.needs_vocab else None for c in columns]
     counts = [[0, 0] for _ in columns]
     buffers = [[] for _ in columns]
@@ -58,11 +65,16 @@ def main() -> None:
                 buf = buffers[i]
                 buf.append(v)
                 if quant[i]:
-                    out.write(f"Q\t{i}\t1{sortable(v)}\t1\n")
+                    seen = distinct[i]
+                    seen[v] = seen.get(v, 0) + 1
+                    if len(seen) >= FLUSH:
+                        flush_values(out, i, seen)
                 if len(buf) >= FLUSH:
                     moments[i] = merge_moments(moments[i], moments_of(buf))
                     buf.clear()
     for i, buf in enumerate(buffers):
+        if quant[i]:
+            flush_values(out, i, distinct[i])
         if buf:
             moments[i] = merge_moments(moments[i], moments_of(buf))
         if quant[i] and counts[i][0]:
