@@ -1,5 +1,5 @@
-"""`make demo`: generate messy telemetry, clean it on real Hadoop Streaming and on the pipe
-engine, check that the two agree, and print what happened.
+"""`make demo`: generate messy telemetry, clean it on real Hadoop Streaming, on the pipe
+engine and on Spark, check that the three agree, and print what happened.
 
     python -m sensorpipe.demo [--rows N] [--out DIR]
 """
@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from sensorpipe.launch import run_spark
 from sensorpipe.synth import write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,22 +51,30 @@ def main(argv: list[str] | None = None) -> int:
     spec = ROOT / "conf" / "sensors.toml"
     raw = out / "raw" / "sensors.csv"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    say(f"[1/3] simulating {args.rows:,} readings from 500 machines (with faults) -> {raw}")
+    say(f"[1/4] simulating {args.rows:,} readings from 500 machines (with faults) -> {raw}")
     write_csv(str(raw), args.rows, devices=500, seed=42, fault_rate=0.03)
     reports = {}
     for i, engine in enumerate(("hadoop", "pipe"), start=2):
-        say(f"[{i}/3] cleaning with --engine {engine}")
+        say(f"[{i}/4] cleaning with --engine {engine}")
         t0 = time.time()
         reports[engine] = clean(str(spec), str(raw), str(out / engine), engine=engine, echo=say)
         say(f"      {engine}: {time.time() - t0:.1f}s")
-    agree = same_rows(read_clean(out / "hadoop"), read_clean(out / "pipe"))
+    say("[4/4] cleaning with --engine spark (spark-submit jobs/clean.py, local mode)")
+    t0 = time.time()
+    job = ["--spec", str(spec), "--input", str(raw), "--output", str(out / "spark"), "--format", "csv"]
+    if run_spark("jobs/clean.py", job):
+        say("spark run failed")
+        return 1
+    say(f"      spark: {time.time() - t0:.1f}s")
+    hadoop_rows = read_clean(out / "hadoop")
+    agree = same_rows(hadoop_rows, read_clean(out / "pipe")) and same_rows(hadoop_rows, read_clean(out / "spark"))
     r = reports["hadoop"]
     say("\nrows in {rows_in:,} = clean {rows_clean:,} + rejected {rows_rejected:,}".format(**r))
     for reason, n in r["rejected_by_reason"].items():
         say(f"  rejected {reason:<17} {n:>8,}")
     say("  imputed  " + json.dumps({k: v for k, v in r["imputed"].items() if v}))
     say("  clipped  " + json.dumps({k: v for k, v in r["clipped"].items() if v}))
-    say(f"\nHadoop Streaming and the pipe engine agree on every clean row: {'yes' if agree else 'NO'}")
+    say(f"\nHadoop Streaming, the pipe engine and Spark agree on every clean row: {'yes' if agree else 'NO'}")
     say(f"outputs: {out}/hadoop/{{clean,rejects,stats.json,report.json}}")
     return 0 if agree else 1
 
