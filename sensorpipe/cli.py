@@ -37,7 +37,41 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="out/demo")
     v = sub.add_parser("validate-spec", help="check a spec file and print its columns")
     v.add_argument("spec")
+    _simulate_parser(sub)
+    _model_parsers(sub)
     return p
+
+
+def _model_parsers(sub) -> None:
+    t = sub.add_parser("train", help="train the failure classifier; register it as the current version")
+    t.add_argument("--spec", required=True, help="spec with [features], [label] and [model] sections")
+    t.add_argument("--input", required=True, nargs="+", help="raw run-to-failure file(s)")
+    t.add_argument("--model", required=True, help="registry directory (versions and `current`)")
+    e = sub.add_parser("evaluate", help="score each test device at its last reading against the truth")
+    e.add_argument("--spec", required=True)
+    e.add_argument("--model", required=True, help="registry directory (its `current`) or a version directory")
+    e.add_argument("--input", required=True, help="raw test file, series cut before failure")
+    e.add_argument("--truth", required=True, help="remaining useful life at each device's last reading")
+    e.add_argument("--output", required=True, help="directory for metrics.json and predictions.csv")
+
+
+def _simulate_parser(sub) -> None:
+    s = sub.add_parser("simulate", help="a fleet's telemetry with faults: history CSV or live JSON lines")
+    s.add_argument("--spec", required=True)
+    s.add_argument("--devices", type=int, required=True)
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", help="history: sensors.csv, failures.csv, maintenance.csv, manifest.json")
+    where.add_argument("--stream", help="landing directory: events-<seq>.jsonl files appear by atomic rename")
+    s.add_argument("--hours", type=float, help="simulated hours of history (--output)")
+    s.add_argument("--rate", type=float, help="events per second (--stream)")
+    s.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C)")
+    s.add_argument("--file-interval", type=float, default=1.0, help="seconds between stream files")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--interval-s", type=int, default=60, help="seconds between a device's readings")
+    s.add_argument("--start", default="2026-11-01T00:00:00Z", help="first reading's time: ISO-8601 or now")
+    for fault in ("missing", "malformed", "stuck", "spike", "duplicate", "late"):
+        s.add_argument(f"--{fault}-rate", type=float, help=f"share of readings with a {fault} fault")
+    s.add_argument("--clean", action="store_true", help="no faults in the feed (sensor noise stays)")
 
 
 def cmd_clean(args) -> int:
@@ -83,10 +117,50 @@ def cmd_demo(args) -> int:
     return demo(["--rows", str(args.rows), "--out", args.out])
 
 
+def cmd_simulate(args) -> int:
+    from sensorpipe.simulate import command  # noqa: PLC0415 (numpy and pyarrow load on demand)
+
+    return command(args)
+
+
+def _model_run(work):
+    """Bad data (a column missing, a truth file that does not fit) is a failed run."""
+    try:
+        return work()
+    except (SpecError, OutputError):
+        raise
+    except (ValueError, KeyError) as exc:
+        raise RuntimeError(str(exc)) from exc
+
+
+def cmd_train(args) -> int:
+    from sensorpipe.maintenance import run_train  # noqa: PLC0415 (scikit-learn loads on demand)
+
+    version, card = _model_run(lambda: run_train(args.spec, args.input, args.model))
+    oof, base = card["metrics"]["out_of_fold"], card["baseline"]["oof"]
+    print(f"model {card['model']['name']} -> {version} (current); threshold {card['threshold']:.3f}")
+    cv = {name: round(v["average_precision"], 4) for name, v in card["cv"].items()}
+    print(f"cv average precision: {json.dumps(cv)}")
+    print(f"out of fold: precision {oof['precision']:.3f} recall {oof['recall']:.3f} f1 {oof['f1']:.3f}")
+    print(f"baseline {card['baseline']['sensor']}, out of fold: f1 {base['f1']:.3f}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from sensorpipe.maintenance import comparison_table, run_evaluate  # noqa: PLC0415
+
+    doc = _model_run(lambda: run_evaluate(args.spec, args.model, args.input, args.truth, args.output))
+    print(f"{doc['label']}, n = {doc['n']}: roc_auc {doc['roc_auc']:.3f}, pr_auc {doc['pr_auc']:.3f}")
+    print(comparison_table(doc))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"clean": cmd_clean, "demo": cmd_demo, "validate-spec": cmd_validate}[args.command](args)
+        run = {"clean": cmd_clean, "demo": cmd_demo, "validate-spec": cmd_validate, "simulate": cmd_simulate}
+        run.update(train=cmd_train, evaluate=cmd_evaluate)
+        return run[args.command](args)
     except (SpecError, OutputError) as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
