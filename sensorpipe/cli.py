@@ -47,6 +47,7 @@ def _model_parsers(sub) -> None:
     t.add_argument("--spec", required=True, help="spec with [features], [label] and [model] sections")
     t.add_argument("--input", required=True, nargs="+", help="raw run-to-failure file(s)")
     t.add_argument("--model", required=True, help="registry directory (versions and `current`)")
+    t.add_argument("--threads", type=int, help="cap on native threads (default: the libraries' own)")
     e = sub.add_parser("evaluate", help="score each test device at its last reading against the truth")
     e.add_argument("--spec", required=True)
     e.add_argument("--model", required=True, help="registry directory (its `current`) or a version directory")
@@ -136,7 +137,7 @@ def _model_run(work):
 def cmd_train(args) -> int:
     from sensorpipe.maintenance import run_train  # noqa: PLC0415 (scikit-learn loads on demand)
 
-    version, card = _model_run(lambda: run_train(args.spec, args.input, args.model))
+    version, card = _model_run(lambda: run_train(args.spec, args.input, args.model, args.threads))
     oof, base = card["metrics"]["out_of_fold"], card["baseline"]["oof"]
     print(f"model {card['model']['name']} -> {version} (current); threshold {card['threshold']:.3f}")
     cv = {name: round(v["average_precision"], 4) for name, v in card["cv"].items()}

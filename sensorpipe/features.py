@@ -1,0 +1,170 @@
+"""Per-device rolling-window features and run-to-failure labels, on pandas.
+
+These definitions are the contract a Spark implementation must match row for row.
+Readings are grouped by the device column and ordered by the order column (for
+C-MAPSS: `unit`, `cycle`). Let t be a reading's 0-based position within its device and
+N a window size. The window W holds the n = min(N, t + 1) readings at positions
+t-n+1 .. t: at the start of a device a window uses the readings there are
+(min_periods = 1). Within W, i = 0 .. n-1 is the reading index, oldest first. For each
+sensor x and each N in `windows`:
+
+- `<x>_mean_<N>`  = sum(x) / n
+- `<x>_std_<N>`   = sqrt(sum((x - mean)^2) / n)          (population std; n = 1 -> 0.0)
+- `<x>_min_<N>`, `<x>_max_<N>`
+- `<x>_slope_<N>` = sum((i - ibar)(x - mean)) / sum((i - ibar)^2), ibar = (n-1)/2: the
+  least-squares slope per reading (not per unit of the order column); n = 1 -> 0.0
+- `<x>_delta_<N>` = x_t - x_{t-n+1}, the change since the window's first reading
+
+plus `<x>` itself (the current reading) and `since` = order - the device's first order:
+time since the device's last maintenance, which for C-MAPSS is its first cycle (each
+unit's run starts in a fresh state). A timestamp order column gives `since` in seconds.
+Sensors must be non-null (features run on cleaned data, where nulls were imputed).
+In Spark: avg, stddev_pop, min, max, coalesce(regr_slope(x, k), 0.0) with k a
+row_number() column made first (dependent variable first; one reading gives null) and
+first(x), over a window partitioned by device, ordered by order, rowsBetween(-N+1, 0). Compare engines with a relative and an
+absolute tolerance: a slope of zero may be 1e-17 in one and 0.0 in the other.
+
+Labels: with `rul_max = R`, label = 1 when the remaining useful life, the device's
+last order in the training file minus the reading's order, is <= R.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sensorpipe.spec import Spec, SpecError
+
+STATS = ("mean", "std", "min", "max", "slope", "delta")
+FEATURE_KEYS = {"device", "order", "sensors", "windows"}
+LABEL_KEYS = {"rul_max"}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    device: str
+    order: str
+    sensors: tuple[str, ...]
+    windows: tuple[int, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """The model's input columns, in order."""
+        rolled = [f"{x}_{s}_{n}" for n in self.windows for x in self.sensors for s in STATS]
+        return [*self.sensors, *rolled, "since"]
+
+    def to_dict(self) -> dict:
+        return {
+            "device": self.device,
+            "order": self.order,
+            "sensors": list(self.sensors),
+            "windows": list(self.windows),
+        }
+
+
+def feature_config(spec: Spec) -> FeatureConfig:
+    """The [features] section, validated; device and order default to the spec's key."""
+    raw = spec.extra.get("features")
+    if not isinstance(raw, dict):
+        raise SpecError(spec.path, "features", "a [features] table is required")
+    for key in raw:
+        if key not in FEATURE_KEYS:
+            raise SpecError(
+                spec.path, f"features.{key}", f"unknown key (known: {', '.join(sorted(FEATURE_KEYS))})"
+            )
+    names = {c.out for c in spec.columns}
+    key = list(spec.key) + ["", ""]
+    device = raw.get("device", key[0])
+    order = raw.get("order", key[1])
+    for k, v in (("device", device), ("order", order)):
+        if not isinstance(v, str) or v not in names:
+            raise SpecError(spec.path, f"features.{k}", f"{v!r} is not a column")
+    sensors = raw.get("sensors")
+    if not isinstance(sensors, list) or not sensors or not all(isinstance(s, str) for s in sensors):
+        raise SpecError(spec.path, "features.sensors", "must be a non-empty list of column names")
+    for i, s in enumerate(sensors):
+        if s not in names or not spec.column(s).numeric:
+            raise SpecError(spec.path, f"features.sensors[{i}]", f"{s!r} is not a numeric column")
+    windows = raw.get("windows")
+    if not isinstance(windows, list) or not windows or not all(type(n) is int and n >= 1 for n in windows):
+        raise SpecError(spec.path, "features.windows", "must be a non-empty list of integers >= 1")
+    return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))))
+
+
+def rul_max(spec: Spec) -> int:
+    """The [label] section's `rul_max`: a reading is positive when RUL <= rul_max."""
+    raw = spec.extra.get("label")
+    if not isinstance(raw, dict) or "rul_max" not in raw:
+        raise SpecError(spec.path, "label.rul_max", "a [label] table with rul_max is required")
+    for key in raw:
+        if key not in LABEL_KEYS:
+            raise SpecError(spec.path, f"label.{key}", "unknown key (known: rul_max)")
+    value = raw["rul_max"]
+    if type(value) is not int or value < 0:
+        raise SpecError(spec.path, "label.rul_max", f"must be an integer >= 0, got {value!r}")
+    return value
+
+
+def with_features(frame: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
+    """Sort by (device, order) and add the feature columns; the index is kept."""
+    missing = [c for c in (config.device, config.order, *config.sensors) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"columns missing for features: {missing}")
+    df = frame.sort_values([config.device, config.order], kind="stable")
+    if df[list(config.sensors)].isna().any().any():
+        raise ValueError("sensor values must be non-null (clean the data first)")
+    pos = df.groupby(config.device, sort=False).cumcount().to_numpy()
+    new = {"since": _since(df, config)}
+    for n in config.windows:
+        for x in config.sensors:
+            new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x))
+    out = pd.DataFrame(new, index=df.index)
+    return pd.concat([df, out[[c for c in config.names if c in out.columns]]], axis=1)
+
+
+def window_stats(x: np.ndarray, pos: np.ndarray, n: int, name: str) -> dict[str, np.ndarray]:
+    """The six statistics of the trailing window of size n, for rows sorted by device.
+
+    Rows are laid out as a (rows, n) matrix of lagged values (lag 0 = the current
+    reading), NaN before the device's first reading; moments are then two-pass, so a
+    constant window gives a std and slope of exactly 0.0.
+    """
+    lags = np.arange(n)
+    rows = np.arange(len(x))[:, None] - lags[None, :]
+    valid = pos[:, None] >= lags[None, :]
+    win = np.where(valid, x[np.maximum(rows, 0)], np.nan)
+    count = valid.sum(axis=1)
+    mean = np.nansum(win, axis=1) / count
+    dev = win - mean[:, None]
+    std = np.sqrt(np.nansum(dev * dev, axis=1) / count)
+    # reading index i = count-1-lag, so i - ibar = (count-1)/2 - lag
+    centred = np.where(valid, (count[:, None] - 1) / 2.0 - lags[None, :], 0.0)
+    sxx = count * (count * count - 1) / 12.0
+    sxy = np.nansum(centred * dev, axis=1)
+    slope = np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
+    first = win[np.arange(len(x)), count - 1]
+    return {
+        f"{name}_mean_{n}": mean,
+        f"{name}_std_{n}": std,
+        f"{name}_min_{n}": np.nanmin(win, axis=1),
+        f"{name}_max_{n}": np.nanmax(win, axis=1),
+        f"{name}_slope_{n}": slope,
+        f"{name}_delta_{n}": x - first,
+    }
+
+
+def _since(df: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+    order = df[config.order]
+    since = order - df.groupby(config.device, sort=False)[config.order].transform("min")
+    if pd.api.types.is_timedelta64_dtype(since):
+        return since.dt.total_seconds().to_numpy()
+    return since.to_numpy(dtype=float)
+
+
+def with_labels(frame: pd.DataFrame, config: FeatureConfig, rul_max: int) -> pd.DataFrame:
+    """Add `rul` (last order of the device minus order) and `label` (rul <= rul_max)."""
+    last = frame.groupby(config.device)[config.order].transform("max")
+    rul = last - frame[config.order]
+    return frame.assign(rul=rul, label=(rul <= rul_max).astype(int))
