@@ -24,7 +24,12 @@ from jobs.apply import clipped_counts, select_clean
 from jobs.fit import fit
 from jobs.hfs import HadoopFS, display
 from jobs.lines import read_lines
-from jobs.parse import filter_headers_and_blanks, with_duplicates_rejected, with_parsed_columns
+from jobs.parse import (
+    duplicated_keys,
+    filter_headers_and_blanks,
+    with_duplicates_rejected,
+    with_parsed_columns,
+)
 from sensorpipe.inputs import InputError
 from sensorpipe.output import OutputError, report_document
 from sensorpipe.rows import LayoutError, carried_columns, make_layout, stored_columns
@@ -55,24 +60,26 @@ def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFr
     headers, layouts, carried = plan(HadoopFS(spark), spec, paths)
     names = [F.lit(display(p)) for p in paths] or [F.lit("")]
     sources = F.element_at(F.array(*names), F.col("file_idx") + 1)
-    flagged = (
+    parsed = (
         read_lines(spark, paths)
         .transform(filter_headers_and_blanks(headers))
         .transform(with_parsed_columns(layouts))
-        .transform(with_duplicates_rejected(len(spec.key)))
         .withColumn("source", sources)
     )
-    return flagged, stored_columns(spec, carried)
+    return parsed, stored_columns(spec, carried)
 
 
 def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: str = "parquet") -> dict:
     started = time.time()
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not legacy INT96
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # timestamps without a zone are UTC
     spec = load_spec(spec_path)
     fs = HadoopFS(spark)
     paths = fs.list_inputs(input_path)
-    flagged, columns = flag_rows(spark, spec, paths)
-    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    parsed, columns = flag_rows(spark, spec, paths)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once; every later pass reads this
+    dups = duplicated_keys(parsed, len(spec.key)).persist() if spec.key else None
+    flagged = parsed.transform(with_duplicates_rejected(dups, len(spec.key)))
     try:
         counts, per_column = fit(flagged, columns)
         params = [fit_params(c, per_column[c.out]) for c in columns]
@@ -110,7 +117,9 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
             fs.write_json(f"{stage}/report.json", report)
             fs.tidy(stage)
     finally:
-        flagged.unpersist()
+        parsed.unpersist()
+        if dups is not None:
+            dups.unpersist()
     return report
 
 

@@ -7,7 +7,7 @@ Python UDF); the grammars are the same regular expressions, anchored for Java's 
 from __future__ import annotations
 
 from pyspark.sql import Column as C
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sensorpipe.rows import BOM, DUPLICATE, INVALID, MALFORMED, MISSING, Layout, java_field_regex, line_regex
@@ -51,57 +51,92 @@ def split_fields(text: C, spec: Spec) -> C:
             F.regexp_replace(F.regexp_extract(f, r'(?s)^[ \t]*"(.*)"[ \t]*\z', 1), '""', '"'),
         ).otherwise(f),
     )
-    return F.when(~text.contains('"'), F.split(text, f"\\u{ord(d):04x}", -1)).when(
+    plain = d if d.isalnum() or d in ",;: \t" else "\\" + d  # Java's String.split fast path, no regex
+    return F.when(~text.contains('"'), F.split(text, plain, -1)).when(
         text.rlike(line_regex(d, r"\z")), unquote
     )
 
 
+# Parsing is staged: each select refers to the previous one's columns, so no regex result
+# is copied into several places of one expression (Spark would evaluate every copy, and
+# the generated method would grow too large for the JIT to compile).
+
+
 def parse_float(raw: C) -> C:
-    v = F.when(raw.rlike(anchored(FLOAT_RE)), raw.try_cast("double"))
-    return F.when(~F.isnan(v) & (F.abs(v) != F.lit(float("inf"))), v)
+    return F.when(raw.rlike(anchored(FLOAT_RE)), raw.try_cast("double"))
 
 
 def parse_int(raw: C) -> C:
     return F.when(raw.rlike(anchored(INT_RE)), raw.try_cast("bigint"))
 
 
-def parse_timestamp(raw: C) -> C:
-    """Epoch microseconds (bigint) from ISO-8601 or epoch seconds, as values.parse_timestamp."""
-    epoch = anchored(EPOCH_RE)
-    secs = F.regexp_extract(raw, epoch, 1).try_cast("bigint")
-    frac = F.rpad(F.regexp_extract(raw, epoch, 2), 6, "0").cast("bigint")
-    sign = F.when(F.regexp_extract(raw, epoch, 1).startswith("-"), -1).otherwise(1)
-    from_epoch = F.try_add(F.try_multiply(secs, F.lit(1_000_000)), sign * frac)
+# The common shape, 2026-01-01T00:00:00Z (or a space, or no Z): one regex, then substrings.
+FIXED_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?\z"
 
+
+def iso_parts(raw: C) -> C:
+    """The 8 groups of ISO_RE as array<string> ("" for an absent group), from one match."""
     iso = anchored(ISO_RE)
+    groups = "|".join(f"${i}" for i in range(1, 9))
+    return F.when(~raw.rlike(FIXED_ISO) & raw.rlike(iso), F.split(F.regexp_replace(raw, iso, groups), "[|]"))
 
+
+def _micros(y: C, mo: C, d: C, hh: C, mi: C, ss: C) -> C:
+    stamp = F.try_make_timestamp(y, mo, d, hh, mi, ss.cast("decimal(8,6)"), F.lit("UTC"))
+    return F.when((y >= 1) & (ss < 60), F.unix_micros(stamp))
+
+
+def from_fixed_iso(raw: C) -> C:
+    """Spark's strict datetime parser (Feb 30, 24:00 and :60 are invalid), in UTC; year 0 is not.
+
+    Measured faster here than make_timestamp or integer calendar arithmetic in expressions.
+    """
+    text = F.concat(F.substring(raw, 1, 10), F.lit(" "), F.substring(raw, 12, 8))
+    stamp = F.try_to_timestamp(text, F.lit("yyyy-MM-dd HH:mm:ss"))
+    return F.when(F.substring(raw, 1, 4) != "0000", F.unix_micros(stamp))
+
+
+def from_epoch(raw: C) -> C:
+    whole = F.split(raw, "[.]")
+    secs = F.element_at(whole, 1).try_cast("bigint")
+    frac = F.rpad(F.coalesce(F.try_element_at(whole, F.lit(2)), F.lit("")), 6, "0").cast("bigint")
+    sign = F.when(raw.startswith("-"), -1).otherwise(1)
+    return F.try_add(F.try_multiply(secs, F.lit(1_000_000)), sign * frac)
+
+
+def from_iso_parts(parts: C) -> C:
     def part(i: int) -> C:
-        return F.regexp_extract(raw, iso, i)
+        return F.element_at(parts, i)
 
-    def num(i: int, default: int = 0) -> C:
-        return F.when(part(i) == "", default).otherwise(part(i).cast("int"))
+    def num(i: int) -> C:
+        return F.when(part(i) == "", 0).otherwise(part(i).cast("int"))
 
-    y, mo, d, hh, mi, ss = (num(i) for i in range(1, 7))
     zone = part(8)
     digits = F.regexp_replace(F.substring(zone, 2, 6), ":", "")
     zh, zm = F.substring(digits, 1, 2).cast("int"), F.substring(digits, 3, 2).cast("int")
+    sign = F.when(zone.startswith("+"), 1).otherwise(-1)
     offset = F.when((zone == "") | (zone == "Z"), 0).otherwise(
-        F.when((zh <= 18) & (zm <= 59), (zh * 60 + zm) * 60 * F.when(zone.startswith("+"), 1).otherwise(-1))
+        F.when((zh <= 18) & (zm <= 59), (zh * 60 + zm) * 60 * sign)
     )
-    stamp = F.try_make_timestamp(y, mo, d, hh, mi, ss.cast("decimal(8,6)"), F.lit("UTC"))
-    ok = (y >= 1) & (ss < 60)
-    from_iso = F.when(
-        ok, F.unix_micros(stamp) + F.rpad(part(7), 6, "0").cast("bigint") - offset.cast("bigint") * 1_000_000
+    frac = F.rpad(part(7), 6, "0").cast("bigint")
+    return _micros(*(num(i) for i in range(1, 7))) + frac - offset.cast("bigint") * 1_000_000
+
+
+def parse_timestamp(raw: C, parts: C) -> C:
+    """Epoch microseconds (bigint) from ISO-8601 or epoch seconds (unchecked range)."""
+    return (
+        F.when(raw.rlike(FIXED_ISO), from_fixed_iso(raw))
+        .when(parts.isNotNull(), from_iso_parts(parts))
+        .when(raw.rlike(anchored(EPOCH_RE)), from_epoch(raw))
     )
-    v = F.when(raw.rlike(epoch), from_epoch).when(raw.rlike(iso), from_iso)
-    return F.when((v >= TS_MIN) & (v <= TS_MAX), v)
 
 
-PARSERS = {"int": parse_int, "float": parse_float, "timestamp": parse_timestamp}
-
-
-def parse_value(raw: C, col: Column) -> C:
-    v = PARSERS[col.type](raw) if col.type in PARSERS else raw
+def checked(v: C, col: Column) -> C:
+    """Finite, and inside the timestamp limits and the spec's range."""
+    if col.type == "float":
+        v = F.when(~F.isnan(v) & (F.abs(v) != F.lit(float("inf"))), v)
+    if col.type == "timestamp":
+        v = F.when((v >= TS_MIN) & (v <= TS_MAX), v)
     if col.range is not None:
         v = F.when(v.between(*col.range), v)
     return v
@@ -126,15 +161,32 @@ def with_parsed_columns(layouts: dict[int, Layout]):
     def transform(df: DataFrame) -> DataFrame:
         fields = split_fields(F.col("text"), spec)
         df = df.withColumn("_fields", fields)
-        raws, values = [], []
-        for i, col in enumerate(layout.columns):
+        cols = layout.columns
+        raws = []
+        for i in range(len(cols)):
             pos = per_file({f: lay.positions[i] + 1 for f, lay in layouts.items()})
             raw = strip(F.try_element_at("_fields", pos))
-            raw = F.when(~raw.isin(list(spec.null_tokens)), raw)
-            df = df.withColumn(f"_raw{i}", raw)
-            raws.append(F.col(f"_raw{i}"))
-            values.append(parse_value(F.col(f"_raw{i}"), col).alias(f"_v{i}"))
-        df = df.select("*", *values)
+            raws.append(F.when(~raw.isin(list(spec.null_tokens)), raw).alias(f"_raw{i}"))
+        df = df.select("*", *raws)
+        raws = [F.col(f"_raw{i}") for i in range(len(cols))]
+        ts = [i for i, c in enumerate(cols) if c.type == "timestamp"]
+        df = df.select("*", *[iso_parts(raws[i]).alias(f"_parts{i}") for i in ts])
+        primary = []
+        for i, c in enumerate(cols):
+            if c.type == "timestamp":
+                primary.append(parse_timestamp(raws[i], F.col(f"_parts{i}")).alias(f"_p{i}"))
+            elif c.type in ("int", "float"):
+                primary.append((parse_int if c.type == "int" else parse_float)(raws[i]).alias(f"_p{i}"))
+        df = df.select("*", *primary)
+        df = df.select(
+            "*",
+            *[
+                (checked(F.col(f"_p{i}"), c) if c.type in ("int", "float", "timestamp") else raws[i]).alias(
+                    f"_v{i}"
+                )
+                for i, c in enumerate(cols)
+            ],
+        )
         n_fields = per_file({f: lay.n_fields for f, lay in layouts.items()})
         malformed = ~F.is_valid_utf8("value") | F.col("_fields").isNull() | (F.size("_fields") != n_fields)
         missing = _any(raws[i].isNull() for i, c in enumerate(layout.columns) if c.required)
@@ -149,7 +201,7 @@ def with_parsed_columns(layouts: dict[int, Layout]):
             F.col(f"_v{layout.columns.index(spec.column(k))}").alias(f"_key{j}")
             for j, k in enumerate(spec.key)
         ]
-        return df.select("file_idx", "line", "value", "text", reason.alias("reason"), *keep, *keys)
+        return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys)
 
     return transform
 
@@ -161,15 +213,41 @@ def _any(conds) -> C:
     return out
 
 
-def with_duplicates_rejected(n_keys: int):
+def duplicated_keys(df: DataFrame, n_keys: int) -> DataFrame:
+    """Keys that more than one kept row carries, with the (file_idx, line) of their first row.
+
+    An aggregation, not a window over whole rows: only the keys are shuffled, and the result
+    (usually small) is joined back.
+    """
+    keys = [f"_key{j}" for j in range(n_keys)]
+    return (
+        df.where(F.col("reason").isNull())
+        .groupBy(*keys)
+        .agg(F.min(F.struct("file_idx", "line")).alias("_first"), F.count(F.lit(1)).alias("_n"))
+        .where(F.col("_n") > 1)
+        .select(*[F.col(k).alias(f"{k}_dup") for k in keys], "_first")
+    )
+
+
+def with_duplicates_rejected(dups: DataFrame | None, n_keys: int):
     """Among rows not yet rejected, the first line of a key (file order, then line) wins."""
 
     def transform(df: DataFrame) -> DataFrame:
-        if not n_keys:
-            return df
         keys = [f"_key{j}" for j in range(n_keys)]
-        first = Window.partitionBy(F.col("reason").isNull(), *keys).orderBy("file_idx", "line")
-        dup = F.col("reason").isNull() & (F.row_number().over(first) > 1)
-        return df.withColumn("reason", F.when(dup, F.lit(DUPLICATE)).otherwise(F.col("reason"))).drop(*keys)
+        if dups is None or not n_keys:
+            return df.drop(*keys)
+        same = _all(df[k].eqNullSafe(dups[f"{k}_dup"]) for k in keys)
+        joined = df.join(dups, same, "left")
+        later = F.col("_first").isNotNull() & (F.struct("file_idx", "line") != F.col("_first"))
+        dup = F.col("reason").isNull() & later
+        reason = F.when(dup, F.lit(DUPLICATE)).otherwise(F.col("reason"))
+        return joined.withColumn("reason", reason).drop(*keys, *[f"{k}_dup" for k in keys], "_first")
 
     return transform
+
+
+def _all(conds) -> C:
+    out = F.lit(True)
+    for c in conds:
+        out = out & c
+    return out

@@ -97,6 +97,7 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.codegen.hugeMethodLimit", "8000")
         .config(
             "spark.driver.extraJavaOptions",
             f"-Dlog4j2.configurationFile={ROOT / 'conf' / 'log4j2.properties'}",
