@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     say(f"      spark: {time.time() - t0:.1f}s")
     hadoop_rows = read_clean(out / "hadoop")
-    agree = same_rows(hadoop_rows, read_clean(out / "pipe")) and same_rows(hadoop_rows, read_clean(out / "spark"))
+    agree = same_rows(hadoop_rows, read_clean(out / "pipe")) and same_rows(
+        hadoop_rows, read_clean(out / "spark")
+    )
     r = reports["hadoop"]
     say("\nrows in {rows_in:,} = clean {rows_clean:,} + rejected {rows_rejected:,}".format(**r))
     for reason, n in r["rejected_by_reason"].items():

@@ -22,11 +22,17 @@ def spark_submit_command(script: str, args: list[str], master: str | None = None
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
     progress = "true" if sys.stderr.isatty() else "false"
     return [
-        str(submit), "--master", master or "local[*]",
-        "--properties-file", str(CONF / "spark-defaults.conf"),
-        "--driver-java-options", f"-Dlog4j2.configurationFile={CONF / 'log4j2.properties'}",
-        "--conf", f"spark.ui.showConsoleProgress={progress}",
-        str(ROOT / script), *args,
+        str(submit),
+        "--master",
+        master or "local[*]",
+        "--properties-file",
+        str(CONF / "spark-defaults.conf"),
+        "--driver-java-options",
+        f"-Dlog4j2.configurationFile={CONF / 'log4j2.properties'}",
+        "--conf",
+        f"spark.ui.showConsoleProgress={progress}",
+        str(ROOT / script),
+        *args,
     ]
 
 
@@ -40,4 +46,6 @@ def spark_env() -> dict:
 
 
 def run_spark(script: str, args: list[str], master: str | None = None) -> int:
-    return subprocess.call(spark_submit_command(script, args, master), env=spark_env(), stdin=subprocess.DEVNULL)
+    return subprocess.call(
+        spark_submit_command(script, args, master), env=spark_env(), stdin=subprocess.DEVNULL
+    )
