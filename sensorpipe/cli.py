@@ -54,6 +54,12 @@ def _model_parsers(sub) -> None:
     e.add_argument("--input", required=True, help="raw test file, series cut before failure")
     e.add_argument("--truth", required=True, help="remaining useful life at each device's last reading")
     e.add_argument("--output", required=True, help="directory for metrics.json and predictions.csv")
+    s = sub.add_parser("score", help="batch-score raw readings on Spark with the current model")
+    s.add_argument("--spec", required=True, help="spec with the raw file's layout")
+    s.add_argument("--model", required=True, help="registry directory (its `current`) or a version directory")
+    s.add_argument("--input", required=True, help="headerless raw readings")
+    s.add_argument("--output", required=True, help="Parquet: device, order, probability, alert")
+    s.add_argument("--master", help="Spark master URL")
 
 
 def _simulate_parser(sub) -> None:
@@ -156,11 +162,20 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from sensorpipe.launch import run_spark  # noqa: PLC0415
+
+    load_spec(args.spec)
+    check_replaceable(Path(args.output).absolute())
+    job = ["--spec", args.spec, "--model", args.model, "--input", args.input, "--output", args.output]
+    return 1 if run_spark("jobs/score.py", job, args.master) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         run = {"clean": cmd_clean, "demo": cmd_demo, "validate-spec": cmd_validate, "simulate": cmd_simulate}
-        run.update(train=cmd_train, evaluate=cmd_evaluate)
+        run.update(train=cmd_train, evaluate=cmd_evaluate, score=cmd_score)
         return run[args.command](args)
     except (SpecError, OutputError) as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)

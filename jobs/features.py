@@ -1,0 +1,172 @@
+"""Per-device rolling-window features and run-to-failure labels on Spark.
+
+    spark-submit --properties-file conf/spark-defaults.conf jobs/features.py \\
+        --spec conf/cmapss.toml --input ../shared/data/cmapss/train_FD001.txt --output OUT [--no-labels]
+
+The definitions are sensorpipe/features.py's (its docstring is the contract), written as
+window expressions; tests/test_spark_features.py holds the two engines together. OUT is a
+Parquet data set: the readings, their feature columns, and `rul` and `label` when the spec
+has a [label] section (leave them out with --no-labels for series cut before failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.hfs import HadoopFS
+from jobs.parse import iso_parts, parse_timestamp, split_fields, strip
+from sensorpipe.features import FeatureConfig, feature_config, rul_max
+from sensorpipe.output import OutputError
+from sensorpipe.spec import Column as SpecColumn
+from sensorpipe.spec import Spec, SpecError, load_spec
+
+READING = "_reading"  # 1-based position of a reading within its device (row_number)
+
+
+def typed(raw: Column, column: SpecColumn, spec: Spec) -> Column:
+    """One whitespace-split field as the spec's type; a null token becomes null."""
+    raw = F.when(~raw.isin(list(spec.null_tokens)), raw)
+    if column.type == "int":
+        return raw.cast("bigint")
+    if column.type == "float":
+        return raw.cast("double")
+    if column.type == "timestamp":
+        return F.timestamp_micros(parse_timestamp(raw, iso_parts(raw)))
+    return raw
+
+
+def read_readings(spark: SparkSession, spec: Spec, path: str) -> DataFrame:
+    """A headerless raw file (C-MAPSS) in the spec's layout, columns named by their outputs.
+
+    Fields are split on runs of blanks (or the spec's delimiter); like pandas, a short line
+    leaves its last columns null and blank lines are skipped.
+    """
+    if spec.header:
+        raise SpecError(spec.path, "dataset.header", "jobs/features.py reads headerless raw files only")
+    text = F.regexp_replace("value", r"\r\z", "")
+    fields = (
+        spark.read.text(path)
+        .select(text.alias("text"))
+        .where(strip(F.col("text")) != "")
+        .select(split_fields(F.col("text"), spec).alias("fields"))
+    )
+    kept = [(i, c) for i, c in enumerate(spec.columns) if c.name not in spec.drop]
+    return fields.select(
+        *[typed(strip(F.try_element_at("fields", F.lit(i + 1))), c, spec).alias(c.out) for i, c in kept]
+    )
+
+
+def window_stats(x: Column, reading: Column, frame: WindowSpec, n: int, name: str) -> dict[str, Column]:
+    """The six statistics of x over a trailing window frame of n readings, by feature name.
+
+    Spark's moments are updated one value at a time from the window's mean, so a constant
+    window gives std and slope of exactly 0.0, as pandas' two-pass moments do. The slope
+    regresses x on the reading number; one reading has no slope (null), which is 0.0.
+    """
+    return {
+        f"{name}_mean_{n}": F.avg(x).over(frame),
+        f"{name}_std_{n}": F.stddev_pop(x).over(frame),
+        f"{name}_min_{n}": F.min(x).over(frame),
+        f"{name}_max_{n}": F.max(x).over(frame),
+        f"{name}_slope_{n}": F.coalesce(F.regr_slope(x, reading).over(frame), F.lit(0.0)),
+        f"{name}_delta_{n}": x - F.first(x).over(frame),
+    }
+
+
+def since(order: Column, data_type: T.DataType, device: str) -> Column:
+    """Order minus the device's first order, as a double; seconds for a timestamp order."""
+    first = F.min(order).over(Window.partitionBy(device))
+    if isinstance(data_type, T.TimestampType):
+        return (F.unix_micros(order) - F.unix_micros(first)) / 1e6
+    return (order - first).cast("double")
+
+
+def non_null(x: str) -> Column:
+    """The sensor, failing the query on a null or NaN (the features need cleaned data)."""
+    bad = F.col(x).isNull() | F.isnan(F.col(x))
+    message = F.lit(f"sensor values must be non-null (clean the data first): {x}")
+    return F.when(bad, F.raise_error(message)).otherwise(F.col(x)).alias(x)
+
+
+def with_features(config: FeatureConfig):
+    """Add the columns of `config.names` that are not readings, in that order.
+
+    Rows are ordered by (device, order) within a device; the order must not repeat within
+    a device (cleaned data rejects duplicate keys), else ties have no defined order.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        missing = [c for c in (config.device, config.order, *config.sensors) if c not in df.columns]
+        if missing:
+            raise ValueError(f"columns missing for features: {missing}")
+        by_device = Window.partitionBy(config.device).orderBy(config.order)
+        checked = df.select(*[non_null(c) if c in config.sensors else F.col(c) for c in df.columns])
+        numbered = checked.withColumn(READING, F.row_number().over(by_device))
+        new = {"since": since(F.col(config.order), df.schema[config.order].dataType, config.device)}
+        for n in config.windows:
+            frame = by_device.rowsBetween(-(n - 1), Window.currentRow)
+            for x in config.sensors:
+                new.update(window_stats(F.col(x).cast("double"), F.col(READING), frame, n, x))
+        columns = [new[name].alias(name) for name in config.names if name in new]
+        return numbered.select("*", *columns).drop(READING)
+
+    return transform
+
+
+def with_labels(config: FeatureConfig, rul_max: int):
+    """Add `rul` (the device's last order minus the order) and `label` (rul <= rul_max)."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        last = F.max(config.order).over(Window.partitionBy(config.device))
+        rul = last - F.col(config.order)
+        return df.withColumn("rul", rul).withColumn("label", (F.col("rul") <= rul_max).cast("bigint"))
+
+    return transform
+
+
+def write_parquet(spark: SparkSession, df: DataFrame, out: str) -> None:
+    """Write df as OUT's Parquet files; OUT is replaced only by a finished write."""
+    fs = HadoopFS(spark)
+    with fs.staged_output(out) as stage:
+        df.write.mode("overwrite").parquet(stage)
+        fs.tidy(stage)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Rolling-window features (and labels) of raw readings on Spark.")
+    ap.add_argument("--spec", required=True, help="spec with the raw layout and a [features] section")
+    ap.add_argument("--input", required=True, help="headerless raw file(s), e.g. C-MAPSS train_FD001.txt")
+    ap.add_argument("--output", required=True, help="Parquet directory")
+    ap.add_argument("--no-labels", action="store_true", help="leave out rul and label (test series)")
+    args = ap.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        features = feature_config(spec)
+        horizon = None if args.no_labels or "label" not in spec.extra else rul_max(spec)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
+    spark = SparkSession.builder.appName("sensorpipe-features").getOrCreate()
+    try:
+        rows = read_readings(spark, spec, args.input).transform(with_features(features))
+        if horizon is not None:
+            rows = rows.transform(with_labels(features, horizon))
+        write_parquet(spark, rows, args.output)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
+    except (OutputError, ValueError) as exc:
+        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Batch-score raw readings on Spark with the registry's current failure model.
+
+    spark-submit --properties-file conf/spark-defaults.conf jobs/score.py --spec conf/cmapss.toml \\
+        --model models/cmapss --input ../shared/data/cmapss/test_FD001.txt --output OUT
+
+(`sensorpipe score` runs exactly this.) Features are jobs/features.py's window
+expressions; the model runs in the Python workers through mapInPandas, loaded once per
+worker (verified by sensorpipe.registry) and applied with sensorpipe.model.score. The
+driver pins the version `current` names when the job starts, so a switch mid-run does not
+mix two models. OUT is Parquet: device, order, probability and alert (probability >=
+the model's threshold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from functools import partial
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from jobs.features import read_readings, with_features, write_parquet
+from sensorpipe.model import Model, score
+from sensorpipe.output import OutputError
+from sensorpipe.registry import ModelIntegrityError, current_version, load_model
+from sensorpipe.spec import SpecError, load_spec
+
+# Per Python worker process: (model, an id of that load) by (version directory, model SHA-256).
+_MODELS: dict[tuple[str, str], tuple[Model, str]] = {}
+WORKER_COLUMNS = [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
+
+
+def cached_model(where: str, sha256: str) -> tuple[Model, str]:
+    """(model, id of the load) of version directory `where`: loaded and verified once per process."""
+    key = (where, sha256)
+    if key not in _MODELS:
+        model = load_model(where)
+        if model.card.get("model_sha256") != sha256:
+            raise ModelIntegrityError(f"{where}: its model is not the one the job started with ({sha256})")
+        _MODELS[key] = (model, uuid.uuid4().hex)
+    return _MODELS[key]
+
+
+def score_batches(where: str, sha256: str, keep: list[str], worker_columns: bool, batches):
+    """mapInPandas body: the kept columns, probability and alert of each batch of feature rows."""
+    model, load = cached_model(where, sha256)
+    for frame in batches:
+        proba = score(frame, model).to_numpy()
+        out = frame[keep].assign(probability=proba, alert=proba >= model.threshold)
+        if worker_columns:
+            out = out.assign(worker_pid=os.getpid(), model_load=load)
+        yield out
+
+
+def with_scores(model_dir: str | Path, worker_columns: bool = False):
+    """Readings (or rows with features) -> device, order, probability, alert, by the current model.
+
+    The driver reads the version once to learn its features and hash; `worker_columns`
+    adds each row's worker pid and the id of the model load that scored it (a counter
+    would not do: a cache shipped by value per task would ship a fresh counter too).
+    """
+    where = str(current_version(model_dir).absolute())
+    model = load_model(where)
+    sha256, features = model.card["model_sha256"], model.features
+
+    def transform(df: DataFrame) -> DataFrame:
+        # like sensorpipe.model.score: rows that hold the features already are scored as they are
+        featured = set(features.names) <= set(df.columns)
+        rows = df if featured else df.transform(with_features(features))
+        keep = [features.device, features.order]
+        schema = T.StructType(
+            [rows.schema[c] for c in keep]
+            + [T.StructField("probability", T.DoubleType()), T.StructField("alert", T.BooleanType())]
+            + (WORKER_COLUMNS if worker_columns else [])
+        )
+        # a partial of module functions ships by reference: workers import this module and
+        # share its cache; a closure would ship the cache by value, a fresh one per task
+        body = partial(score_batches, where, sha256, keep, worker_columns)
+        return rows.select(*keep, *features.names).mapInPandas(body, schema)
+
+    return transform
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Score raw readings with the current model on Spark.")
+    ap.add_argument("--spec", required=True, help="spec with the raw file's layout")
+    ap.add_argument(
+        "--model", required=True, help="registry directory (its `current`) or a version directory"
+    )
+    ap.add_argument("--input", required=True, help="headerless raw readings")
+    ap.add_argument("--output", required=True, help="Parquet directory")
+    args = ap.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
+    try:
+        scores = with_scores(args.model)  # pins and verifies the version before Spark starts
+    except ModelIntegrityError as exc:
+        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
+    spark = SparkSession.builder.appName("sensorpipe-score").getOrCreate()
+    try:
+        write_parquet(spark, read_readings(spark, spec, args.input).transform(scores), args.output)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
+    except (OutputError, ValueError) as exc:
+        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    # Run as a script this file is __main__, whose functions Spark would ship by value (a
+    # fresh model cache per task); run it as jobs.score so they ship by reference.
+    from jobs.score import main as job_main
+
+    sys.exit(job_main())
