@@ -98,6 +98,8 @@ def column_stats(
     st.update(count=count, nulls=nulls)
     if col.numeric and moments and moments[0]:
         n, mean, m2, lo, hi = moments
+        if lo == hi:  # a constant column: merging partials must not leave roundoff spread
+            mean, m2 = float(lo), 0.0
         st.update(mean=mean, std=math.sqrt(m2 / n), min=lo, max=hi)
     if col.numeric and col.needs_quantiles:
         st.update(quantiles or {})

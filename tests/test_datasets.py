@@ -75,3 +75,20 @@ def test_generated_sensors_engines_agree(tmp_path, spark):
         assert_same(pipe.stats, other.stats)
         for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
             assert pipe.report[key] == other.report[key]
+
+
+@pytest.mark.slow
+def test_cmapss_whitespace_no_header_engines_agree(tmp_path, spark):
+    """C-MAPSS test_FD001: whitespace-delimited, no header, near-constant sensors."""
+    src = SHARED / "cmapss" / "test_FD001.txt"
+    spec = ROOT / "conf" / "cmapss.toml"
+    assert run_clean("pipe", spec, src, tmp_path / "pipe", split_mb=0.5) == 0
+    pipe, sp = Output(tmp_path / "pipe"), spark_clean(spark, spec, src, tmp_path / "spark")
+    assert pipe.report["rows_in"] == pipe.report["rows_clean"] == 13096
+    s6 = pipe.stats["columns"]["s6"]
+    # exact mean and population std of s6 (21.6 +- 0.002), computed with fractions
+    assert s6["mean"] == pytest.approx(21.609700671960905, rel=1e-15)
+    assert s6["std"] == pytest.approx(0.0017040196935390493, rel=1e-12)
+    assert pipe.stats["columns"]["s1"]["std"] == 0.0 and {r[5] for r in pipe.clean} == {"0.0"}
+    assert_same(pipe.stats, sp.stats)
+    assert_same(pipe.clean, sp.clean)  # z-scores of s6 amplify any error in its mean

@@ -110,3 +110,14 @@ def test_encoding_onehot_index_and_unseen():
 def test_csv_quoting(value, text):
     rt = RowTransformer([fit_params(Column(name="s", type="string"), {})])
     assert rt.csv_line([value]) == text
+
+
+def test_constant_column_has_exact_mean_and_zero_std_after_merging():
+    # 0.03 in three partials: Chan's merge alone leaves roundoff in the mean and spread
+    parts = [moments_of([0.03] * n) for n in (7, 11, 13)]
+    merged = parts[0]
+    for p in parts[1:]:
+        merged = merge_moments(merged, p)
+    st = column_stats(num(scale="zscore"), 31, 0, merged, None, None)
+    assert (st["mean"], st["std"], st["min"], st["max"]) == (0.03, 0.0, 0.03, 0.03)
+    assert apply_value(fit_params(num(scale="zscore"), st), 0.03) == 0.0
