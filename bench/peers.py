@@ -94,11 +94,11 @@ def sort_vocab(counts) -> list:
 def read_header(spec: Spec, path: str) -> list[str]:
     """The header (the first line), checked to name exactly the spec's columns."""
     if not spec.header or spec.delimiter == "whitespace":
-        raise NotImplementedError("the peers read delimited files with a header only")
+        raise ValueError(f"{spec.path}: the benchmark peers read delimited files with a header only")
     with open(path, encoding="utf-8", newline="") as f:
         header = [h.strip(WS) for h in next(csv.reader(f, delimiter=spec.delimiter))]
     if sorted(header) != sorted(c.name for c in spec.columns):
-        raise NotImplementedError("the peers need a header naming exactly the spec's columns")
+        raise ValueError(f"{path}: the benchmark peers need a header naming exactly the spec's columns")
     return header
 
 

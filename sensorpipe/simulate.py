@@ -349,8 +349,9 @@ def run_stream(
                 seq, files, sent = seq + 1, files + 1, sent + n
             if echo and files and files % 60 == 0:
                 echo(f"simulate: {files:,} files, {sent:,} events")
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C ends the stream; every file renamed into place is whole
+        if echo:
+            echo(f"simulate: stopped after {files:,} files, {sent:,} events")
     return {"files": files, "events": sent, "seconds": clock() - started, "counts": dict(events.count)}
 
 
