@@ -15,17 +15,22 @@ sensor x and each N in `windows`:
   least-squares slope per reading (not per unit of the order column); n = 1 -> 0.0
 - `<x>_delta_<N>` = x_t - x_{t-n+1}, the change since the window's first reading
 
-plus `<x>` itself (the current reading) and `since` = order - the device's first order:
-time since the device's last maintenance, which for C-MAPSS is its first cycle (each
-unit's run starts in a fresh state). A timestamp order column gives `since` in seconds.
+plus `<x>` itself (the current reading) and `since` = order - origin: time since the
+device's last maintenance. The origin is the latest maintenance at or before the reading
+(a maintenance log, e.g. the simulator's maintenance.csv), else the device's first
+reading; for C-MAPSS, whose units each start in a fresh state, always the first cycle.
+A timestamp order column gives `since` in seconds.
 Sensors must be non-null (features run on cleaned data, where nulls were imputed).
 In Spark: avg, stddev_pop, min, max, coalesce(regr_slope(x, k), 0.0) with k a
 row_number() column made first (dependent variable first; one reading gives null) and
 first(x), over a window partitioned by device, ordered by order, rowsBetween(-N+1, 0). Compare engines with a relative and an
 absolute tolerance: a slope of zero may be 1e-17 in one and 0.0 in the other.
 
-Labels: with `rul_max = R`, label = 1 when the remaining useful life, the device's
-last order in the training file minus the reading's order, is <= R.
+Labels, from the [label] section: with `rul_max = R` (run-to-failure series, C-MAPSS),
+label = 1 when the remaining useful life, the device's last order in the training file
+minus the reading's order, is <= R; with `horizon_hours = H` (a failure log, e.g. the
+simulator's failures.csv), label = 1 when the device's next failure at or after the
+reading comes within H hours.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from sensorpipe.spec import Spec, SpecError
 
 STATS = ("mean", "std", "min", "max", "slope", "delta")
 FEATURE_KEYS = {"device", "order", "sensors", "windows"}
-LABEL_KEYS = {"rul_max"}
+LABEL_KEYS = {"rul_max", "horizon_hours"}
 
 
 @dataclass(frozen=True)
@@ -93,22 +98,44 @@ def feature_config(spec: Spec) -> FeatureConfig:
     return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))))
 
 
-def rul_max(spec: Spec) -> int:
-    """The [label] section's `rul_max`: a reading is positive when RUL <= rul_max."""
+def label_config(spec: Spec) -> dict:
+    """The [label] section: {"rul_max": R} or {"horizon_hours": H}, exactly one of them."""
     raw = spec.extra.get("label")
-    if not isinstance(raw, dict) or "rul_max" not in raw:
-        raise SpecError(spec.path, "label.rul_max", "a [label] table with rul_max is required")
+    if not isinstance(raw, dict) or len(set(raw) & LABEL_KEYS) != 1:
+        raise SpecError(
+            spec.path, "label", "a [label] table with either rul_max or horizon_hours is required"
+        )
     for key in raw:
         if key not in LABEL_KEYS:
-            raise SpecError(spec.path, f"label.{key}", "unknown key (known: rul_max)")
-    value = raw["rul_max"]
-    if type(value) is not int or value < 0:
-        raise SpecError(spec.path, "label.rul_max", f"must be an integer >= 0, got {value!r}")
-    return value
+            raise SpecError(
+                spec.path, f"label.{key}", f"unknown key (known: {', '.join(sorted(LABEL_KEYS))})"
+            )
+    if "rul_max" in raw:
+        value = raw["rul_max"]
+        if type(value) is not int or value < 0:
+            raise SpecError(spec.path, "label.rul_max", f"must be an integer >= 0, got {value!r}")
+        return {"rul_max": value}
+    value = raw["horizon_hours"]
+    if type(value) not in (int, float) or not value > 0:
+        raise SpecError(spec.path, "label.horizon_hours", f"must be a number > 0, got {value!r}")
+    return {"horizon_hours": float(value)}
 
 
-def with_features(frame: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
-    """Sort by (device, order) and add the feature columns; the index is kept."""
+def rul_max(spec: Spec) -> int:
+    """The [label] section's `rul_max`: a reading is positive when RUL <= rul_max."""
+    label = label_config(spec)
+    if "rul_max" not in label:
+        raise SpecError(spec.path, "label.rul_max", "this spec labels by horizon_hours (a failure log)")
+    return label["rul_max"]
+
+
+def with_features(
+    frame: pd.DataFrame, config: FeatureConfig, maintenance: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Sort by (device, order) and add the feature columns; the index is kept.
+
+    `maintenance` (columns device and order, one row per maintenance) moves `since`'s origin.
+    """
     missing = [c for c in (config.device, config.order, *config.sensors) if c not in frame.columns]
     if missing:
         raise ValueError(f"columns missing for features: {missing}")
@@ -116,7 +143,7 @@ def with_features(frame: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
     if df[list(config.sensors)].isna().any().any():
         raise ValueError("sensor values must be non-null (clean the data first)")
     pos = df.groupby(config.device, sort=False).cumcount().to_numpy()
-    new = {"since": _since(df, config)}
+    new = {"since": _since(df, config, maintenance)}
     for n in config.windows:
         for x in config.sensors:
             new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x))
@@ -155,12 +182,33 @@ def window_stats(x: np.ndarray, pos: np.ndarray, n: int, name: str) -> dict[str,
     }
 
 
-def _since(df: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+def _since(df: pd.DataFrame, config: FeatureConfig, maintenance: pd.DataFrame | None = None) -> np.ndarray:
     order = df[config.order]
-    since = order - df.groupby(config.device, sort=False)[config.order].transform("min")
+    origin = df.groupby(config.device, sort=False)[config.order].transform("min")
+    if maintenance is not None and len(maintenance):
+        last = _asof(df, maintenance, config, "backward")
+        origin = origin.where(last.isna() | (last < origin), last)
+    since = order - origin
     if pd.api.types.is_timedelta64_dtype(since):
         return since.dt.total_seconds().to_numpy()
     return since.to_numpy(dtype=float)
+
+
+def _asof(df: pd.DataFrame, events: pd.DataFrame, config: FeatureConfig, direction: str) -> pd.Series:
+    """Per row of df, the order of the device's event at or before ("backward") or at or
+    after ("forward") the row's order; NaN/NaT where there is none. Aligned with df."""
+    d, o = config.device, config.order
+    left = pd.DataFrame({d: df[d].to_numpy(), o: df[o].to_numpy(), "_row": np.arange(len(df))})
+    right = pd.DataFrame({d: events[d].to_numpy(), o: events[o].to_numpy()})
+    right = right.astype({o: left[o].dtype}).assign(_event=lambda r: r[o])
+    merged = pd.merge_asof(
+        left.sort_values(o, kind="stable"),
+        right.sort_values(o, kind="stable"),
+        on=o,
+        by=d,
+        direction=direction,
+    )
+    return pd.Series(merged.sort_values("_row")["_event"].to_numpy(), index=df.index)
 
 
 def with_labels(frame: pd.DataFrame, config: FeatureConfig, rul_max: int) -> pd.DataFrame:
@@ -168,3 +216,34 @@ def with_labels(frame: pd.DataFrame, config: FeatureConfig, rul_max: int) -> pd.
     last = frame.groupby(config.device)[config.order].transform("max")
     rul = last - frame[config.order]
     return frame.assign(rul=rul, label=(rul <= rul_max).astype(int))
+
+
+def with_failure_labels(
+    frame: pd.DataFrame, config: FeatureConfig, failures: pd.DataFrame, horizon_hours: float
+) -> pd.DataFrame:
+    """Add `ttf` (seconds to the device's next failure at or after the reading; NaN when
+    none is recorded) and `label` (ttf <= horizon). failures: columns device and order."""
+    nxt = _asof(frame, failures, config, "forward")
+    ttf = (nxt - frame[config.order]).dt.total_seconds()
+    return frame.assign(ttf=ttf, label=(ttf <= horizon_hours * 3600.0).astype(int))
+
+
+def clean_sensors(frame: pd.DataFrame, cleaning: dict) -> pd.DataFrame:
+    """Raw sensor values -> the values a cleaning run writes: impute -> clip -> scale, with
+    the parameters a model card keeps (sensorpipe.transform.sensor_cleaning), vectorized.
+    Nulls are NaN; an int column that is not scaled is rounded half to even when clipped."""
+    out = frame.copy()
+    for name, p in cleaning.items():
+        x = pd.to_numeric(out[name], errors="coerce").astype(float)
+        if p.get("fill") is not None:
+            x = x.fillna(float(p["fill"]))
+        if p.get("bounds") is not None:
+            lo, hi = p["bounds"]
+            clipped = x.clip(lo, hi)
+            if p.get("as_int"):
+                clipped = clipped.where(clipped == x, np.round(clipped))
+            x = clipped
+        if p.get("divisor") is not None:
+            x = (x - p["center"]) / p["divisor"] if p["divisor"] != 0 else x * 0.0
+        out[name] = x
+    return out

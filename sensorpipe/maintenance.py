@@ -10,6 +10,7 @@ remaining useful life; the label is RUL <= the [label] section's rul_max.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,15 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from sensorpipe.cmapss import file_sha256, last_readings, read_raw, read_truth
-from sensorpipe.features import feature_config, rul_max, with_features, with_labels
+from sensorpipe.features import (
+    feature_config,
+    label_config,
+    rul_max,
+    with_failure_labels,
+    with_features,
+    with_labels,
+)
+from sensorpipe.history import read_clean, read_log, split_devices, stratified_sample
 from sensorpipe.model import (
     apply_rule,
     classification_metrics,
@@ -32,6 +41,7 @@ from sensorpipe.output import staged_output, write_json
 from sensorpipe.plots import write_plots
 from sensorpipe.registry import load_model, save_model
 from sensorpipe.spec import Spec, load_spec
+from sensorpipe.transform import sensor_cleaning
 
 # Published results on C-MAPSS FD001, label "fails within 30 cycles", last test cycle.
 ANCHORS = (
@@ -53,30 +63,94 @@ def read_inputs(spec: Spec, inputs: list[str], device: str) -> pd.DataFrame:
 
 
 def run_train(
-    spec_path: str, inputs: list[str], model_dir: str, threads: int | None = None
+    spec_path: str,
+    inputs: list[str],
+    model_dir: str,
+    threads: int | None = None,
+    failures: str | None = None,
+    maintenance: str | None = None,
 ) -> tuple[Path, dict]:
     """Build features and labels, train, and register a new current version.
+
+    Run-to-failure series (a [label] rul_max) come as raw files; a fleet's history (a
+    [label] horizon_hours) as one cleaning output with its failure and maintenance logs.
 
     `threads` caps the native thread pools (OpenMP, BLAS): the trees' OpenMP threads slow
     down badly on a machine whose cores are busy with other work.
     """
     with threadpool_limits(limits=threads):
-        return _train(spec_path, inputs, model_dir)
+        return _train(spec_path, inputs, model_dir, failures, maintenance)
 
 
-def _train(spec_path: str, inputs: list[str], model_dir: str) -> tuple[Path, dict]:
+def _fleet_frame(spec: Spec, features, label: dict, inputs: list[str], failures, maintenance):
+    """Features and labels of a cleaning output, with what the card keeps about it."""
+    if len(inputs) != 1 or not failures:
+        raise ValueError(f"{spec.path}: [label] horizon_hours trains on one cleaning output and --failures")
+    columns = [features.device, features.order, *features.sensors]
+    frame, stats = read_clean(inputs[0], spec, columns)
+    maint = read_log(maintenance, features) if maintenance else None
+    frame = with_features(frame, features, maint)
+    frame = with_failure_labels(frame, features, read_log(failures, features), label["horizon_hours"])
+    logs = [p for p in (failures, maintenance) if p]
+    data = [{"path": str(inputs[0]), "sha256": dir_fingerprint(Path(inputs[0]))}]
+    data += [{"path": str(p), "sha256": file_sha256(p)} for p in logs]
+    return (
+        frame,
+        data,
+        {
+            "cleaning": sensor_cleaning(spec, stats, features.sensors),
+            "maintenance_log": bool(maint is not None),
+        },
+    )
+
+
+def dir_fingerprint(root: Path) -> str:
+    """SHA-256 over the names and SHA-256s of a cleaning output's stats.json and part files."""
+    digest = hashlib.sha256()
+    for p in [root / "stats.json", *sorted((root / "clean").iterdir())]:
+        if p.is_file() and not p.name.startswith((".", "_")):
+            digest.update(f"{p.name}\0{file_sha256(p)}\n".encode())
+    return digest.hexdigest()
+
+
+def _train(
+    spec_path: str, inputs: list[str], model_dir: str, failures=None, maintenance=None
+) -> tuple[Path, dict]:
     spec = load_spec(spec_path)
-    features, horizon, config = feature_config(spec), rul_max(spec), model_config(spec)
-    frame = read_inputs(spec, inputs, features.device)
-    frame = with_labels(with_features(frame, features), features, horizon)
+    features, label, config = feature_config(spec), label_config(spec), model_config(spec)
+    held, extra = None, {}
+    if "rul_max" in label:
+        frame = read_inputs(spec, inputs, features.device)
+        frame = with_labels(with_features(frame, features), features, label["rul_max"])
+        data = [{"path": str(p), "sha256": file_sha256(p)} for p in inputs]
+    else:
+        frame, data, extra = _fleet_frame(spec, features, label, inputs, failures, maintenance)
+        kept, out = split_devices(frame[features.device], config.holdout, config.seed)
+        held, frame = frame[frame[features.device].isin(out)], frame[frame[features.device].isin(kept)]
+        extra["holdout_devices"] = out
+    rows = len(frame)
+    if rows > config.max_rows:
+        frame = stratified_sample(frame, config.max_rows, config.seed)
+        extra["sample"] = (
+            f"trained on a stratified sample of {len(frame):,} of {rows:,} rows (max_rows), class shares kept"
+        )
     result = train(frame, features, config)
     importance = feature_importance(result.model, frame, seed=config.seed)
+    metrics = {"out_of_fold": result.oof_metrics}
+    baseline = result.baseline
+    if held is not None and len(held):
+        y = held["label"].to_numpy(dtype=int)
+        metrics["holdout"] = classification_metrics(
+            y, score(held, result.model).to_numpy(), result.model.threshold
+        )
+        baseline = {**baseline, "holdout": classification_metrics(y, apply_rule(held, baseline), 0.5)}
     card = {
         "spec": {"path": spec.path, "sha256": spec.sha256, "name": spec.name},
-        "training_data": [{"path": str(p), "sha256": file_sha256(p)} for p in inputs],
-        "rows": len(frame),
+        "training_data": data,
+        "rows": rows,
         "devices": int(frame[features.device].nunique()),
-        "label": {"rul_max": horizon, "positives": int(frame["label"].sum())},
+        "label": {**label, "positives": int(frame["label"].sum())},
+        **extra,
         "model": {"name": result.name, "params": _plain(result.model.estimator.get_params())},
         "config": {
             "candidates": list(config.candidates),
@@ -85,8 +159,8 @@ def _train(spec_path: str, inputs: list[str], model_dir: str) -> tuple[Path, dic
             "seed": config.seed,
         },
         "cv": result.cv,
-        "metrics": {"out_of_fold": result.oof_metrics},
-        "baseline": result.baseline,
+        "metrics": metrics,
+        "baseline": baseline,
         "importance": {k: float(v) for k, v in importance.head(20).items()},
     }
     title = f"{spec.name} {result.name}"
@@ -184,3 +258,25 @@ def comparison_table(doc: dict) -> str:
     lines = [f"{'model':<{width}}  precision  recall     f1", "-" * (width + 28)]
     lines += [f"{n:<{width}}  {p:>9.3f}  {r:>6.3f}  {f:>5.3f}" for n, p, r, f in rows]
     return "\n".join(lines)
+
+
+def holdout_table(card: dict) -> str:
+    """Model and baseline on the held-out devices, every metric."""
+    keys = ("precision", "recall", "f1", "accuracy", "roc_auc", "pr_auc", "n")
+    base = card["baseline"]
+    sign = ">=" if base["direction"] == "above" else "<="
+    rows = [
+        (f"{card['model']['name']} (threshold {card['threshold']:.3f})", card["metrics"]["holdout"]),
+        (f"baseline: {base['sensor']} {sign} {base['threshold']:g}", base["holdout"]),
+    ]
+    width = max(len(r[0]) for r in rows)
+    head = f"{'held-out devices':<{width}}" + "".join(f"  {k:>9}" for k in keys)
+    lines = [head, "-" * len(head)]
+    for name, m in rows:
+        cells = "".join(f"  {m[k]:>9}" if k == "n" else f"  {_num(m[k]):>9}" for k in keys)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"

@@ -35,7 +35,7 @@ from sensorpipe.features import FeatureConfig, with_features
 from sensorpipe.spec import Spec, SpecError
 
 CANDIDATES = ("logistic", "hgb", "ensemble")
-MODEL_KEYS = {"candidates", "folds", "class_weight", "seed"}
+MODEL_KEYS = {"candidates", "folds", "class_weight", "seed", "max_rows", "holdout"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class ModelConfig:
     folds: int = 5
     class_weight: str = "none"
     seed: int = 0
+    max_rows: int = 500_000  # more training rows than this: a stratified sample (noted in the card)
+    holdout: float = 0.25  # share of devices held out for the test metrics (failure-log labels)
 
 
 @dataclass
@@ -87,7 +89,13 @@ def model_config(spec: Spec) -> ModelConfig:
     seed = raw.get("seed", 0)
     if type(seed) is not int:
         raise SpecError(spec.path, "model.seed", "an integer")
-    return ModelConfig(tuple(cands), folds, weight, seed)
+    max_rows = raw.get("max_rows", ModelConfig.max_rows)
+    if type(max_rows) is not int or max_rows < 100:
+        raise SpecError(spec.path, "model.max_rows", "an integer >= 100")
+    holdout = raw.get("holdout", ModelConfig.holdout)
+    if type(holdout) not in (int, float) or not 0 < holdout < 1:
+        raise SpecError(spec.path, "model.holdout", "a share of devices between 0 and 1")
+    return ModelConfig(tuple(cands), folds, weight, seed, max_rows, float(holdout))
 
 
 def make_estimator(name: str, config: ModelConfig):

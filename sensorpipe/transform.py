@@ -121,3 +121,21 @@ class RowTransformer:
         for p, idx, cnt, v in zip(self.params, self.indexes, self.counts, values):
             fields.extend(encode_fields(p, apply_value(p, v, cnt), idx))
         return ",".join(fields)
+
+
+def sensor_cleaning(spec, stats: dict, names) -> dict:
+    """What a model card keeps so raw readings can be cleaned as its training data was:
+    per column (output name) the fill, clip bounds, scaling and int rounding fitted by a
+    cleaning run (its stats.json document)."""
+    out = {}
+    for name in names:
+        col = next(c for c in spec.columns if c.out == name)
+        p = fit_params(col, stats["columns"][name])
+        out[name] = {
+            "fill": p.fill,
+            "bounds": list(p.bounds) if p.bounds else None,
+            "center": p.center,
+            "divisor": p.divisor,
+            "as_int": p.as_int,
+        }
+    return out

@@ -1,0 +1,142 @@
+"""The fleet's training set: time since maintenance, failure-horizon labels, cleaning raw
+values as a cleaning run does, and `sensorpipe train` on a simulated fleet's cleaned history."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from sensorpipe.cli import main as cli
+from sensorpipe.features import FeatureConfig, clean_sensors, with_failure_labels, with_features
+from sensorpipe.history import read_clean, split_devices, stratified_sample
+from sensorpipe.registry import load_model
+from sensorpipe.spec import load_spec
+from sensorpipe.transform import sensor_cleaning
+from sensorpipe.values import parse_timestamp
+
+CONFIG = FeatureConfig("device", "ts", ("x",), (2,))
+
+
+def _ts(seconds):
+    return pd.to_datetime(np.asarray(seconds) * 1_000_000_000, utc=True)
+
+
+def test_since_counts_from_the_last_maintenance_or_the_first_reading():
+    frame = pd.DataFrame(
+        {"device": ["a"] * 4 + ["b"] * 2, "ts": _ts([0, 60, 120, 180, 30, 90]), "x": 1.0},
+        index=[5, 4, 3, 2, 1, 0],
+    )
+    maint = pd.DataFrame({"device": ["a", "a", "c"], "ts": _ts([90, 180, 0])})
+    out = with_features(frame, CONFIG, maint)
+    # a: origin 0, then the maintenance at 90, then the one at 180 (at the reading itself)
+    assert out.loc[[5, 4, 3, 2], "since"].tolist() == [0.0, 60.0, 30.0, 0.0]
+    assert out.loc[[1, 0], "since"].tolist() == [0.0, 60.0]  # b: no maintenance, its first reading
+    assert with_features(frame, CONFIG).loc[[5, 4, 3, 2], "since"].tolist() == [0.0, 60.0, 120.0, 180.0]
+
+
+def test_failure_labels_look_forward_within_the_horizon():
+    frame = pd.DataFrame({"device": ["a"] * 5 + ["b"], "ts": _ts([0, 60, 120, 180, 300, 0]), "x": 1.0})
+    failures = pd.DataFrame({"device": ["a", "a"], "ts": _ts([200, 1000])})
+    out = with_failure_labels(frame, CONFIG, failures, horizon_hours=100 / 3600)
+    assert out["ttf"].tolist()[:5] == [200.0, 140.0, 80.0, 20.0, 700.0]
+    assert np.isnan(out["ttf"].iloc[5])
+    assert out["label"].tolist() == [0, 0, 1, 1, 0, 0]
+
+
+def test_clean_sensors_imputes_clips_scales_and_rounds_ints_half_to_even():
+    raw = pd.DataFrame({"f": [None, 12.0, -1.0, 7.0], "i": [None, 11, 0, 4]})
+    cleaning = {
+        "f": {"fill": 5.0, "bounds": [0.0, 10.0], "center": 5.0, "divisor": 2.0, "as_int": False},
+        "i": {"fill": 3, "bounds": [0.5, 10.5], "center": None, "divisor": None, "as_int": True},
+    }
+    out = clean_sensors(raw, cleaning)
+    assert out["f"].tolist() == [0.0, 2.5, -2.5, 1.0]
+    assert out["i"].tolist() == [3.0, 10.0, 0.0, 4.0]
+    zero = clean_sensors(raw, {"f": {"fill": 1.0, "bounds": None, "center": 1.0, "divisor": 0.0}})
+    assert zero["f"].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_split_and_sample():
+    train, held = split_devices(["d3", "d1", "d2", "d4", "d1"], 0.25, seed=0)
+    assert len(held) == 1 and sorted(train + held) == ["d1", "d2", "d3", "d4"]
+    assert split_devices(["d1", "d2", "d3", "d4"], 0.25, seed=0) == (train, held)
+    frame = pd.DataFrame({"label": [1] * 100 + [0] * 900})
+    sample = stratified_sample(frame, 500, seed=0)
+    assert len(sample) == 500 and sample["label"].sum() == 50
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A small simulated fleet, with every feed fault but malformed lines, cleaned by the pipe engine."""
+    base = tmp_path_factory.mktemp("fleet")
+    spec = ROOT / "conf" / "sensors.toml"
+    sim = ["simulate", "--spec", str(spec), "--devices", "12", "--hours", "480", "--seed", "3"]
+    assert cli([*sim, "--output", str(base / "sim"), "--interval-s", "300", "--malformed-rate", "0"]) == 0
+    out = ["--spec", str(spec), "--input", str(base / "sim" / "sensors.csv"), "--output", str(base / "clean")]
+    assert cli(["clean", "--engine", "pipe", *out]) == 0
+    return base
+
+
+def test_card_cleaning_turns_raw_readings_into_the_clean_output(fleet):
+    """The vectorized cleaning the stream uses equals the pipe engine's row by row."""
+    spec = load_spec(ROOT / "conf" / "sensors.toml")
+    sensors = ["temperature", "vibration", "pressure", "rpm", "load"]
+    clean, stats = read_clean(fleet / "clean", spec, ["device_id", "ts", *sensors])
+    raw = pd.read_csv(fleet / "sim" / "sensors.csv", dtype=str, keep_default_na=False)
+    micros = [parse_timestamp(v) for v in raw["ts"]]  # ISO and epoch forms, as the spec allows
+    raw["ts"] = pd.to_datetime(pd.Series(micros, dtype="int64") * 1000, utc=True)
+    raw = raw.drop_duplicates(["device_id", "ts"])  # the clean output keeps the first of a key
+    for s in sensors:  # values the spec calls invalid are nulls before imputation
+        lo, hi = spec.column(s).range
+        raw[s] = pd.to_numeric(raw[s], errors="coerce").where(lambda v, lo=lo, hi=hi: (v >= lo) & (v <= hi))
+    mine = clean_sensors(raw, sensor_cleaning(spec, stats, sensors))
+    both = clean.merge(mine, on=["device_id", "ts"], suffixes=("", "_mine"))
+    assert len(both) == len(clean) > 10_000
+    for s in sensors:
+        np.testing.assert_allclose(both[f"{s}_mine"], both[s].astype(float), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_path):
+    spec = tmp_path / "sensors.toml"
+    text = (ROOT / "conf" / "sensors.toml").read_text()
+    text = text.replace('candidates = ["logistic", "hgb"]', 'candidates = ["logistic"]')
+    spec.write_text(text.replace("folds = 4", "folds = 3"))
+    sim = fleet / "sim"
+    args = ["train", "--spec", str(spec), "--input", str(fleet / "clean"), "--model", str(tmp_path / "m")]
+    logs = ["--failures", str(sim / "failures.csv"), "--maintenance", str(sim / "maintenance.csv")]
+    assert cli([*args, *logs, "--threads", "1"]) == 0
+    model = load_model(tmp_path / "m")
+    card = model.card
+    devices = [f"dev-{i:05d}" for i in range(12)]
+    assert len(card["holdout_devices"]) == 3 and set(card["holdout_devices"]) <= set(devices)
+    assert card["devices"] == 9
+    assert card["metrics"]["holdout"]["n"] == 3 * 480 * 12  # three devices, a reading every 5 minutes
+    assert set(card["cleaning"]) == {"temperature", "vibration", "pressure", "rpm", "load"}
+    assert card["label"]["horizon_hours"] == 24.0
+    assert json.loads(json.dumps(card["baseline"]["holdout"]))["n"] == card["metrics"]["holdout"]["n"]
+    assert [d["path"] for d in card["training_data"]] == [
+        str(fleet / "clean"),
+        str(sim / "failures.csv"),
+        str(sim / "maintenance.csv"),
+    ]
+
+
+def test_label_section_needs_exactly_one_rule(tmp_path):
+    from sensorpipe.features import label_config
+    from sensorpipe.spec import SpecError
+
+    text = (ROOT / "conf" / "sensors.toml").read_text()
+    for bad, key in (
+        ("horizon_hours = 24\nrul_max = 3", "label"),
+        ("horizon_hours = -1", "label.horizon_hours"),
+    ):
+        path = tmp_path / "s.toml"
+        path.write_text(text.replace("horizon_hours = 24 ", bad + " "))
+        with pytest.raises(SpecError) as err:
+            label_config(load_spec(path))
+        assert err.value.key == key
