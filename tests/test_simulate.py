@@ -358,3 +358,22 @@ def test_cli_usage_errors(tmp_path, capsys):
         == 2
     )
     assert "humidity" in capsys.readouterr().err
+
+
+def test_replay_interleaves_devices_by_order_and_ends_with_the_file(tmp_path):
+    """C-MAPSS lines replayed as events: cycle by cycle across units, values as in the file."""
+    from sensorpipe.replay import ReplayStream
+
+    line = "{u} {c} 0.0023 -0.0003 100.0 518.67 643.02 1585.29 1398.21 14.62 21.61 553.90 2388.04 9050.17 1.30 47.20 521.72 2388.03 8125.55 8.4052 0.03 392 2388 100.00 38.86 23.3735\n"
+    raw = tmp_path / "test.txt"
+    raw.write_text("".join(line.format(u=u, c=c) for u, c in ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2))))
+    events = ReplayStream(load_spec(ROOT / "conf" / "cmapss.toml"), raw)
+    clock = FakeClock()
+    landing = tmp_path / "landing"
+    done = run_stream(events, landing, rate=2, duration=None, file_interval=1, clock=clock, sleep=clock.sleep)
+    assert done["events"] == 5 and done["files"] == 3
+    got = [json.loads(x) for p in sorted(landing.glob("events-*.jsonl")) for x in p.read_text().splitlines()]
+    assert [(e["unit"], e["cycle"]) for e in got] == [(1, 1), (2, 1), (1, 2), (2, 2), (1, 3)]
+    first = got[0]
+    assert first["setting1"] == 0.0023 and first["s2"] == 643.02 and first["s17"] == 392
+    assert isinstance(first["cycle"], int) and len(first) == 26

@@ -212,3 +212,37 @@ def test_score_command_refuses_bad_usage_before_spark_starts(fd001_head, tmp_pat
     assert cli([*argv, str(tmp_path / "mine"), "--spec", str(ROOT / "conf" / "cmapss.toml")]) == 2
     assert cli([*argv, str(tmp_path / "out"), "--spec", str(tmp_path / "missing.toml")]) == 2
     assert (tmp_path / "mine" / "notes.txt").exists() and not (tmp_path / "out").exists()
+
+
+def test_spark_maintenance_origin_and_failure_labels_equal_pandas(spark):
+    """`since` from the last maintenance (one at a reading's very time counts) and labels from
+    the next failure within the horizon: Spark's merged-log windows against pandas' merge_asof."""
+    from datetime import UTC, datetime, timedelta
+
+    from jobs.features import with_failure_labels
+
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    config = FeatureConfig("device", "ts", ("x",), (2,))
+    readings = [("a", t0 + timedelta(minutes=m), float(m)) for m in (0, 1, 2, 3, 5)]
+    readings += [("b", t0 + timedelta(minutes=m), 1.0) for m in (1, 2)]
+    maint = [("a", t0 + timedelta(minutes=2)), ("a", t0 + timedelta(minutes=4)), ("c", t0)]
+    fails = [("a", t0 + timedelta(minutes=3)), ("a", t0 + timedelta(minutes=9))]
+    rows = spark.createDataFrame(readings, "device string, ts timestamp, x double")
+    m = spark.createDataFrame(maint, "device string, ts timestamp")
+    f = spark.createDataFrame(fails, "device string, ts timestamp")
+    horizon = 2 / 60  # two minutes
+    got = to_pandas(
+        rows.transform(with_features(config, m)).transform(with_failure_labels(config, f, horizon)),
+        keys=("device", "ts"),
+    )
+    frame = pd.DataFrame(readings, columns=["device", "ts", "x"])
+    mp, fp = pd.DataFrame(maint, columns=["device", "ts"]), pd.DataFrame(fails, columns=["device", "ts"])
+    want = pdf.with_failure_labels(pdf.with_features(frame, config, mp), config, fp, horizon)
+    want = want.sort_values(["device", "ts"]).reset_index(drop=True)
+    # by hand: a's origins 0, 0, 2, 2, 4 minutes; next failures 3, 3, 3, 3, 9 minutes
+    assert got["since"].tolist() == [0.0, 60.0, 0.0, 60.0, 60.0, 0.0, 60.0]
+    assert got["label"].tolist() == [0, 1, 1, 1, 0, 0, 0]
+    assert got["ttf"].tolist()[:5] == [180.0, 120.0, 60.0, 0.0, 240.0]
+    assert got["ttf"].iloc[5:].isna().all()
+    assert_close(got, want, [*config.names, "label"])
+    np.testing.assert_array_equal(got["ttf"].to_numpy(float), want["ttf"].to_numpy(float))
