@@ -78,12 +78,44 @@ def window_stats(x: Column, reading: Column, frame: WindowSpec, n: int, name: st
     }
 
 
-def since(order: Column, data_type: T.DataType, device: str) -> Column:
-    """Order minus the device's first order, as a double; seconds for a timestamp order."""
+ORIGIN = "_origin"  # order of the device's last maintenance at or before the reading
+MARK = "_mark"  # 1 on a log row (a maintenance or failure) merged among the readings
+
+
+def since(order: Column, data_type: T.DataType, device: str, origin: Column | None = None) -> Column:
+    """Order minus the origin (the device's last maintenance, else its first order), as a
+    double; seconds for a timestamp order."""
     first = F.min(order).over(Window.partitionBy(device))
+    if origin is not None:
+        first = F.greatest(first, origin)  # greatest skips nulls: no maintenance yet
     if isinstance(data_type, T.TimestampType):
         return (F.unix_micros(order) - F.unix_micros(first)) / 1e6
     return (order - first).cast("double")
+
+
+def with_log_time(config: FeatureConfig, log: DataFrame, name: str, direction: str):
+    """Add `name`: the order of the device's log event at or before ("backward") or at or
+    after ("forward") each reading, null where none. The log is merged among the readings
+    and a running max (min) taken in (reverse) time order, an event sorted before a reading
+    at the same order so that it counts: a running frame is linear, a frame to the
+    partition's end would be quadratic."""
+    backward = direction == "backward"
+
+    def transform(df: DataFrame) -> DataFrame:
+        kind = df.schema[config.order].dataType
+        marks = log.select(config.device, F.col(config.order).cast(kind), F.lit(1).alias(MARK))
+        rows = df.withColumn(MARK, F.lit(0)).unionByName(marks, allowMissingColumns=True)
+        order = F.col(config.order).asc() if backward else F.col(config.order).desc()
+        running = (
+            Window.partitionBy(config.device)
+            .orderBy(order, F.col(MARK).desc())
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        at = F.when(F.col(MARK) == 1, F.col(config.order))
+        value = (F.max(at) if backward else F.min(at)).over(running)
+        return rows.withColumn(name, value).where(F.col(MARK) == 0).drop(MARK)
+
+    return transform
 
 
 def non_null(x: str) -> Column:
@@ -93,27 +125,32 @@ def non_null(x: str) -> Column:
     return F.when(bad, F.raise_error(message)).otherwise(F.col(x)).alias(x)
 
 
-def with_features(config: FeatureConfig):
+def with_features(config: FeatureConfig, maintenance: DataFrame | None = None):
     """Add the columns of `config.names` that are not readings, in that order.
 
     Rows are ordered by (device, order) within a device; the order must not repeat within
     a device (cleaned data rejects duplicate keys), else ties have no defined order.
+    `maintenance` (device, order) moves `since`'s origin to the last maintenance.
     """
 
     def transform(df: DataFrame) -> DataFrame:
+        origin = None
+        if maintenance is not None:
+            df = df.transform(with_log_time(config, maintenance, ORIGIN, "backward"))
+            origin = F.col(ORIGIN)
         missing = [c for c in (config.device, config.order, *config.sensors) if c not in df.columns]
         if missing:
             raise ValueError(f"columns missing for features: {missing}")
         by_device = Window.partitionBy(config.device).orderBy(config.order)
         checked = df.select(*[non_null(c) if c in config.sensors else F.col(c) for c in df.columns])
         numbered = checked.withColumn(READING, F.row_number().over(by_device))
-        new = {"since": since(F.col(config.order), df.schema[config.order].dataType, config.device)}
+        new = {"since": since(F.col(config.order), df.schema[config.order].dataType, config.device, origin)}
         for n in config.windows:
             frame = by_device.rowsBetween(-(n - 1), Window.currentRow)
             for x in config.sensors:
                 new.update(window_stats(F.col(x).cast("double"), F.col(READING), frame, n, x))
         columns = [new[name].alias(name) for name in config.names if name in new]
-        return numbered.select("*", *columns).drop(READING)
+        return numbered.select("*", *columns).drop(READING, ORIGIN)
 
     return transform
 
@@ -125,6 +162,19 @@ def with_labels(config: FeatureConfig, rul_max: int):
         last = F.max(config.order).over(Window.partitionBy(config.device))
         rul = last - F.col(config.order)
         return df.withColumn("rul", rul).withColumn("label", (F.col("rul") <= rul_max).cast("bigint"))
+
+    return transform
+
+
+def with_failure_labels(config: FeatureConfig, failures: DataFrame, horizon_hours: float):
+    """Add `ttf` (seconds to the device's next failure at or after the reading, null when
+    none is recorded) and `label` (ttf <= horizon), as sensorpipe.features defines them."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        nxt = df.transform(with_log_time(config, failures, "_next", "forward"))
+        ttf = (F.unix_micros("_next") - F.unix_micros(config.order)) / 1e6
+        label = F.coalesce((F.col("ttf") <= horizon_hours * 3600.0).cast("bigint"), F.lit(0).cast("bigint"))
+        return nxt.withColumn("ttf", ttf).withColumn("label", label).drop("_next")
 
     return transform
 

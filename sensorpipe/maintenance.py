@@ -134,6 +134,15 @@ def _train(
         extra["sample"] = (
             f"trained on a stratified sample of {len(frame):,} of {rows:,} rows (max_rows), class shares kept"
         )
+    return fit_and_register(spec, frame, held, rows, data, extra, model_dir)
+
+
+def fit_and_register(
+    spec: Spec, frame: pd.DataFrame, held, rows: int, data: list, extra: dict, model_dir: str
+) -> tuple[Path, dict]:
+    """Train on frame (features and `label`), score the held-out rows if any, and register
+    the model with its card; `rows` counts the training rows before any sampling."""
+    features, label, config = feature_config(spec), label_config(spec), model_config(spec)
     result = train(frame, features, config)
     importance = feature_importance(result.model, frame, seed=config.seed)
     metrics = {"out_of_fold": result.oof_metrics}

@@ -140,3 +140,40 @@ def test_label_section_needs_exactly_one_rule(tmp_path):
         with pytest.raises(SpecError) as err:
             label_config(load_spec(path))
         assert err.value.key == key
+
+
+@pytest.mark.slow
+def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
+    """jobs/train.py (features on Spark, rows to the driver) and the pandas path train on the
+    same rows with the same held-out devices, so they agree on every count and, up to the
+    order in which rows reach scikit-learn, on the model."""
+    from argparse import Namespace
+
+    from jobs.train import train as spark_train
+
+    spec = tmp_path / "sensors.toml"
+    text = (ROOT / "conf" / "sensors.toml").read_text()
+    text = text.replace('candidates = ["logistic", "hgb"]', 'candidates = ["logistic"]')
+    spec.write_text(text.replace("folds = 4", "folds = 3"))
+    sim = fleet / "sim"
+    logs = {"failures": str(sim / "failures.csv"), "maintenance": str(sim / "maintenance.csv")}
+    args = Namespace(spec=str(spec), input=str(fleet / "clean"), model=str(tmp_path / "spark"), **logs)
+    _, by_spark = spark_train(spark, args)
+    pandas_args = [
+        "train",
+        "--spec",
+        str(spec),
+        "--input",
+        str(fleet / "clean"),
+        "--model",
+        str(tmp_path / "pd"),
+    ]
+    assert cli([*pandas_args, "--failures", logs["failures"], "--maintenance", logs["maintenance"]]) == 0
+    by_pandas = load_model(tmp_path / "pd").card
+    for key in ("rows", "devices", "label", "holdout_devices", "cleaning"):
+        assert by_spark[key] == by_pandas[key], key
+    assert by_spark["engine"] == "spark" and "sample" not in by_spark
+    for split in ("holdout", "out_of_fold"):
+        a, b = by_spark["metrics"][split], by_pandas["metrics"][split]
+        assert a["n"] == b["n"]
+        assert a["roc_auc"] == pytest.approx(b["roc_auc"], abs=1e-6)

@@ -1,0 +1,152 @@
+"""Train the failure model from a fleet's cleaned history with Spark doing the heavy part.
+
+    spark-submit --properties-file conf/spark-defaults.conf jobs/train.py --spec conf/sensors.toml \\
+        --input OUT --failures SIM/failures.csv --maintenance SIM/maintenance.csv --model models/sensors
+
+(`sensorpipe train --engine spark` runs exactly this.) OUT is any engine's cleaning output.
+Features and labels are computed on the cluster (jobs/features.py: window functions, the
+definitions of sensorpipe/features.py); devices are split into training and held-out
+devices as the pandas path splits them; only a stratified sample of at most the spec's
+[model] max_rows rows per split (each class sampled with the same fraction) reaches the
+driver, which trains with scikit-learn and registers the model. The card says when a
+sample was used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.features import with_failure_labels, with_features
+from jobs.hfs import HadoopFS
+from sensorpipe.cmapss import file_sha256
+from sensorpipe.features import FeatureConfig, feature_config, label_config
+from sensorpipe.history import split_devices
+from sensorpipe.maintenance import dir_fingerprint, fit_and_register
+from sensorpipe.model import model_config
+from sensorpipe.output import OutputError
+from sensorpipe.spec import Spec, SpecError, load_spec
+from sensorpipe.transform import sensor_cleaning
+
+
+def read_clean(spark: SparkSession, spec: Spec, out: str, columns: list[str]) -> tuple[DataFrame, dict]:
+    """(rows, stats.json) of a cleaning output: Spark's Parquet or the CSV parts of the others."""
+    fs = HadoopFS(spark)
+    if not fs.exists(f"{out}/_SUCCESS"):
+        raise ValueError(f"{out}: not a finished cleaning output (no _SUCCESS)")
+    stats = json.loads(b"".join(fs.head_lines(f"{out}/stats.json")).decode("utf-8"))
+    names = stats["output_columns"]
+    parts = fs.list_inputs(f"{out}/clean")
+    if any(p.endswith(".parquet") for p in parts):
+        rows = spark.read.parquet(f"{out}/clean")
+    else:
+        schema = T.StructType([T.StructField(n, T.StringType()) for n in names])
+        csv = [p for p in parts if p.rsplit("/", 1)[-1].startswith("part-")]
+        rows = spark.read.csv(csv, schema=schema, header=False)
+    kinds = {c.out: c.type for c in spec.columns}
+    cast = {"timestamp": "timestamp", "int": "double", "float": "double"}
+    return rows.select(*[F.col(c).cast(cast.get(kinds.get(c), "string")).alias(c) for c in columns]), stats
+
+
+def read_log(spark: SparkSession, path: str, config: FeatureConfig) -> DataFrame:
+    """failures.csv / maintenance.csv: the device and its time, named as the features name them."""
+    log = spark.read.csv(path, header=True)
+    missing = [c for c in (config.device, config.order) if c not in log.columns]
+    if missing:
+        raise ValueError(f"{path}: columns missing: {missing} (has {log.columns})")
+    return log.select(config.device, F.col(config.order).cast("timestamp").alias(config.order))
+
+
+def sample_to_pandas(df: DataFrame, max_rows: int, seed: int):
+    """(pandas frame of at most about max_rows rows, rows before sampling): each label value
+    is sampled with the same fraction, so class shares are kept."""
+    rows = df.count()
+    if rows > max_rows:
+        share = max_rows / rows
+        df = df.sampleBy("label", fractions={0: share, 1: share}, seed=seed)
+    return df.toPandas(), rows
+
+
+def train(spark: SparkSession, args) -> tuple[str, dict]:
+    spec = load_spec(args.spec)
+    features, label, config = feature_config(spec), label_config(spec), model_config(spec)
+    if "horizon_hours" not in label:
+        raise SpecError(
+            spec.path, "label", "jobs/train.py trains on a fleet's history: [label] horizon_hours"
+        )
+    columns = [features.device, features.order, *features.sensors]
+    rows, stats = read_clean(spark, spec, args.input, columns)
+    maintenance = read_log(spark, args.maintenance, features) if args.maintenance else None
+    labelled = rows.transform(with_features(features, maintenance)).transform(
+        with_failure_labels(features, read_log(spark, args.failures, features), label["horizon_hours"])
+    )
+    devices = [r[0] for r in rows.select(features.device).distinct().collect()]
+    _, held_ids = split_devices(devices, config.holdout, config.seed)
+    in_held = F.col(features.device).isin(held_ids)
+    frame, total = sample_to_pandas(labelled.where(~in_held), config.max_rows, config.seed)
+    held, held_total = sample_to_pandas(labelled.where(in_held), config.max_rows, config.seed)
+    for name in features.sensors:  # int columns came as doubles; pandas features use floats
+        frame[name], held[name] = frame[name].astype(float), held[name].astype(float)
+    extra = {
+        "cleaning": sensor_cleaning(spec, stats, features.sensors),
+        "maintenance_log": maintenance is not None,
+        "holdout_devices": held_ids,
+        "engine": "spark",
+    }
+    if total > config.max_rows or held_total > config.max_rows:
+        extra["sample"] = (
+            f"features computed on Spark for all {total:,} training and {held_total:,} held-out rows; "
+            f"trained on a stratified sample of {len(frame):,} and scored {len(held):,} held-out rows "
+            f"(max_rows {config.max_rows:,}), class shares kept"
+        )
+    data = [{"path": args.input, "sha256": _fingerprint(args.input)}]
+    data += [{"path": p, "sha256": _fingerprint(p)} for p in (args.failures, args.maintenance) if p]
+    version, card = fit_and_register(spec, frame, held, total, data, extra, args.model)
+    return str(version), card
+
+
+def _fingerprint(path: str) -> str | None:
+    """SHA-256 of a local file or cleaning output; None for a remote one (hdfs://)."""
+    local = Path(path.removeprefix("file://"))
+    if "://" in path.removeprefix("file://") or not local.exists():
+        return None
+    return dir_fingerprint(local) if local.is_dir() else file_sha256(local)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Train the failure model: Spark features, a sample to the driver."
+    )
+    ap.add_argument("--spec", required=True, help="spec with [features], [label] horizon_hours and [model]")
+    ap.add_argument("--input", required=True, help="a cleaning output directory (any engine)")
+    ap.add_argument("--failures", required=True, help="failure log: device, ts, mode")
+    ap.add_argument("--maintenance", help="maintenance log: device, ts (moves `since`'s origin)")
+    ap.add_argument("--model", required=True, help="registry directory (versions and `current`)")
+    args = ap.parse_args(argv)
+    spark = SparkSession.builder.appName("sensorpipe-train").getOrCreate()
+    try:
+        version, card = train(spark, args)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
+    except (OutputError, ValueError, KeyError) as exc:
+        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    m = card["metrics"].get("holdout", card["metrics"]["out_of_fold"])
+    print(f"model {card['model']['name']} -> {version} (current); threshold {card['threshold']:.3f}")
+    print(f"held-out devices: precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f}")
+    if card.get("sample"):
+        print(card["sample"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
