@@ -27,7 +27,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from mapreduce import hadoop, pipe
-from mapreduce.runner import build_manifest, clean, ship, split_table
+from mapreduce.runner import build_manifest, clean, part_lines, ship, split_table
 from sensorpipe.output import write_json
 from sensorpipe.spec import load_spec
 from sensorpipe.synth import write_csv
@@ -146,7 +146,7 @@ def map_task(ctx: Context, src: str) -> tuple[Path, Path, dict]:
         subprocess.run(
             [sys.executable, "count_mapper.py"], stdin=fin, stdout=fout, cwd=files, env=env, check=True
         )
-    job["splits"] = split_table(count)
+    job["splits"] = split_table(part_lines(count))
     write_json(files / "job.json", job)
     return files, records, env
 

@@ -5,21 +5,27 @@
   2 stats      map+combine+reduce  counts, moments, vocabularies, exact quantiles
   3 transform  map-only   impute, clip, scale, encode with the fitted stats -> clean/
   4 rejects    map-only   reject JSON lines -> rejects/
-Every script and the core package travel with -files, as on a cluster.
+Every script and the core package travel with -files, as on a cluster. With hdfs:// input
+and output (--engine hadoop) the passes' outputs and the staged result live on HDFS
+(sensorpipe.hdfs, pydoop); the shipped files stay local, as -files wants them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
-from sensorpipe.inputs import list_inputs, read_header
+from sensorpipe import hdfs
+from sensorpipe.inputs import InputError, list_inputs, read_header
 from sensorpipe.output import report_document, staged_output, write_json
 from sensorpipe.rows import carried_columns, make_layout, stored_columns
 from sensorpipe.spec import load_spec
@@ -56,11 +62,43 @@ class Step:
     verbatim: bool = False  # map-only output lines are written exactly as printed
 
 
-def build_manifest(spec, paths: list[str]) -> dict:
+def part_lines(directory):
+    """The text lines of a local job output's part-* files, in part order."""
+    for part in sorted(Path(directory).glob("part-*")):
+        yield from part.read_text(encoding="utf-8").splitlines()
+
+
+# Where a run's files live: the local file system, or HDFS for hdfs:// URIs.
+LOCAL = SimpleNamespace(
+    list_inputs=list_inputs,
+    read_header=read_header,
+    staged_output=staged_output,
+    part_lines=part_lines,
+    write_json=lambda path, doc: write_json(Path(path), doc),
+    remove=shutil.rmtree,
+)
+
+
+def file_store(engine: str, input_path: str, out: str):
+    """LOCAL, or sensorpipe.hdfs when both --input and --output are hdfs:// URIs."""
+    remote = hdfs.is_hdfs(input_path), hdfs.is_hdfs(out)
+    if not any(remote):
+        return LOCAL
+    if not all(remote):
+        raise InputError(
+            f"{input_path} -> {out}: an hdfs:// run needs both --input and --output on HDFS "
+            "(upload with `sensorpipe hdfs put`)"
+        )
+    if engine != "hadoop":
+        raise InputError(f"{input_path}: --engine {engine} reads local files; use --engine hadoop or spark")
+    return hdfs
+
+
+def build_manifest(spec, paths: list[str], header_of=read_header) -> dict:
     """Each input file with its header; the carried columns all files must agree on."""
     files, carried = [], None
     for path in paths:
-        header, offset, _ = read_header(path, spec)
+        header, offset, _ = header_of(path, spec)
         if header is not None:
             if carried is None:
                 carried = carried_columns(spec, header)
@@ -80,13 +118,13 @@ def ship(files_dir: Path) -> list[str]:
     return [str(files_dir / n) for n in SCRIPTS + ["sensorpipe.zip", "job.json"]]
 
 
-def split_table(count_dir: Path) -> dict:
-    """file index -> [[first offset of a split, physical lines before it], ...]."""
+def split_table(lines) -> dict:
+    """file index -> [[first offset of a split, physical lines before it], ...], from the
+    count pass's output lines."""
     per_file: dict[str, list] = {}
-    for part in sorted(count_dir.glob("part-*")):
-        for line in part.read_text(encoding="utf-8").splitlines():
-            f, first, n = line.split("\t")
-            per_file.setdefault(f, []).append((int(first), int(n)))
+    for line in lines:
+        f, first, n = line.split("\t")
+        per_file.setdefault(f, []).append((int(first), int(n)))
     table = {}
     for f, entries in per_file.items():
         before, rows = 0, []
@@ -97,15 +135,15 @@ def split_table(count_dir: Path) -> dict:
     return table
 
 
-def read_stats(stats_dir: Path, columns, spec, rows: int) -> dict:
+def read_stats(lines, columns, spec, rows: int) -> dict:
+    """stats.json from the stats pass's output lines."""
     parts: dict[str, dict] = {str(i): {"V": {}} for i in range(len(columns))}
-    for part in sorted(stats_dir.glob("part-*")):
-        for line in part.read_text(encoding="utf-8").splitlines():
-            tag, col, sub, value = line.split("\t", 3)
-            if tag == "V":
-                parts[col]["V"][json.loads(sub)] = int(value)
-            else:
-                parts[col][tag] = json.loads(value)
+    for line in lines:
+        tag, col, sub, value = line.split("\t", 3)
+        if tag == "V":
+            parts[col]["V"][json.loads(sub)] = int(value)
+        else:
+            parts[col][tag] = json.loads(value)
     per_column = {}
     for i, c in enumerate(columns):
         p = parts[str(i)]
@@ -131,14 +169,15 @@ def clean(
     started = time.time()
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     spec = load_spec(spec_path)
-    paths = list_inputs(input_path)
-    manifest = build_manifest(spec, paths)
+    store = file_store(engine, input_path, out)
+    paths = store.list_inputs(input_path)
+    manifest = build_manifest(spec, paths, store.read_header)
     columns = stored_columns(spec, manifest["carried"])
     python = python or sys.executable
     workers = workers or max(2, os.cpu_count() or 2)
-    with staged_output(out) as stage:
-        work = stage / "_work"
-        ship_list = ship(work / "files")
+    with store.staged_output(out) as stage, _local_work(store, stage) as local:
+        work = f"{stage}/_work"  # the passes' outputs
+        ship_list = ship(local / "files")
         job = {
             "spec_text": Path(spec_path).read_text(encoding="utf-8"),
             "spec_path": spec.path,
@@ -146,18 +185,18 @@ def clean(
             **manifest,
             "splits": {},
         }
-        run = _runner(engine, work, ship_list, python, split_bytes, workers, echo)
+        run = _runner(engine, local, ship_list, python, split_bytes, workers, echo)
 
         def step(s: Step) -> dict:
-            write_json(work / "files" / "job.json", job)
+            write_json(local / "files" / "job.json", job)
             t0 = time.time()
             counters = run(s)
             echo(f"[{engine}] {s.name}: done in {time.time() - t0:.1f}s")
             return counters
 
-        rows_dir = str(work / "rows")
-        step(Step("count", "count_mapper.py", paths, str(work / "count"), reducer=None))
-        job["splits"] = split_table(work / "count")
+        rows_dir = f"{work}/rows"
+        step(Step("count", "count_mapper.py", paths, f"{work}/count", reducer=None))
+        job["splits"] = split_table(store.part_lines(f"{work}/count"))
         c1 = step(
             Step(
                 "validate",
@@ -173,21 +212,22 @@ def clean(
                 "stats",
                 "stats_mapper.py",
                 [rows_dir],
-                str(work / "stats"),
+                f"{work}/stats",
                 reducer="stats_reducer.py",
                 combiner="stats_combiner.py",
                 reducers=reducers,
             )
         )
         core = c1.get("sensorpipe", {})
-        stats = read_stats(work / "stats", columns, spec, core.get("rows_clean", 0))
-        write_json(stage / "stats.json", stats)
+        stats = read_stats(store.part_lines(f"{work}/stats"), columns, spec, core.get("rows_clean", 0))
+        store.write_json(f"{stage}/stats.json", stats)
         job["stats"] = stats
-        c3 = step(Step("transform", "transform_mapper.py", [rows_dir], str(stage / "clean"), verbatim=True))
-        step(Step("rejects", "rejects_mapper.py", [rows_dir], str(stage / "rejects"), verbatim=True))
+        c3 = step(Step("transform", "transform_mapper.py", [rows_dir], f"{stage}/clean", verbatim=True))
+        step(Step("rejects", "rejects_mapper.py", [rows_dir], f"{stage}/rejects", verbatim=True))
         if not os.environ.get("SENSORPIPE_KEEP_WORK"):
-            shutil.rmtree(work)
-        _tidy(stage)
+            store.remove(work)
+        if store is LOCAL:
+            _tidy(stage)
         report = report_document(
             engine,
             core.get("rows_in", 0),
@@ -199,8 +239,19 @@ def clean(
             inputs=paths,
             counters={"validate": c1, "transform": c3},
         )
-        write_json(stage / "report.json", report)
+        store.write_json(f"{stage}/report.json", report)
     return report
+
+
+@contextlib.contextmanager
+def _local_work(store, stage):
+    """Local scratch for the shipped files and the job clients' working directories: inside
+    the local stage, or a temporary directory when the run lives on HDFS."""
+    if store is LOCAL:
+        yield Path(stage) / "_work"
+        return
+    with tempfile.TemporaryDirectory(prefix="sensorpipe-hadoop-") as scratch:
+        yield Path(scratch)
 
 
 def _runner(engine, work: Path, ship_list, python, split_bytes, workers, echo):

@@ -1,0 +1,175 @@
+"""The cleaning on a real Hadoop cluster (tests/cluster_hadoop.py: HDFS + YARN in one JVM):
+raw CSV uploaded with pydoop, `sensorpipe clean --engine hadoop` as five streaming jobs on
+YARN and `--engine spark` on the same hdfs:// paths, both equal to a local pipe-engine run.
+
+    .venv/bin/python -m pytest -m cluster tests/test_cluster_hadoop.py
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, ROOT, Output, assert_same, run_clean
+
+pytestmark = pytest.mark.cluster
+SPEC = DATA / "messy.toml"
+MESSY = sorted((DATA / "messy").glob("*.csv"))
+
+
+def sensorpipe(cluster, *args: str) -> subprocess.CompletedProcess:
+    """`sensorpipe ARGS` as a user of the cluster runs it: `hadoop` and HADOOP_CONF_DIR set."""
+    return subprocess.run(
+        [sys.executable, "-m", "sensorpipe.cli", *args],
+        check=False, env=cluster.env, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        timeout=400,
+    )  # fmt: skip
+
+
+def check(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+@dataclass
+class Run:
+    """A `sensorpipe` command running in the background (its own process group), output in files."""
+
+    proc: subprocess.Popen
+    out: Path
+    err: Path
+
+    def finish(self, timeout: float = 400) -> str:
+        code = self.proc.wait(timeout)
+        assert code == 0, f"exit {code}:\n{self.err.read_text(errors='replace')[-4000:]}"
+        return self.out.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start(cluster, logs: Path, *args: str) -> Run:
+    out, err = logs / "stdout", logs / "stderr"
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sensorpipe.cli", *args],
+            env=cluster.env, cwd=ROOT, stdout=o, stderr=e, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    return Run(proc, out, err)
+
+
+@pytest.fixture
+def hdfs(hadoop_cluster, monkeypatch):
+    """pydoop.hdfs in this process (its JVM with the project's `hadoop classpath`)."""
+    monkeypatch.setenv("JAVA_HOME", hadoop_cluster.env["JAVA_HOME"])
+    monkeypatch.setenv("HADOOP_CONF_DIR", str(hadoop_cluster.conf_dir))
+    from sensorpipe.hdfs import pydoop_hdfs  # noqa: PLC0415
+
+    return pydoop_hdfs()
+
+
+@pytest.fixture(scope="module")
+def raw(hadoop_cluster) -> str:
+    """The messy corpus uploaded with `sensorpipe hdfs put` (pydoop)."""
+    uri = hadoop_cluster.url("/raw/messy")
+    check(sensorpipe(hadoop_cluster, "hdfs", "put", *map(str, MESSY), uri))
+    return uri
+
+
+@pytest.fixture(scope="module")
+def runs(hadoop_cluster, raw, tmp_path_factory):
+    """`sensorpipe clean` of the uploaded corpus on YARN (--engine hadoop) and on Spark, started
+    together: they wait on different daemons, so the pair takes about as long as the slower."""
+    runs = {}
+    # one reducer: every pass then runs inside its ApplicationMaster (uber), a JVM per job
+    # instead of one per task; the 2-reducer semantics are held by the local Hadoop tests
+    for engine, extra in (("hadoop", ["--reducers", "1"]), ("spark", ["--format", "csv"])):
+        out = hadoop_cluster.url(f"/clean/messy-{engine}")
+        args = ["clean", "--engine", engine, "--spec", str(SPEC), "--input", raw, "--output", out, *extra]
+        runs[engine] = start(hadoop_cluster, tmp_path_factory.mktemp(engine), *args)
+    yield runs
+    for run in runs.values():
+        run.stop()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Output:
+    """The reference: the pipe engine on the local files (1 MB splits: few processes, as the
+    remote runs share the CPU)."""
+    out = tmp_path_factory.mktemp("local") / "pipe"
+    assert run_clean("pipe", SPEC, DATA / "messy", out, split_mb=1.0) == 0
+    return Output(out)
+
+
+def fetch(hdfs, uri: str, local: Path) -> Output:
+    """An HDFS cleaning output downloaded with pydoop and read back."""
+    local.mkdir(parents=True)
+    for name in ("stats.json", "report.json", "_SUCCESS"):
+        hdfs.get(f"{uri}/{name}", str(local / name))
+    for sub in ("clean", "rejects"):
+        (local / sub).mkdir(parents=True)
+        for part in hdfs.ls(f"{uri}/{sub}"):
+            hdfs.get(part, str(local / sub / part.rsplit("/", 1)[-1]))
+    return Output(local)
+
+
+def by_file_name(rejects: list[dict]) -> list[dict]:
+    return [dict(r, source=Path(r["source"]).name) for r in rejects]
+
+
+def assert_agree(local: Output, remote: Output) -> None:
+    assert_same(local.stats, remote.stats)
+    assert_same(local.clean, remote.clean)
+    assert by_file_name(local.rejects) == by_file_name(remote.rejects)
+    for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
+        assert local.report[key] == remote.report[key], key
+
+
+def test_pydoop_upload_and_list(raw, hdfs):
+    listed = sorted(hdfs.ls(raw))
+    assert [u.rsplit("/", 1)[-1] for u in listed] == [
+        "a_messy.csv",
+        "b_more.csv",
+        "c_empty.csv",
+        "d_header_only.csv",
+    ]
+    assert hdfs.load(f"{raw}/b_more.csv", mode="rb") == (DATA / "messy" / "b_more.csv").read_bytes()
+
+
+def test_hadoop_engine_on_yarn(hadoop_cluster, runs, raw, hdfs, local_run, tmp_path):
+    assert '"rows_in": 30' in runs["hadoop"].finish()
+    out = hadoop_cluster.url("/clean/messy-hadoop")
+    assert sorted(u.rsplit("/", 1)[-1] for u in hdfs.ls(out)) == [
+        "_SUCCESS", "clean", "rejects", "report.json", "stats.json",
+    ]  # fmt: skip
+    got = fetch(hdfs, out, tmp_path / "hadoop")
+    assert_agree(local_run, got)
+    assert got.rejects[0]["source"] == f"{raw}/a_messy.csv"  # named as the job read it
+    job = got.report["counters"]["validate"]["Job Counters"]
+    assert any("UBER" in name.upper() for name in job), job  # YARN's counters, not the local runner's
+
+
+def test_spark_engine_on_hdfs(hadoop_cluster, runs, hdfs, local_run, tmp_path):
+    runs["spark"].finish()
+    assert_agree(local_run, fetch(hdfs, hadoop_cluster.url("/clean/messy-spark"), tmp_path / "spark"))
+
+
+def test_sensorpipe_hdfs_cat(hadoop_cluster, raw):
+    text = check(sensorpipe(hadoop_cluster, "hdfs", "cat", f"{raw}/b_more.csv"))
+    assert text.encode() == (DATA / "messy" / "b_more.csv").read_bytes()
+
+
+def test_mixed_local_and_hdfs_paths_fail(hadoop_cluster, raw, tmp_path):
+    proc = sensorpipe(hadoop_cluster, "clean", "--engine", "hadoop", "--spec", str(SPEC),
+                      "--input", raw, "--output", str(tmp_path / "out"))  # fmt: skip
+    assert proc.returncode == 1
+    assert "needs both --input and --output on HDFS" in proc.stderr
+    assert not (tmp_path / "out").exists()
