@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from sensorpipe import hdfs
+from sensorpipe.demo import add_arguments as demo_arguments
 from sensorpipe.inputs import InputError
 from sensorpipe.output import OutputError, check_replaceable
 from sensorpipe.rows import LayoutError
@@ -32,13 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--format", choices=["parquet", "csv"], default="parquet", help="clean/ format of --engine spark"
     )
-    d = sub.add_parser("demo", help="simulate, clean on Hadoop Streaming and the pipe engine, compare")
-    d.add_argument("--rows", type=int, default=100_000)
-    d.add_argument("--out", default="out/demo")
+    d = sub.add_parser("demo", help="simulate, clean (Hadoop, Spark), train, stream, report: `make demo`")
+    demo_arguments(d)
     v = sub.add_parser("validate-spec", help="check a spec file and print its columns")
     v.add_argument("spec")
     _simulate_parser(sub)
     _model_parsers(sub)
+    _report_parser(sub)
+    _stream_parser(sub)
+    hdfs.add_parser(sub)
     return p
 
 
@@ -48,6 +52,15 @@ def _model_parsers(sub) -> None:
     t.add_argument("--input", required=True, nargs="+", help="raw run-to-failure file(s)")
     t.add_argument("--model", required=True, help="registry directory (versions and `current`)")
     t.add_argument("--threads", type=int, help="cap on native threads (default: the libraries' own)")
+    t.add_argument("--failures", help="failure log (device, ts, mode) for a [label] horizon_hours spec")
+    t.add_argument(
+        "--engine",
+        choices=["pandas", "spark"],
+        default="pandas",
+        help="spark: features on Spark, a sample to the driver",
+    )
+    t.add_argument("--master", help="Spark master URL (--engine spark)")
+    t.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")
     e = sub.add_parser("evaluate", help="score each test device at its last reading against the truth")
     e.add_argument("--spec", required=True)
     e.add_argument("--model", required=True, help="registry directory (its `current`) or a version directory")
@@ -62,13 +75,54 @@ def _model_parsers(sub) -> None:
     s.add_argument("--master", help="Spark master URL")
 
 
+def _stream_parser(sub) -> None:
+    s = sub.add_parser("stream", help="score live JSON-lines events on Spark Structured Streaming")
+    s.add_argument("--spec", required=True)
+    s.add_argument("--model", required=True, help="registry directory (its `current`) or a version directory")
+    s.add_argument("--input", required=True, help="landing directory of events-<seq>.jsonl files")
+    s.add_argument("--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/, metrics.jsonl")
+    s.add_argument("--trigger", default="1s", help="micro-batch interval (1s, 500ms, 2 seconds)")
+    s.add_argument("--available-now", action="store_true", help="process the files there, then stop")
+    s.add_argument("--max-files-per-trigger", type=int)
+    s.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")
+    s.add_argument("--master", help="Spark master URL")
+
+
+def cmd_stream(args) -> int:
+    from sensorpipe.launch import run_spark  # noqa: PLC0415
+
+    load_spec(args.spec)
+    job = ["--spec", args.spec, "--model", args.model, "--input", args.input, "--output", args.output]
+    job += ["--trigger", args.trigger] + (["--available-now"] if args.available_now else [])
+    if args.max_files_per_trigger:
+        job += ["--max-files-per-trigger", str(args.max_files_per_trigger)]
+    if args.maintenance:
+        job += ["--maintenance", args.maintenance]
+    return 1 if run_spark("streaming/score_stream.py", job, args.master) else 0
+
+
+def _report_parser(sub) -> None:
+    r = sub.add_parser("report", help="one self-contained HTML page from earlier runs' outputs")
+    r.add_argument("--clean", action="append", default=[], help="a cleaning output directory (repeatable)")
+    r.add_argument("--spec", help="the cleaning spec (default: the conf/*.toml whose hash stats.json names)")
+    r.add_argument("--model", help="model registry directory (its `current`) or a version directory")
+    r.add_argument("--evaluation", help="output directory of `sensorpipe evaluate` (metrics.json)")
+    r.add_argument("--stream", help="streaming job output directory (metrics.jsonl, scored/, alerts/)")
+    r.add_argument("--history", help="simulator output directory (failures.csv: the known failures)")
+    r.add_argument("--sample-rows", type=int, default=200_000, help="rows read per output for distributions")
+    r.add_argument("--output", default="out/report.html")
+
+
 def _simulate_parser(sub) -> None:
     s = sub.add_parser("simulate", help="a fleet's telemetry with faults: history CSV or live JSON lines")
     s.add_argument("--spec", required=True)
-    s.add_argument("--devices", type=int, required=True)
+    s.add_argument("--devices", type=int, help="machines in the fleet (not with --replay)")
+    s.add_argument("--replay", help="a raw file (e.g. C-MAPSS test_FD001.txt) to replay as the --stream feed")
     where = s.add_mutually_exclusive_group(required=True)
     where.add_argument("--output", help="history: sensors.csv, failures.csv, maintenance.csv, manifest.json")
     where.add_argument("--stream", help="landing directory: events-<seq>.jsonl files appear by atomic rename")
+    where.add_argument("--kafka", metavar="BOOTSTRAP", help="publish the JSON events to Kafka (with --topic)")
+    s.add_argument("--topic", help="Kafka topic (--kafka)")
     s.add_argument("--hours", type=float, help="simulated hours of history (--output)")
     s.add_argument("--rate", type=float, help="events per second (--stream)")
     s.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C)")
@@ -83,7 +137,8 @@ def _simulate_parser(sub) -> None:
 
 def cmd_clean(args) -> int:
     load_spec(args.spec)  # a bad spec or output is a usage error (exit 2) before anything runs
-    check_replaceable(Path(args.output).absolute())
+    if not hdfs.is_hdfs(args.output):  # an HDFS output is checked where the run opens HDFS
+        check_replaceable(Path(args.output).absolute())
     if args.engine == "spark":
         from sensorpipe.launch import run_spark  # noqa: PLC0415
 
@@ -119,9 +174,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from sensorpipe.demo import main as demo  # noqa: PLC0415
+    from sensorpipe.demo import run as demo  # noqa: PLC0415
 
-    return demo(["--rows", str(args.rows), "--out", args.out])
+    return demo(args)
 
 
 def cmd_simulate(args) -> int:
@@ -141,15 +196,37 @@ def _model_run(work):
 
 
 def cmd_train(args) -> int:
-    from sensorpipe.maintenance import run_train  # noqa: PLC0415 (scikit-learn loads on demand)
+    if args.engine == "spark":
+        from sensorpipe.launch import run_spark  # noqa: PLC0415
 
-    version, card = _model_run(lambda: run_train(args.spec, args.input, args.model, args.threads))
+        load_spec(args.spec)
+        job = [
+            "--spec",
+            args.spec,
+            "--input",
+            *args.input,
+            "--model",
+            args.model,
+            "--failures",
+            args.failures or "",
+        ]
+        job += ["--maintenance", args.maintenance] if args.maintenance else []
+        return 1 if run_spark("jobs/train.py", job, args.master) else 0
+    from sensorpipe.maintenance import holdout_table, run_train  # noqa: PLC0415 (scikit-learn on demand)
+
+    version, card = _model_run(
+        lambda: run_train(args.spec, args.input, args.model, args.threads, args.failures, args.maintenance)
+    )
     oof, base = card["metrics"]["out_of_fold"], card["baseline"]["oof"]
     print(f"model {card['model']['name']} -> {version} (current); threshold {card['threshold']:.3f}")
     cv = {name: round(v["average_precision"], 4) for name, v in card["cv"].items()}
     print(f"cv average precision: {json.dumps(cv)}")
     print(f"out of fold: precision {oof['precision']:.3f} recall {oof['recall']:.3f} f1 {oof['f1']:.3f}")
     print(f"baseline {card['baseline']['sensor']}, out of fold: f1 {base['f1']:.3f}")
+    if card.get("sample"):
+        print(card["sample"])
+    if "holdout" in card["metrics"]:
+        print(holdout_table(card))
     return 0
 
 
@@ -171,11 +248,19 @@ def cmd_score(args) -> int:
     return 1 if run_spark("jobs/score.py", job, args.master) else 0
 
 
+def cmd_report(args) -> int:
+    from sensorpipe.report import command  # noqa: PLC0415 (matplotlib and pyarrow load on demand)
+
+    return command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         run = {"clean": cmd_clean, "demo": cmd_demo, "validate-spec": cmd_validate, "simulate": cmd_simulate}
         run.update(train=cmd_train, evaluate=cmd_evaluate, score=cmd_score)
+        run.update(report=cmd_report, hdfs=hdfs.command)
+        run.update(stream=cmd_stream)
         return run[args.command](args)
     except (SpecError, OutputError) as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)

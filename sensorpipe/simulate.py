@@ -339,6 +339,8 @@ def run_stream(
         while duration is None or k * file_interval < duration - 1e-9:
             n = math.floor((k + 1) * rate * file_interval) - math.floor(k * rate * file_interval)
             data = events.take(n)
+            if not data and getattr(events, "done", False):
+                break  # a replay ends with its file
             k += 1
             wait = started + k * file_interval - clock()
             if wait > 0:
@@ -346,7 +348,7 @@ def run_stream(
             if data:
                 with atomic_file(landing / f"events-{seq:06d}.jsonl") as f:
                     f.write(data)
-                seq, files, sent = seq + 1, files + 1, sent + n
+                seq, files, sent = seq + 1, files + 1, sent + data.count(b"\n")
             if echo and files and files % 60 == 0:
                 echo(f"simulate: {files:,} files, {sent:,} events")
     except KeyboardInterrupt:  # Ctrl-C ends the stream; every file renamed into place is whole
@@ -372,14 +374,19 @@ def command(args) -> int:
     given = {f.name: getattr(args, f"{f.name}_rate") for f in fields(Rates)}
     rates = CLEAN if args.clean else Rates(**{k: v for k, v in given.items() if v is not None})
     start = _start(args.start, args.interval_s)
+    replay = getattr(args, "replay", None)
     problem = (
-        (args.devices < 1 and "--devices must be at least 1")
+        (replay and not args.stream and "--replay needs --stream DIR")
+        or (not replay and (args.devices or 0) < 1 and "--devices must be at least 1")
         or (args.interval_s < 1 and "--interval-s must be at least 1")
         or (not all(0 <= r <= 0.5 for r in asdict(rates).values()) and "fault rates must be within 0..0.5")
         or (start is None and f"--start {args.start!r} is neither ISO-8601, epoch seconds nor 'now'")
         or (args.output and not (args.hours or 0) > 0 and "--output needs --hours > 0")
         or (args.stream and not (args.rate or 0) > 0 and "--stream needs --rate > 0 (events per second)")
         or (args.stream and args.file_interval <= 0 and "--file-interval must be > 0")
+        or (getattr(args, "kafka", None) and not (args.rate or 0) > 0 and "--kafka needs --rate > 0")
+        or (getattr(args, "kafka", None) and not args.topic and "--kafka needs --topic")
+        or (getattr(args, "kafka", None) and args.file_interval <= 0 and "--file-interval must be > 0")
     )
     if problem:
         echo(f"sensorpipe simulate: {problem}")
@@ -397,7 +404,18 @@ def command(args) -> int:
         echo(f"  failures {json.dumps(m['failures'])}  maintenance {json.dumps(m['maintenance'])}")
         echo("  faults " + json.dumps({k: v for k, v in c.items() if k not in ("readings", "rows")}))
         return 0
-    events = EventStream(spec, args.devices, args.seed, args.interval_s, rates, start)
+    if replay:
+        from sensorpipe.replay import ReplayStream  # noqa: PLC0415
+
+        events = ReplayStream(spec, replay)
+    else:
+        events = EventStream(spec, args.devices, args.seed, args.interval_s, rates, start)
+    if getattr(args, "kafka", None):
+        from sensorpipe.kafka import run_kafka  # noqa: PLC0415 (confluent-kafka loads on demand)
+
+        k = run_kafka(events, args.kafka, args.topic, args.rate, args.duration, args.file_interval, echo)
+        echo(f"simulate: {k['delivered']:,} events -> topic {args.topic} in {k['seconds']:.1f} s")
+        return 0
     s = run_stream(events, args.stream, args.rate, args.duration, args.file_interval, echo)
     echo(f"simulate: {s['events']:,} events in {s['files']:,} files -> {args.stream} in {s['seconds']:.1f} s")
     echo(f"  failures {json.dumps(dict(events.failures))}  generated {json.dumps(s['counts'])}")
