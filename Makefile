@@ -7,18 +7,24 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HADOOP := conf/hadoop/lib/.resolved
+KAFKA  := conf/kafka/lib/.resolved
+CLUSTER := conf/hadoop/cluster/lib/.resolved
+PYDOOP := $(VENV)/.pydoop
+DIST_ENV := dist/sensorpipe-env.tar.gz
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup test demo bench lint format clean-venv check-tools dist
+.PHONY: setup test test-cluster demo bench lint format clean-venv check-tools dist
 
-setup: check-tools $(STAMP) $(HADOOP)
+setup: check-tools $(STAMP) $(HADOOP) $(KAFKA) $(CLUSTER)
 
 check-tools:
 	@command -v $(PYTHON) >/dev/null || { echo "need Python 3.11+ ($(PYTHON) not found)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "need Python 3.11+, $(PYTHON) is older"; exit 1; }
 	@command -v java >/dev/null || { echo "need Java 17 (java not on PATH): e.g. apt-get install openjdk-17-jre-headless"; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); [ "$${v:-0}" -ge 17 ] || { echo "need Java 17 or newer, java -version says $$v: put a JDK 17 first on PATH (or set JAVA_HOME)"; exit 1; }
 	@command -v mvn >/dev/null || bash conf/install-maven.sh
+	@command -v chromium >/dev/null || { if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; else echo "chromium missing and apt-get unavailable (or not root): install Debian's chromium, or the browser test of tests/test_report.py is skipped"; fi; }
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +37,36 @@ $(HADOOP): conf/hadoop/pom.xml
 	mvn -q -B -f conf/hadoop/pom.xml dependency:copy-dependencies
 	touch $@
 
-test: setup
+# A one-node Kafka broker (conf/kafka/lib) and Spark's Kafka connector (conf/kafka/spark/lib).
+$(KAFKA): conf/kafka/pom.xml conf/kafka/spark/pom.xml
+	rm -rf conf/kafka/lib conf/kafka/spark/lib
+	mvn -q -B -f conf/kafka/pom.xml dependency:copy-dependencies
+	mvn -q -B -f conf/kafka/spark/pom.xml dependency:copy-dependencies
+	touch $@
+
+# A single-JVM Hadoop 3.3.6 cluster (HDFS + YARN) for the cluster tests, and the jars that
+# conf/hadoop/bin/hadoop runs.
+$(CLUSTER): conf/hadoop/cluster/pom.xml
+	rm -rf conf/hadoop/cluster/lib
+	mvn -q -B -f conf/hadoop/cluster/pom.xml dependency:copy-dependencies
+	touch $@
+
+# pydoop 2.0.0 (HDFS from Python): its C extensions build against Debian's libtirpc, its Java
+# against the Hadoop 3.3.6 jars that conf/hadoop/bin/hadoop lists (`hadoop classpath`).
+$(PYDOOP): $(STAMP) $(CLUSTER)
+	@test -f /usr/include/tirpc/rpc/rpc.h || { [ "$$(id -u)" = 0 ] && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtirpc-dev || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtirpc-dev; }; }; } || { echo "need libtirpc-dev: apt-get install libtirpc-dev (as root)"; exit 1; }
+	$(BIN)/pip install -q --disable-pip-version-check "setuptools<70" "wheel<0.46"
+	PATH="$(abspath conf/hadoop/bin):$$PATH" CFLAGS=-I/usr/include/tirpc LDFLAGS=-ltirpc \
+	  JAVA_HOME="$${JAVA_HOME:-$$(dirname "$$(dirname "$$(readlink -f "$$(command -v java)")")")}" \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-build-isolation pydoop==2.0.0
+	touch $@
+
+test: setup $(PYDOOP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Only the tests that start clusters (Spark standalone, Kafka, Hadoop); `make test` runs them too.
+test-cluster: setup $(PYDOOP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m cluster
 
 demo: setup
 	$(BIN)/python -m sensorpipe.demo
@@ -42,13 +76,17 @@ bench: setup
 
 # What spark-submit needs on a cluster: the project's Python packages for --py-files, and a
 # relocatable environment (pandas, pyarrow: native code, no zip can carry them) for --archives.
-dist: setup
-	rm -rf dist build && mkdir -p dist
-	$(BIN)/python -c 'import pathlib, zipfile; z = zipfile.ZipFile("dist/sensorpipe.zip", "w", zipfile.ZIP_DEFLATED); [z.write(p) for d in ("sensorpipe", "jobs", "streaming") for p in sorted(pathlib.Path(d).glob("*.py"))]'
+# The zip is rebuilt on every call (it is quick); the environment only when its requirements change.
+dist: setup $(DIST_ENV)
+	$(BIN)/python -c 'import os, pathlib, zipfile; z = zipfile.ZipFile("dist/sensorpipe.zip.tmp", "w", zipfile.ZIP_DEFLATED); [z.write(p) for d in ("sensorpipe", "jobs", "streaming") for p in sorted(pathlib.Path(d).glob("*.py"))]; z.close(); os.replace("dist/sensorpipe.zip.tmp", "dist/sensorpipe.zip")'
+	@ls -lh dist
+
+$(DIST_ENV): requirements-executor.txt
+	rm -rf build/env && mkdir -p dist
 	$(PYTHON) -m venv build/env
 	build/env/bin/pip install -q --disable-pip-version-check -r requirements-executor.txt venv-pack==0.2.0
-	build/env/bin/venv-pack -q -p build/env -o dist/sensorpipe-env.tar.gz
-	@ls -lh dist
+	build/env/bin/venv-pack -q -f --format tar.gz -p build/env -o $@.tmp
+	mv $@.tmp $@
 
 lint: setup
 	$(BIN)/ruff check .
@@ -59,4 +97,4 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean-venv:
-	rm -rf $(VENV) conf/hadoop/lib build dist
+	rm -rf $(VENV) conf/hadoop/lib conf/hadoop/cluster/lib conf/kafka/lib conf/kafka/spark/lib build dist

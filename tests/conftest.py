@@ -16,6 +16,7 @@ from sensorpipe.cli import main as cli
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared" / "data"
+pytest_plugins = ["cluster_spark", "cluster_kafka", "cluster_hadoop"]  # session fixtures: a Spark cluster, a Kafka broker, HDFS + YARN
 
 
 def run_clean(engine: str, spec: Path, source: Path, out: Path, split_mb: float = 0.0002) -> int:
@@ -106,3 +107,13 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def stream_model(tmp_path_factory) -> Path:
+    """One small registered model for the stream's tests (tests/stream_fixtures.py)."""
+    from tests.stream_fixtures import make_model  # noqa: PLC0415
+
+    where = tmp_path_factory.mktemp("stream-model")
+    make_model(where)
+    return where

@@ -1,0 +1,123 @@
+"""`sensorpipe simulate --kafka`: pacing and keys without a broker, then a real broker
+(KRaft, tests/cluster_kafka.py) whose topic Spark's Kafka source reads back in batch."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from sensorpipe.cli import main as cli
+from sensorpipe.kafka import messages, run_kafka
+from sensorpipe.launch import kafka_jars, run_spark
+
+
+class Producer:
+    """confluent_kafka.Producer's calls that run_kafka makes; every message is acknowledged."""
+
+    def __init__(self):
+        self.sent, self.waiting = [], []
+
+    def produce(self, topic, value, key, on_delivery):
+        self.sent.append((topic, key, value))
+        self.waiting.append(on_delivery)
+
+    def poll(self, _timeout):
+        return 0
+
+    def flush(self, _timeout):
+        for done in self.waiting:
+            done(None, None)
+        self.waiting = []
+        return 0
+
+
+class Lines:
+    def take(self, n: int) -> bytes:
+        return b"".join(b'{"device_id":"d%d","ts":1}\n' % (i % 2) for i in range(n))
+
+
+def test_messages_are_keyed_by_device_and_broken_lines_have_no_key():
+    data = b'{"device_id":"dev-00001","ts":"2026-11-01T00:00:00Z"}\n{"device_id":"dev-0\n'
+    assert list(messages(data)) == [
+        (b"dev-00001", b'{"device_id":"dev-00001","ts":"2026-11-01T00:00:00Z"}'),
+        (None, b'{"device_id":"dev-0'),
+    ]
+
+
+def test_events_go_out_at_the_rate_one_interval_at_a_time():
+    now, sleeps, producer = [100.0], [], Producer()
+
+    def sleep(s):
+        sleeps.append(s)
+        now[0] += s
+
+    got = run_kafka(
+        Lines(),
+        "b:1",
+        "t",
+        2.5,
+        2.0,
+        1.0,
+        clock=lambda: now[0],
+        sleep=sleep,
+        make_producer=lambda _: producer,
+    )
+    assert sleeps == [1.0, 1.0]  # each interval's events leave at its end
+    assert got == {"events": 5, "delivered": 5, "seconds": 2.0}  # 2 then 3: floor(k * rate)
+    assert [(t, k) for t, k, _ in producer.sent] == [
+        ("t", b"d0"),
+        ("t", b"d1"),
+        ("t", b"d0"),
+        ("t", b"d1"),
+        ("t", b"d0"),
+    ]
+
+
+def test_cluster_toml_names_the_connector_jars_that_setup_resolves():
+    conf = tomllib.loads((ROOT / "conf" / "cluster.toml").read_text())
+    assert sorted(conf["kafka"]["connector_jars"]) == [Path(j).name for j in kafka_jars()]
+
+
+@pytest.mark.cluster
+def test_simulated_events_reach_kafka_and_spark_reads_them_back(kafka_broker, tmp_path):
+    topic = kafka_broker.create_topic("telemetry", partitions=2)
+    argv = ["simulate", "--spec", str(ROOT / "conf" / "sensors.toml"), "--devices", "3", "--clean"]
+    argv += [
+        "--start",
+        "2026-11-01T00:00:00Z",
+        "--rate",
+        "1000",
+        "--file-interval",
+        "0.1",
+        "--duration",
+        "0.3",
+    ]
+    assert cli([*argv, "--kafka", kafka_broker.bootstrap, "--topic", topic]) == 0
+    out = tmp_path / "read"
+    job = ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--output", str(out)]
+    assert run_spark("tests/kafka_read_job.py", job, "local[2]", kafka_jars()) == 0
+    rows = [json.loads(line) for p in sorted(out.glob("part-*")) for line in p.read_text().splitlines()]
+    assert len(rows) == 300  # 3 intervals of 0.1 s at 1000 events/s
+    events = {(e["device_id"], e["ts"]): (r, e) for r in rows for e in [json.loads(r["value"])]}
+    assert len(events) == 300 and all(r["key"] == e["device_id"] for r, e in events.values())
+    _, first = events[("dev-00000", "2026-11-01T00:00:00Z")]
+    assert first == {
+        "device_id": "dev-00000",
+        "ts": "2026-11-01T00:00:00Z",
+        "model": "X9",
+        "temperature": 26.91,
+        "vibration": 2.28,
+        "pressure": 337,
+        "rpm": 702,
+        "load": 16.3,
+    }
+    assert events[("dev-00002", "2026-11-01T01:39:00Z")][1]["rpm"] == 3485  # its 100th reading
+    # one device, one partition, in order: offsets rise with the readings' times
+    for device in ("dev-00000", "dev-00001", "dev-00002"):
+        mine = sorted((r["offset"], e["ts"]) for (d, _), (r, e) in events.items() if d == device)
+        assert len(mine) == 100 and [ts for _, ts in mine] == sorted(ts for _, ts in mine)
+        assert len({r["partition"] for (d, _), (r, _) in events.items() if d == device}) == 1
