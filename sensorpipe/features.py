@@ -130,11 +130,16 @@ def rul_max(spec: Spec) -> int:
 
 
 def with_features(
-    frame: pd.DataFrame, config: FeatureConfig, maintenance: pd.DataFrame | None = None
+    frame: pd.DataFrame,
+    config: FeatureConfig,
+    maintenance: pd.DataFrame | None = None,
+    first: dict | None = None,
 ) -> pd.DataFrame:
     """Sort by (device, order) and add the feature columns; the index is kept.
 
     `maintenance` (columns device and order, one row per maintenance) moves `since`'s origin.
+    `first` ({device: order of its first reading}) stands in for the frame's earliest
+    readings, for a frame that holds only a device's latest ones (the stream's state).
     """
     missing = [c for c in (config.device, config.order, *config.sensors) if c not in frame.columns]
     if missing:
@@ -143,7 +148,7 @@ def with_features(
     if df[list(config.sensors)].isna().any().any():
         raise ValueError("sensor values must be non-null (clean the data first)")
     pos = df.groupby(config.device, sort=False).cumcount().to_numpy()
-    new = {"since": _since(df, config, maintenance)}
+    new = {"since": _since(df, config, maintenance, first)}
     for n in config.windows:
         for x in config.sensors:
             new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x))
@@ -182,9 +187,13 @@ def window_stats(x: np.ndarray, pos: np.ndarray, n: int, name: str) -> dict[str,
     }
 
 
-def _since(df: pd.DataFrame, config: FeatureConfig, maintenance: pd.DataFrame | None = None) -> np.ndarray:
+def _since(
+    df: pd.DataFrame, config: FeatureConfig, maintenance: pd.DataFrame | None = None, first: dict | None = None
+) -> np.ndarray:
     order = df[config.order]
     origin = df.groupby(config.device, sort=False)[config.order].transform("min")
+    if first:
+        origin = df[config.device].map(first).astype(origin.dtype).where(df[config.device].isin(first), origin)
     if maintenance is not None and len(maintenance):
         last = _asof(df, maintenance, config, "backward")
         origin = origin.where(last.isna() | (last < origin), last)

@@ -1,0 +1,204 @@
+"""Score live sensor events with the registry's current failure model (Structured Streaming).
+
+    spark-submit --properties-file conf/spark-defaults.conf streaming/score_stream.py \\
+        --spec conf/sensors.toml --model models/sensors --input LANDING --output OUT \\
+        [--trigger "1 second" | --available-now] [--max-files-per-trigger N] [--maintenance LOG]
+
+(`sensorpipe stream` runs exactly this.) streaming/source.py reads and validates the
+JSON lines, streaming/logic.py keeps each device's state (applyInPandasWithState, event
+time watermark from the spec's [stream] section) and scores, streaming/sinks.py writes
+OUT/scored/, OUT/alerts/, OUT/quarantine/ exactly once, OUT/metrics.jsonl and a console
+line per batch; the checkpoint is OUT/checkpoint/. Restarted with the same OUT, the job
+resumes from its checkpoint, scoring with the model version it started with
+(OUT/checkpoint/model.json; streaming/runs.py).
+
+Events are scored once the watermark passes them (a device's held events wait for its next
+data); --available-now drains everything: when its query ends, the devices still holding
+events are sent a drain request and one more batch releases and scores all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.state import GroupStateTimeout
+
+from sensorpipe.features import feature_config
+from sensorpipe.history import read_log
+from sensorpipe.registry import ModelIntegrityError, current_version, load_model
+from sensorpipe.spec import Spec, SpecError, load_spec
+from streaming import runs
+from streaming.config import stream_config
+from streaming.logic import STATE_SCHEMA, Context, process_group
+from streaming.sinks import ProgressListener, batch_writer
+from streaming.source import EVENT_TIME, MAX_PARTITION_BYTES, ORDER, read_drain, read_lines, with_validated
+
+SHUFFLE_PARTITIONS = "4"
+_LISTENERS: dict = {}  # the state store's partitions, fixed by the first checkpoint
+
+
+def make_context(spec: Spec, model_dir: str, maintenance: str | None = None, worker_columns=False) -> Context:
+    """Pin the current version (verified) and gather what the workers need."""
+    where = str(current_version(model_dir).absolute())
+    model = load_model(where)
+    features, stream = model.features, stream_config(spec)
+    if features != feature_config(spec):
+        raise SpecError(spec.path, "features", "differs from the model card's feature_config")
+    if "cleaning" not in model.card:
+        raise ModelIntegrityError(f"{where}: the card has no `cleaning` parameters for raw events")
+    return Context(
+        features=features,
+        cleaning=model.card["cleaning"],
+        threshold=model.threshold,
+        quiet_us=stream.quiet_us,
+        top_k=stream.top_sensors,
+        order_is_time=spec.column(_name(spec, features.order)).type == "timestamp",
+        model_dir=where,
+        model_sha256=model.card["model_sha256"],
+        maintenance=read_log(maintenance, features) if maintenance else None,
+        worker_columns=worker_columns,
+    )
+
+
+def _name(spec: Spec, out: str) -> str:
+    return next(c.name for c in spec.columns if c.out == out)
+
+
+def output_schema(ctx: Context, device_type) -> T.StructType:
+    f = ctx.features
+    fields = [T.StructField("kind", T.StringType()), T.StructField(f.device, device_type)]
+    fields += [T.StructField(ORDER, T.LongType())]
+    fields += [T.StructField(n, T.DoubleType()) for n in f.names]
+    fields += [T.StructField("probability", T.DoubleType()), T.StructField("alert", T.BooleanType())]
+    fields += [T.StructField("episode", T.IntegerType()), T.StructField("top_sensors", T.StringType())]
+    fields += [T.StructField("threshold", T.DoubleType()), T.StructField("reason", T.StringType())]
+    fields += [T.StructField("raw", T.StringType()), T.StructField("source", T.StringType())]
+    fields += [T.StructField("line", T.LongType())]
+    if ctx.worker_columns:
+        fields += [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
+    return T.StructType(fields)
+
+
+def scored_events(
+    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, max_files=None
+) -> DataFrame:
+    """The state's output stream: scored rows and quarantined lines, one schema (see Context)."""
+    lines = read_lines(spark, landing, max_files).observe("sensorpipe", F.count(F.lit(1)).alias("events"))
+    lines = lines.unionByName(read_drain(spark, runs.drain_dir(out)))
+    events = lines.transform(with_validated(spec, ctx.features))
+    # a partial of a module function ships by reference: workers share the module's model cache
+    body = partial(process_group, ctx)
+    return (
+        events.withWatermark(EVENT_TIME, stream_config(spec).watermark)
+        .groupBy(ctx.features.device)
+        .applyInPandasWithState(
+            body,
+            output_schema(ctx, events.schema[ctx.features.device].dataType),
+            STATE_SCHEMA,
+            "append",
+            GroupStateTimeout.NoTimeout,  # late events reach the state (and quarantine) only without timeouts
+        )
+    )
+
+
+def start(
+    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str,
+    trigger: str | None = "1 second", max_files: int | None = None, echo=None,
+) -> StreamingQuery:  # fmt: skip
+    """Start the query; trigger None means available-now (process what is there, then stop)."""
+    spark.conf.set("spark.sql.shuffle.partitions", SHUFFLE_PARTITIONS)
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", MAX_PARTITION_BYTES)  # line numbers: files whole
+    runs.make_drain_dir(spark, out)
+    alerts_by_batch: dict = {}
+    if "://" not in out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    old = _LISTENERS.pop(out, None)
+    if old is not None:  # a restart in the same session: one progress line per batch, not two
+        spark.streams.removeListener(old)
+    _LISTENERS[out] = ProgressListener(f"{out}/metrics.jsonl", alerts_by_batch, echo)
+    spark.streams.addListener(_LISTENERS[out])
+    writer = (
+        scored_events(spark, spec, ctx, landing, out, max_files)
+        .writeStream.foreachBatch(batch_writer(out, ctx.features, ctx.order_is_time, alerts_by_batch))
+        .option("checkpointLocation", f"{out}/checkpoint")
+        .queryName("sensorpipe-stream")
+    )
+    writer = writer.trigger(availableNow=True) if trigger is None else writer.trigger(processingTime=trigger)
+    return writer.start()
+
+
+def run_available_now(
+    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, max_files=None, echo=None, rounds=3
+) -> None:
+    """Process the files there, then drain: repeat while devices hold events (files may keep landing)."""
+    for _ in range(rounds):
+        query = start(spark, spec, ctx, landing, out, None, max_files, echo)
+        query.awaitTermination()
+        runs.flush_listeners(spark)
+        held = runs.held_devices(spark, out, ctx.features.device)
+        if not held:
+            return
+        runs.request_drain(spark, out, _name(spec, ctx.features.device), held)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Score live sensor events with the current model.")
+    ap.add_argument("--spec", required=True)
+    ap.add_argument(
+        "--model", required=True, help="registry directory (its `current`) or a version directory"
+    )
+    ap.add_argument("--input", required=True, help="landing directory of JSON-lines files")
+    ap.add_argument("--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/")
+    ap.add_argument("--trigger", default="1 second", help='micro-batch interval, e.g. "1 second" or 1s')
+    ap.add_argument("--available-now", action="store_true", help="process the files there, then stop")
+    ap.add_argument("--max-files-per-trigger", type=int)
+    ap.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")
+    args = ap.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        ctx = make_context(spec, runs.pinned_version(args.model, args.output), args.maintenance)
+        runs.pin_model(args.output, ctx.model_dir, ctx.model_sha256)
+    except SpecError as exc:
+        print(f"sensorpipe: {exc}", file=sys.stderr)
+        return 2
+    except (ModelIntegrityError, OSError, ValueError) as exc:
+        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
+    spark = SparkSession.builder.appName("sensorpipe-stream").getOrCreate()
+    try:
+        if args.available_now:
+            run_available_now(spark, spec, ctx, args.input, args.output, args.max_files_per_trigger)
+        else:
+            query = start(
+                spark, spec, ctx, args.input, args.output, _trigger(args.trigger), args.max_files_per_trigger
+            )
+            query.awaitTermination()
+    except KeyboardInterrupt:
+        print("sensorpipe: stream stopped", file=sys.stderr)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _trigger(text: str) -> str:
+    """ "1s" / "500ms" / "2 seconds" -> Spark's interval text."""
+    t = text.strip()
+    for suffix, unit in (("ms", "milliseconds"), ("s", "seconds"), ("m", "minutes")):
+        if t.endswith(suffix) and t[: -len(suffix)].replace(".", "", 1).isdigit():
+            return f"{t[: -len(suffix)]} {unit}"
+    return t
+
+
+if __name__ == "__main__":
+    # Run as a script this file is __main__; import the module so functions ship by reference.
+    from streaming.score_stream import main as job_main
+
+    sys.exit(job_main())

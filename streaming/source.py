@@ -1,0 +1,176 @@
+"""Read the landing directory's JSON lines and validate each event with the spec's grammars.
+
+Every field is read as text (from_json turns a JSON number into its text), stripped, a
+null token made null, then parsed with the grammars of sensorpipe.values, as the batch
+engines do. Reasons: malformed_row (not UTF-8, not a JSON object), missing_required,
+invalid_value; duplicate_key and late are decided later, in the per-device state.
+Lines are numbered per file (a file is never split: see MAX_PARTITION_BYTES), so "first"
+among duplicates means file order, then line order, as in the batch engines.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.sql import Column as C
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sensorpipe.features import FeatureConfig
+from sensorpipe.rows import INVALID, MALFORMED, MISSING
+from sensorpipe.spec import Spec, SpecError
+from sensorpipe.values import FLOAT_RE, INT_RE, TS_MAX, TS_MIN, WHITESPACE, parse_timestamp
+
+CORRUPT = "_corrupt"
+JSON_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": CORRUPT,
+    "allowSingleQuotes": "false",  # JSON, not JavaScript: 'x' is a malformed line
+    "allowNonNumericNumbers": "false",
+}
+FIXED_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?\z"
+EVENT_TIME = "_event_time"  # the watermark's column
+ORDER = "_order"  # the order column as a long: epoch microseconds, or the int itself
+DRAIN = "_drain"  # a job-written line naming a device whose held events are to be released
+MAX_PARTITION_BYTES = "1g"  # a landing file up to this size is read whole by one task
+LINES = "source string, line long, raw string, block long"
+
+
+def number_lines(batches):
+    """mapInPandas: 1-based line numbers per file. A task reads its files whole and in order."""
+    seen: dict[str, int] = {}
+    for b in batches:
+        if (b["block"] != 0).any():
+            raise ValueError(f"a landing file larger than {MAX_PARTITION_BYTES} was split; lines unnumbered")
+        before = b["source"].map(seen).fillna(0).astype("int64")
+        line = before + b.groupby("source", sort=False).cumcount() + 1
+        for source, n in b["source"].value_counts(sort=False).items():
+            seen[source] = seen.get(source, 0) + int(n)
+        yield b.assign(line=line)
+
+
+def read_lines(spark: SparkSession, landing: str, max_files: int | None = None) -> DataFrame:
+    """source, line (1-based), raw, _drain (false): one row per non-blank line of each new file."""
+    reader = spark.readStream
+    if max_files:
+        reader = reader.option("maxFilesPerTrigger", str(max_files))
+    files = reader.text(landing).select(
+        F.col("_metadata.file_path").alias("source"),
+        F.lit(0).cast("long").alias("line"),
+        F.col("value").alias("raw"),
+        F.col("_metadata.file_block_start").alias("block"),
+    )
+    lines = files.mapInPandas(number_lines, LINES)
+    return lines.where(F.btrim("raw", F.lit(WHITESPACE)) != "").select(
+        "source", "line", "raw", F.lit(False).alias(DRAIN)
+    )
+
+
+def read_drain(spark: SparkSession, where: str) -> DataFrame:
+    """The job's own drain requests (streaming/runs.py writes them): one JSON line per device."""
+    return spark.readStream.text(where).select(
+        F.col("_metadata.file_path").alias("source"), F.lit(0).cast("long").alias("line"),
+        F.col("value").alias("raw"), F.lit(True).alias(DRAIN),
+    )  # fmt: skip
+
+
+def anchored(regex: str) -> str:
+    return rf"^(?:{regex})\z"
+
+
+@F.pandas_udf(T.LongType())
+def core_timestamp(raw: pd.Series) -> pd.Series:
+    """The rarer timestamp forms (zones, fractions, epoch seconds) by the core's own parser."""
+    return pd.Series([None if s is None else parse_timestamp(s) for s in raw], index=raw.index, dtype=object)
+
+
+def typed(raw: C, col) -> C:
+    """The parsed value of a stripped, non-null-token field; null when invalid."""
+    if col.type == "float":
+        v = F.when(raw.rlike(anchored(FLOAT_RE)), raw.try_cast("double"))
+        v = F.when(~F.isnan(v) & (F.abs(v) != F.lit(float("inf"))), v)
+    elif col.type == "int":
+        v = F.when(raw.rlike(anchored(INT_RE)), raw.try_cast("bigint"))
+    elif col.type == "timestamp":
+        fixed = F.concat(F.substring(raw, 1, 10), F.lit(" "), F.substring(raw, 12, 8))
+        stamp = F.unix_micros(F.try_to_timestamp(fixed, F.lit("yyyy-MM-dd HH:mm:ss")))
+        v = F.when(raw.rlike(FIXED_ISO), F.when(F.substring(raw, 1, 4) != "0000", stamp)).otherwise(
+            core_timestamp(F.when(~raw.rlike(FIXED_ISO), raw))
+        )
+        v = F.when(v.between(TS_MIN, TS_MAX), v)
+    else:
+        return raw
+    if col.range is not None:
+        v = F.when(v.between(*col.range), v)
+    return v
+
+
+def with_validated(spec: Spec, features: FeatureConfig):
+    """Lines -> device, _order, _event_time, sensors (doubles, raw), reason, raw, source, line, _drain.
+
+    In stages, each selecting only what the next refers to: JSON; stripped texts; typed
+    values; the reason and the event columns.
+    """
+    by_out = {c.out: c for c in spec.columns}
+    order_col = by_out[features.order]
+    if order_col.type not in ("timestamp", "int"):
+        raise SpecError(spec.path, "features.order", "the stream needs a timestamp or int order column")
+    schema = T.StructType([T.StructField(c.name, T.StringType()) for c in spec.columns])
+    schema = schema.add(CORRUPT, T.StringType())
+    keep = ["raw", "source", "line", DRAIN]
+    used = [c for c in spec.columns if c.out in (features.device, features.order, *features.sensors)]
+    checked = [c for c in spec.columns if c.required or c.rejects_invalid or c in used]
+
+    def transform(lines: DataFrame) -> DataFrame:
+        parsed = lines.select(*keep, F.from_json("raw", schema, JSON_OPTIONS).alias("_j"))
+        malformed = (
+            ~F.is_valid_utf8("raw")
+            | ~F.btrim("raw", F.lit(WHITESPACE)).startswith("{")
+            | F.col("_j").isNull()
+            | F.col("_j").getField(CORRUPT).isNotNull()
+        )
+        texts = parsed.select(
+            *keep, malformed.alias("_malformed"), *[_text(spec, c).alias(f"_t_{c.name}") for c in checked]
+        )
+        t = {c.name: F.col(f"_t_{c.name}") for c in checked}
+        typed_ = texts.select(
+            *keep, "_malformed",
+            _any(t[c.name].isNull() for c in checked if c.required).alias("_missing"),
+            *[t[c.name].alias(f"_t_{c.name}") for c in checked if c.rejects_invalid],
+            *[typed(t[c.name], c).alias(f"_v_{c.name}") for c in checked],
+        )  # fmt: skip
+        invalid = _any(
+            F.col(f"_t_{c.name}").isNotNull() & F.col(f"_v_{c.name}").isNull()
+            for c in checked
+            if c.rejects_invalid
+        )
+        reason = F.when(
+            ~F.col(DRAIN),
+            F.when(F.col("_malformed"), MALFORMED).when(F.col("_missing"), MISSING).when(invalid, INVALID),
+        )
+        staged = typed_.select(*keep, *[f"_v_{c.name}" for c in checked], reason.alias("reason"))
+        value = {c.out: F.col(f"_v_{c.name}") for c in checked}
+        order = value[features.order]
+        micros = order if order_col.type == "timestamp" else order * F.lit(1_000_000)
+        return staged.select(
+            value[features.device].alias(features.device),
+            order.cast("bigint").alias(ORDER),
+            F.when(F.col("reason").isNull() & ~F.col(DRAIN), F.timestamp_micros(micros)).alias(EVENT_TIME),
+            *[value[s].cast("double").alias(s) for s in features.sensors],
+            "reason", *keep,
+        )  # fmt: skip
+
+    return transform
+
+
+def _text(spec: Spec, col) -> C:
+    """A field's stripped text; null when absent or a null token."""
+    text = F.btrim(F.col("_j").getField(col.name), F.lit(WHITESPACE))
+    return F.when(~text.isin(list(spec.null_tokens)), text)
+
+
+def _any(conds) -> C:
+    out = F.lit(False)
+    for c in conds:
+        out = out | c
+    return out

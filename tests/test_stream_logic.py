@@ -1,0 +1,148 @@
+"""The stream's pure logic without Spark: alert episodes, the [stream] section, and the
+per-device step against the batch features."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sensorpipe.features import clean_sensors, with_features
+from sensorpipe.registry import ModelIntegrityError
+from sensorpipe.spec import SpecError, load_spec, parse_spec
+from streaming.alerts import Episodes, episodes
+from streaming.config import duration_us, stream_config
+from streaming.logic import DeviceState, cached_model, step
+from streaming.runs import pin_model, pinned_version
+from streaming.score_stream import make_context
+from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
+
+MIN = 60_000_000  # one minute in microseconds
+
+
+def test_one_alert_per_episode():
+    t = np.arange(9) * MIN
+    p = np.array([0.1, 0.7, 0.9, 0.2, 0.8, 0.1, 0.1, 0.1, 0.6])
+    # quiet 2 minutes: the dip at minute 3 is too short; below from minute 5 to 7 ends the episode
+    alert, number, state = episodes(t, p, 0.5, 2 * MIN, Episodes())
+    assert alert.tolist() == [False, True, False, False, False, False, False, False, True]
+    assert number.tolist() == [0, 1, 1, 1, 1, 1, 1, 1, 2]
+    assert state == Episodes(2, True, None)
+
+
+def test_episode_state_carries_across_batches():
+    _, _, state = episodes(np.array([0, MIN]), np.array([0.9, 0.1]), 0.5, 5 * MIN, Episodes())
+    assert state == Episodes(1, True, MIN)
+    alert, _, state = episodes(
+        np.array([3 * MIN, 6 * MIN, 7 * MIN]), np.array([0.2, 0.3, 0.9]), 0.5, 5 * MIN, state
+    )
+    assert alert.tolist() == [False, False, True]  # below since minute 1, quiet at minute 6
+    assert state == Episodes(2, True, None)
+
+
+def test_threshold_reached_exactly_alerts():
+    alert, _, _ = episodes(np.array([0]), np.array([0.5]), 0.5, MIN, Episodes())
+    assert alert.tolist() == [True]
+
+
+def test_stream_section_validated(tmp_path):
+    assert stream_config(load_spec(SPEC)).watermark_us == 2 * MIN
+    assert duration_us("1.5 hours") == 90 * MIN
+    doc = {
+        "dataset": {"name": "x"},
+        "columns": [{"name": "a", "type": "int"}],
+        "stream": {"watermrk": "1 minute"},
+    }
+    with pytest.raises(SpecError, match="stream.watermrk"):
+        stream_config(parse_spec(doc))
+    doc["stream"] = {"quiet": "soon"}
+    with pytest.raises(SpecError, match="stream.quiet"):
+        stream_config(parse_spec(doc))
+
+
+@pytest.fixture(scope="module")
+def ctx(stream_model):
+    return make_context(load_spec(SPEC), str(stream_model))
+
+
+def as_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validated events as the state function receives them."""
+    return pd.DataFrame(
+        {
+            "device_id": frame["device_id"],
+            "_order": frame["ts"].astype("int64") // 1000,
+            **{s: frame[s].astype(float) for s in ("temperature", "vibration", "pressure", "rpm", "load")},
+            "reason": None,
+            "raw": "{}",
+            "source": "f",
+            "line": np.arange(len(frame)),
+        }
+    )
+
+
+def run_steps(ctx, batches: list[pd.DataFrame], device: str) -> pd.DataFrame:
+    model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
+    st, outs, wm = DeviceState.empty(5), [], 0
+    for rows in batches:
+        out, st = step(ctx, model, device, rows, st, wm)
+        outs.append(out)
+        wm = max(wm, int(rows["_order"].max()) - 2 * MIN)  # Spark: the next batch's watermark
+    return pd.concat([o for o in outs if len(o)], ignore_index=True)
+
+
+def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
+    frame = events_frame(events(1, 150, seed=7))
+    rows = as_rows(frame)
+    batches = [rows.iloc[i : i + 25] for i in range(0, 150, 25)]
+    ordered = run_steps(ctx, batches, "dev-00000")
+    shuffled = [b.sample(frac=1.0, random_state=i) for i, b in enumerate(batches)]
+    # and a minute's readings arriving one batch late (inside the 2-minute watermark)
+    moved = [
+        pd.concat([b.iloc[:-1], batches[i - 1].iloc[-1:]]) if i else b.iloc[:-1]
+        for i, b in enumerate(batches)
+    ]
+    moved[-1] = pd.concat([moved[-1], batches[-1].iloc[-1:]])
+    scored = ordered[ordered["kind"] == "scored"]
+    assert (ordered["kind"] == "scored").all()
+    for other in (run_steps(ctx, shuffled, "dev-00000"), run_steps(ctx, moved, "dev-00000")):
+        # the watermark moves with what has arrived, so a run may hold its last readings back
+        # longer; every reading both released is identical
+        assert (other["kind"] == "scored").all() and len(other) >= len(scored) - 2
+        common = other.set_index("_order").index.intersection(scored["_order"])
+        pd.testing.assert_frame_equal(
+            other.set_index("_order").loc[common], scored.set_index("_order").loc[common], check_dtype=False
+        )
+    # the last batch sees the watermark of the ones before: minute 124 - 2; minutes 0..121 are out
+    assert len(scored) == 122
+    expected = with_features(clean_sensors(frame, CLEANING), ctx.features).iloc[: len(scored)]
+    for name in ctx.features.names:
+        np.testing.assert_allclose(scored[name].to_numpy(), expected[name].to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
+    model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
+    rows = as_rows(events_frame(events(1, 10, seed=7)))
+    out, st = step(ctx, model, "dev-00000", rows, DeviceState.empty(5), 0)
+    assert out.empty and len(st.pend_order) == 10  # the watermark (0) passes nothing
+    drain = rows.iloc[:1].assign(_drain=True)
+    out, st = step(ctx, model, "dev-00000", drain, st, 0)
+    assert (out["kind"] == "scored").all() and len(out) == 10 and not len(st.pend_order)
+    older = rows.iloc[[3]].assign(_order=rows["_order"].iloc[3] + 1)  # within the watermark, but older
+    out, st = step(ctx, model, "dev-00000", older, st, 0)
+    assert out["reason"].tolist() == ["late"]
+
+
+def test_model_pinned_in_checkpoint(tmp_path, stream_model):
+    registry = tmp_path / "registry"
+    shutil.copytree(stream_model, registry)
+    out = str(tmp_path / "out")
+    where = pinned_version(str(registry), out)
+    pin_model(out, where, "sha-a")
+    assert pinned_version(str(tmp_path / "elsewhere"), out) == where  # a restart keeps the first version
+    with pytest.raises(ModelIntegrityError, match="no longer holds"):
+        pin_model(out, where, "sha-b")
+    shutil.rmtree(where)
+    with pytest.raises(ModelIntegrityError, match="is gone"):
+        pinned_version(str(registry), out)
