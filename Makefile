@@ -62,7 +62,7 @@ $(PYDOOP): $(STAMP) $(CLUSTER)
 	touch $@
 
 test: setup $(PYDOOP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 # Only the tests that start clusters (Spark standalone, Kafka, Hadoop); `make test` runs them too.
 test-cluster: setup $(PYDOOP)

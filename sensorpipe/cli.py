@@ -79,8 +79,15 @@ def _stream_parser(sub) -> None:
     s = sub.add_parser("stream", help="score live JSON-lines events on Spark Structured Streaming")
     s.add_argument("--spec", required=True)
     s.add_argument("--model", required=True, help="registry directory (its `current`) or a version directory")
-    s.add_argument("--input", required=True, help="landing directory of events-<seq>.jsonl files")
-    s.add_argument("--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/, metrics.jsonl")
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="landing directory of events-<seq>.jsonl files")
+    source.add_argument(
+        "--kafka", metavar="BOOTSTRAP", help="read the events from a Kafka topic (with --topic)"
+    )
+    s.add_argument("--topic", help="Kafka topic (--kafka)")
+    s.add_argument(
+        "--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/, metrics.jsonl"
+    )
     s.add_argument("--trigger", default="1s", help="micro-batch interval (1s, 500ms, 2 seconds)")
     s.add_argument("--available-now", action="store_true", help="process the files there, then stop")
     s.add_argument("--max-files-per-trigger", type=int)
@@ -89,16 +96,20 @@ def _stream_parser(sub) -> None:
 
 
 def cmd_stream(args) -> int:
-    from sensorpipe.launch import run_spark  # noqa: PLC0415
+    from sensorpipe.launch import kafka_jars, run_spark  # noqa: PLC0415
 
     load_spec(args.spec)
-    job = ["--spec", args.spec, "--model", args.model, "--input", args.input, "--output", args.output]
+    if args.kafka and not args.topic:
+        raise OutputError("stream --kafka needs --topic")
+    source = ["--kafka", args.kafka, "--topic", args.topic] if args.kafka else ["--input", args.input]
+    job = ["--spec", args.spec, "--model", args.model, *source, "--output", args.output]
     job += ["--trigger", args.trigger] + (["--available-now"] if args.available_now else [])
     if args.max_files_per_trigger:
         job += ["--max-files-per-trigger", str(args.max_files_per_trigger)]
     if args.maintenance:
         job += ["--maintenance", args.maintenance]
-    return 1 if run_spark("streaming/score_stream.py", job, args.master) else 0
+    jars = kafka_jars() if args.kafka else None
+    return 1 if run_spark("streaming/score_stream.py", job, args.master, jars=jars) else 0
 
 
 def _report_parser(sub) -> None:

@@ -38,7 +38,15 @@ from streaming import runs
 from streaming.config import stream_config
 from streaming.logic import STATE_SCHEMA, Context, process_group
 from streaming.sinks import ProgressListener, batch_writer
-from streaming.source import EVENT_TIME, MAX_PARTITION_BYTES, ORDER, read_drain, read_lines, with_validated
+from streaming.source import (
+    EVENT_TIME,
+    MAX_PARTITION_BYTES,
+    ORDER,
+    kafka_input,
+    read_drain,
+    read_lines,
+    with_validated,
+)
 
 SHUFFLE_PARTITIONS = "4"
 _LISTENERS: dict = {}  # the state store's partitions, fixed by the first checkpoint
@@ -155,13 +163,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--model", required=True, help="registry directory (its `current`) or a version directory"
     )
-    ap.add_argument("--input", required=True, help="landing directory of JSON-lines files")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="landing directory of JSON-lines files")
+    source.add_argument("--kafka", metavar="BOOTSTRAP", help="read the events from Kafka (with --topic)")
+    ap.add_argument("--topic", help="Kafka topic (--kafka)")
     ap.add_argument("--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/")
     ap.add_argument("--trigger", default="1 second", help='micro-batch interval, e.g. "1 second" or 1s')
     ap.add_argument("--available-now", action="store_true", help="process the files there, then stop")
     ap.add_argument("--max-files-per-trigger", type=int)
     ap.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")
     args = ap.parse_args(argv)
+    if args.kafka and not args.topic:
+        ap.error("--kafka needs --topic")
+    if args.kafka:
+        args.input = kafka_input(args.kafka, args.topic)
     try:
         spec = load_spec(args.spec)
         ctx = make_context(spec, runs.pinned_version(args.model, args.output), args.maintenance)

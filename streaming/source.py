@@ -49,8 +49,43 @@ def number_lines(batches):
         yield b.assign(line=line)
 
 
+KAFKA = "kafka://"  # an input "kafka://BOOTSTRAP/TOPIC" reads a Kafka topic instead of a directory
+
+
+def kafka_input(bootstrap: str, topic: str) -> str:
+    return f"{KAFKA}{bootstrap}/{topic}"
+
+
+def read_kafka(spark: SparkSession, where: str) -> DataFrame:
+    """source (topic-partition), line (offset + 1), raw, _drain (false) from a Kafka topic.
+
+    The simulator keys messages by device, so one device's events share a partition and
+    "first" among duplicates means offset order there. Needs the Kafka connector jars
+    (sensorpipe.launch.kafka_jars)."""
+    bootstrap, _, topic = where.removeprefix(KAFKA).partition("/")
+    if not bootstrap or not topic:
+        raise ValueError(f"{where}: expected kafka://BOOTSTRAP/TOPIC")
+    records = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+    return records.select(
+        F.concat_ws("-", "topic", F.col("partition").cast("string")).alias("source"),
+        (F.col("offset") + 1).alias("line"),
+        F.col("value").cast("string").alias("raw"),
+        F.lit(False).alias(DRAIN),
+    ).where(F.btrim("raw", F.lit(WHITESPACE)) != "")
+
+
 def read_lines(spark: SparkSession, landing: str, max_files: int | None = None) -> DataFrame:
-    """source, line (1-based), raw, _drain (false): one row per non-blank line of each new file."""
+    """source, line (1-based), raw, _drain (false): one row per non-blank line of each new file
+    (or each message of a Kafka topic, for an input kafka://BOOTSTRAP/TOPIC)."""
+    if landing.startswith(KAFKA):
+        return read_kafka(spark, landing)
     reader = spark.readStream
     if max_files:
         reader = reader.option("maxFilesPerTrigger", str(max_files))
