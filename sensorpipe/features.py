@@ -188,12 +188,17 @@ def window_stats(x: np.ndarray, pos: np.ndarray, n: int, name: str) -> dict[str,
 
 
 def _since(
-    df: pd.DataFrame, config: FeatureConfig, maintenance: pd.DataFrame | None = None, first: dict | None = None
+    df: pd.DataFrame,
+    config: FeatureConfig,
+    maintenance: pd.DataFrame | None = None,
+    first: dict | None = None,
 ) -> np.ndarray:
     order = df[config.order]
     origin = df.groupby(config.device, sort=False)[config.order].transform("min")
     if first:
-        origin = df[config.device].map(first).astype(origin.dtype).where(df[config.device].isin(first), origin)
+        origin = (
+            df[config.device].map(first).astype(origin.dtype).where(df[config.device].isin(first), origin)
+        )
     if maintenance is not None and len(maintenance):
         last = _asof(df, maintenance, config, "backward")
         origin = origin.where(last.isna() | (last < origin), last)

@@ -1,9 +1,9 @@
 """The spec's optional [stream] section: watermark delay, alert episode quiet time, top-k sensors.
 
-    [stream]
-    watermark = "2 minutes"     # how late (event time) an event may arrive and still be scored
-    quiet = "30 minutes"        # an alert episode ends after the probability stays below this long
-    top_sensors = 3             # sensors named in an alert
+[stream]
+watermark = "2 minutes"     # how late (event time) an event may arrive and still be scored
+quiet = "30 minutes"        # an alert episode ends after the probability stays below this long
+top_sensors = 3             # sensors named in an alert
 """
 
 from __future__ import annotations
@@ -48,12 +48,14 @@ def stream_config(spec: Spec) -> StreamConfig:
         raise SpecError(spec.path, "stream", "must be a table")
     for key in raw:
         if key not in STREAM_KEYS:
-            raise SpecError(spec.path, f"stream.{key}", f"unknown key (known: {', '.join(sorted(STREAM_KEYS))})")
+            raise SpecError(
+                spec.path, f"stream.{key}", f"unknown key (known: {', '.join(sorted(STREAM_KEYS))})"
+            )
     config = StreamConfig(**raw)
     for key in ("watermark", "quiet"):
         value = getattr(config, key)
         if not isinstance(value, str) or not DURATION.fullmatch(value):
-            raise SpecError(spec.path, f"stream.{key}", f"a duration like \"2 minutes\", got {value!r}")
+            raise SpecError(spec.path, f"stream.{key}", f'a duration like "2 minutes", got {value!r}')
     if type(config.top_sensors) is not int or config.top_sensors < 1:
         raise SpecError(spec.path, "stream.top_sensors", f"an integer >= 1, got {config.top_sensors!r}")
     return config

@@ -38,9 +38,14 @@ def commit_batch(frame: DataFrame, sink: str, batch_id: int) -> None:
     staging = jvm.org.apache.hadoop.fs.Path(root, f"_staging/{batch_id}")
     fs.delete(staging, True)
     frame.write.parquet(staging.toString())
-    parts = sorted(s.getPath().getName() for s in fs.listStatus(staging) if s.getPath().getName().startswith("part-"))
+    parts = sorted(
+        s.getPath().getName() for s in fs.listStatus(staging) if s.getPath().getName().startswith("part-")
+    )
     for i, name in enumerate(parts):
-        fs.rename(jvm.org.apache.hadoop.fs.Path(staging, name), jvm.org.apache.hadoop.fs.Path(root, f"{prefix}{i:05d}.parquet"))
+        fs.rename(
+            jvm.org.apache.hadoop.fs.Path(staging, name),
+            jvm.org.apache.hadoop.fs.Path(root, f"{prefix}{i:05d}.parquet"),
+        )
     fs.delete(staging, True)
 
 
@@ -55,7 +60,9 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
         try:
             scored = df.where(F.col("kind") == "scored")
             commit_batch(
-                scored.select(d, features.order, *features.names, "probability", "batch_id"), f"{out}/scored", batch_id
+                scored.select(d, features.order, *features.names, "probability", "batch_id"),
+                f"{out}/scored",
+                batch_id,
             )
             alerts = scored.where("alert").select(
                 d, features.order, "probability", "threshold", "top_sensors", F.col("episode").cast("int")

@@ -16,7 +16,11 @@ from sensorpipe.cli import main as cli
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared" / "data"
-pytest_plugins = ["cluster_spark", "cluster_kafka", "cluster_hadoop"]  # session fixtures: a Spark cluster, a Kafka broker, HDFS + YARN
+pytest_plugins = [
+    "cluster_spark",
+    "cluster_kafka",
+    "cluster_hadoop",
+]  # session fixtures: a Spark cluster, a Kafka broker, HDFS + YARN
 
 
 def run_clean(engine: str, spec: Path, source: Path, out: Path, split_mb: float = 0.0002) -> int:

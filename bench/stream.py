@@ -1,0 +1,238 @@
+"""Streaming job throughput and latency on local[2]: the simulator feeds it at rising rates.
+
+  .venv/bin/python bench/stream.py [--rates 1000,5000,20000,50000,100000] [--duration 30]
+      [--devices 1000] [--drain 60] [--write bench/RESULTS-stream.md]
+
+Per rate: the job (`spark-submit streaming/score_stream.py --trigger 1s`, its own process
+group) starts on an empty landing directory and is warmed by one small file; then
+`sensorpipe simulate --stream LANDING --rate R --duration D --start now --clean` feeds it
+(one file a second) while the job runs, and after the feed the job gets up to --drain
+seconds to catch up before it is killed. Measured:
+- processed rows/s: lines the job's batches read (metrics.jsonl, observedMetrics) between
+  the first file landing and the end of the feed, over that span; input rows/s the same
+  for the lines landed;
+- backlog: lines landed but not yet in a committed batch, at mid-feed and at its end
+  (growing = the job falls behind);
+- latency: per scored row, the mtime of its batch's commit file (checkpoint/commits/<id>)
+  minus the mtime of the landing file it arrived in (p50/p95); the same for alert rows.
+A reading is held back until the watermark (conf/sensors.toml [stream], 2 minutes of event
+time) passes it; with --start now the simulator's event time runs at 60 * rate / devices
+times wall-clock speed, so that hold is 2 * devices / rate seconds of wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow.json as pj  # noqa: E402
+
+from bench.stream_faults import SPEC, Job, JobDied, batches, land, snapshot, tick, wait_for  # noqa: E402
+
+
+def landed(landing: Path) -> pd.DataFrame:
+    """device_id, ts, arrival (file mtime, epoch s) of every simulator line."""
+    frames = []
+    for path in sorted(landing.glob("events-*.jsonl")):
+        t = pj.read_json(path).select(["device_id", "ts"]).to_pandas()
+        frames.append(t.assign(arrival=path.stat().st_mtime, file=path.name))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_localize(None).astype("datetime64[us]")
+    return frame
+
+
+def commit_times(out: Path) -> dict[int, float]:
+    d = out / "checkpoint" / "commits"
+    return {int(p.name): p.stat().st_mtime for p in d.iterdir() if p.name.isdigit()}
+
+
+def sink_rows(out: Path, sink: str) -> pd.DataFrame:
+    """A sink's device_id, ts with the batch each part file belongs to (batch-<id>-<n>.parquet)."""
+    frames = [
+        pd.read_parquet(p, columns=["device_id", "ts"]).assign(batch=int(p.name.split("-")[1]))
+        for p in sorted((out / sink).glob("batch-*.parquet"))
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["device_id", "ts", "batch"])
+    frame = pd.concat(frames, ignore_index=True)
+    ts = pd.to_datetime(frame["ts"])
+    frame["ts"] = (ts.dt.tz_convert("UTC").dt.tz_localize(None) if ts.dt.tz else ts).astype("datetime64[us]")
+    return frame
+
+
+def latencies(rows: pd.DataFrame, arrivals: pd.DataFrame, commits: dict[int, float]) -> np.ndarray:
+    joined = rows.merge(arrivals[["device_id", "ts", "arrival"]], on=["device_id", "ts"], how="inner")
+    joined = joined[joined["batch"].isin(list(commits))]
+    return (joined["batch"].map(commits) - joined["arrival"]).to_numpy(dtype=float)
+
+
+def progress(out: Path) -> pd.DataFrame:
+    """Per batch: end time (epoch s) and lines read, from metrics.jsonl (last line per batch)."""
+    rows = []
+    path = out / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        doc = json.loads(line)
+        start = datetime.fromisoformat(doc["timestamp"].replace("Z", "+00:00")).timestamp()
+        seconds = doc.get("durationMs", {}).get("triggerExecution", 0) / 1000
+        lines = doc.get("observedMetrics", {}).get("sensorpipe", {}).get("events", 0)
+        rows.append({"batch": doc["batchId"], "end": start + seconds, "lines": lines, "seconds": seconds})
+    frame = pd.DataFrame(rows, columns=["batch", "end", "lines", "seconds"])
+    return frame.drop_duplicates("batch", keep="last").sort_values("batch")
+
+
+def run_rate(
+    work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float
+) -> dict:
+    landing, out = work / "landing", work / "out"
+    landing.mkdir(parents=True)
+    warm_ts = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min") - pd.Timedelta(minutes=30)
+    land(landing, 999_999, tick(devices, warm_ts))  # sorts after the simulator's names; read first anyway
+    job = Job.start(SPEC, model, landing, out, work / "job.log", code=code, max_files=None)
+    try:
+        wait_for(lambda: batches(out, "commits") >= 1, 900, "the warm-up batch", job)
+        (landing / "events-999999.jsonl").rename(landing / ".warm-up.jsonl")
+        load_before = os.getloadavg()[0]
+        sim = [
+            sys.executable,
+            "-m",
+            "sensorpipe.cli",
+            "simulate",
+            "--spec",
+            str(SPEC),
+            "--devices",
+            str(devices),
+        ]
+        sim += ["--stream", str(landing), "--rate", str(rate), "--duration", str(duration), "--start", "now"]
+        sim += ["--clean", "--seed", "1"]
+        fed = time.time()
+        subprocess.run(sim, check=True, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True)
+        feed_end = time.time()
+        arrivals = landed(landing)
+        total = len(arrivals)
+        last_file = arrivals["arrival"].max()
+        deadline = time.monotonic() + drain
+
+        def caught_up() -> bool:
+            p = progress(out)
+            return p["lines"].sum() - 1 * devices >= total or time.monotonic() > deadline
+
+        wait_for(caught_up, drain + 5, "the job to catch up", job, poll=1.0)
+        load_after = os.getloadavg()[0]
+    finally:
+        job.kill()
+    return measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_after, rate, duration)
+
+
+def measure(
+    out, arrivals, devices, fed, feed_end, last_file, load_before, load_after, rate, duration
+) -> dict:
+    p = progress(out)
+    p = p[p["batch"] > 0]  # batch 0 is the warm-up file
+    first = arrivals["arrival"].min()
+    span = max(last_file - first, 1e-9)
+    in_feed = p[p["end"] <= last_file]
+
+    def backlog(t: float) -> int:
+        return int((arrivals["arrival"] <= t).sum() - p.loc[p["end"] <= t, "lines"].sum())
+
+    commits = commit_times(out)
+    scored, alerts = sink_rows(out, "scored"), sink_rows(out, "alerts")
+    lat = latencies(scored[scored["batch"] > 0], arrivals, commits)
+    alert_lat = latencies(alerts[alerts["batch"] > 0], arrivals, commits)
+    caught = p["end"].max() if len(p) else float("nan")
+    return {
+        "rate": rate,
+        "load": f"{load_before:.1f} / {load_after:.1f}",
+        "landed": len(arrivals),
+        "input rows/s": len(arrivals) / span,
+        "processed rows/s": in_feed["lines"].sum() / span,
+        "job rows/s busy": p["lines"].sum() / max(p["seconds"].sum(), 1e-9),
+        "backlog mid": backlog(first + span / 2),
+        "backlog end": backlog(last_file),
+        "read by job": int(p["lines"].sum()),
+        "drain s": caught - last_file if p["lines"].sum() >= len(arrivals) else float("nan"),
+        "scored": len(scored[scored["batch"] > 0]),
+        "p50 scored s": _pct(lat, 50),
+        "p95 scored s": _pct(lat, 95),
+        "alerts": len(alert_lat),
+        "p50 alert s": _pct(alert_lat, 50),
+        "p95 alert s": _pct(alert_lat, 95),
+        "hold s": 2 * devices / rate,
+        "batches": len(p),
+    }
+
+
+def _pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if len(x) else float("nan")
+
+
+def table(results: list[dict]) -> str:
+    cols = list(max(results, key=len))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in results:
+        r = {c: row.get(c, "") for c in cols}
+        cells = [
+            f"{v:,.0f}" if isinstance(v, int) else f"{v:,.2f}" if isinstance(v, float) else str(v)
+            for v in r.values()
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rates", default="1000,5000,20000,50000,100000")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds the simulator feeds at each rate")
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--drain", type=float, default=60.0, help="seconds the job may take to catch up after")
+    ap.add_argument("--work", help="working directory (default: a new one under bench/data)")
+    ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
+    args = ap.parse_args()
+    from tests.stream_fixtures import make_model  # noqa: PLC0415
+
+    work = Path(args.work or ROOT / "bench" / "data" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}")
+    work.mkdir(parents=True, exist_ok=False)
+    make_model(work / "model")
+    code = snapshot(work / "code")  # one version of the job for every rate
+    results = []
+    for rate in (int(r) for r in args.rates.split(",")):
+        try:
+            r = run_rate(
+                work / f"rate-{rate}", work / "model", code, rate, args.duration, args.devices, args.drain
+            )
+        except JobDied as exc:  # a row that says so, and the next rate
+            reason = next((x for x in str(exc).splitlines() if "Error:" in x), "see job.log")
+            r = {
+                "rate": rate,
+                "load": f"{os.getloadavg()[0]:.1f}",
+                "landed": "job died: " + reason.strip()[:120],
+            }
+        results.append(r)
+        print(table([r]).splitlines()[-1], flush=True)
+    text = table(results)
+    print(text)
+    if args.write:
+        head = (
+            f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+            f"Machine: nproc {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+            f" (at the end; per row: before / after the feed). Command:\n\n"
+            f"    .venv/bin/python bench/stream.py {' '.join(sys.argv[1:])}\n\n"
+        )
+        with open(args.write, "a", encoding="utf-8") as fh:
+            fh.write(head + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
