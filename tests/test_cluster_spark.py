@@ -87,13 +87,31 @@ def test_messy_corpus_cleans_on_the_cluster_as_on_the_pipe_engine(cluster, tmp_p
 
 
 @pytest.mark.cluster
-def test_ai4i_cleans_on_the_cluster_as_on_the_pipe_engine(cluster, tmp_path):
-    spec, source = ROOT / "conf" / "ai4i.toml", SHARED / "ai4i2020.csv"
-    assert run_clean("pipe", spec, source, tmp_path / "pipe", split_mb=0.1) == 0
-    remote = clean_on(cluster, spec, source, tmp_path / "cluster")
-    assert remote.report["rows_in"] == remote.report["rows_clean"] == 10000
-    assert remote.stats["columns"]["type"]["vocab"] == [["L", 6000], ["M", 2997], ["H", 1003]]
-    assert_agree(Output(tmp_path / "pipe"), remote)
+def test_stream_runs_on_the_cluster_as_in_local_mode(cluster, stream_model, tmp_path):
+    """The Structured Streaming job, submitted to the cluster with --available-now, scores and
+    quarantines the landed events exactly as a local run does (the model's Python runs on the
+    executors from the shipped environment archive)."""
+    from sensorpipe.simulate import EventStream
+
+    spec = ROOT / "conf" / "sensors.toml"
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "events-000000.jsonl").write_bytes(EventStream(load_spec(spec), 3, seed=2).take(300))
+    base = ["stream", "--spec", str(spec), "--model", str(stream_model), "--input", str(landing)]
+    base += ["--available-now"]
+    assert cli([*base, "--output", str(tmp_path / "cluster"), "--master", cluster.url]) == 0
+    assert cli([*base, "--output", str(tmp_path / "local")]) == 0
+
+    def read(out, sink, columns):
+        frame = pd.read_parquet(tmp_path / out / sink)[columns]
+        return frame.sort_values(columns).reset_index(drop=True)
+
+    scored = ["device_id", "ts", "probability"]
+    local = read("local", "scored", scored)
+    assert len(local) > 250
+    pd.testing.assert_frame_equal(read("cluster", "scored", scored), local, rtol=1e-12)
+    q = ["reason", "line"]
+    pd.testing.assert_frame_equal(read("cluster", "quarantine", q), read("local", "quarantine", q))
 
 
 @pytest.fixture(scope="module")

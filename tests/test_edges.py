@@ -10,13 +10,21 @@ SPEC = DATA / "messy.toml"
 HEADER = "device_id,ts,temperature,pressure,rpm,model,note\n"
 
 
-@pytest.mark.parametrize("engine", ["pipe", "hadoop"])
+ZERO_ROWS = {"empty": "", "header": HEADER, "blanks": "\n\n" + HEADER + "\r\n  \n"}
+
+
 @pytest.mark.parametrize(
-    "content", ["", HEADER, "\n\n" + HEADER + "\r\n  \n"], ids=["empty", "header", "blanks"]
+    ("engine", "files"),
+    [("pipe", ["empty"]), ("pipe", ["header"]), ("pipe", ["blanks"]), ("hadoop", list(ZERO_ROWS))],
+    ids=["pipe-empty", "pipe-header", "pipe-blanks", "hadoop-all-three"],
 )
-def test_zero_rows_succeed(tmp_path, engine, content):
-    src = tmp_path / "in.csv"
-    src.write_text(content)
+def test_zero_rows_succeed(tmp_path, engine, files):
+    """An empty file, a header alone, blank lines around a header: no rows, every output.
+    Real Hadoop gets the three files as one input directory (one run of five jobs)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in files:
+        (src / f"{name}.csv").write_text(ZERO_ROWS[name])
     assert run_clean(engine, SPEC, src, tmp_path / "out") == 0
     out = Output(tmp_path / "out")
     assert (out.report["rows_in"], out.report["rows_clean"], out.report["rows_rejected"]) == (0, 0, 0)
