@@ -35,9 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from sensorpipe.launch import spark_env, spark_submit_command  # noqa: E402
+from sensorpipe import simulate  # noqa: E402
+from sensorpipe.kafka import Sender, producer  # noqa: E402
+from sensorpipe.launch import kafka_jars, spark_env, spark_submit_command  # noqa: E402
 from sensorpipe.simulate import EventStream, Rates, device_names  # noqa: E402
 from sensorpipe.spec import load_spec  # noqa: E402
+from streaming.source import KAFKA, kafka_input  # noqa: E402
 
 SPEC = ROOT / "conf" / "sensors.toml"
 # faults whose outcome does not depend on where batches begin: no late readings
@@ -61,13 +64,15 @@ class Job:
         spec, model, landing, out, log: Path, live: bool = True, code: Path = ROOT, master: str = "local[2]",
         max_files: int | None = 1,
     ) -> Job:  # fmt: skip
+        """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored)."""
+        kafka = str(landing).startswith(KAFKA)
         args = ["--spec", str(spec), "--model", str(model), "--input", str(landing), "--output", str(out)]
-        args += ["--max-files-per-trigger", str(max_files)] if max_files else []
+        args += ["--max-files-per-trigger", str(max_files)] if max_files and not kafka else []
         args += ["--trigger", "1s"] if live else ["--available-now"]
         script = "streaming/score_stream.py"
         cmd = [
             str(code / script) if c == str(ROOT / script) else c
-            for c in spark_submit_command(script, args, master)
+            for c in spark_submit_command(script, args, master, kafka_jars() if kafka else ())
         ]
         env = spark_env()
         env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
@@ -169,17 +174,9 @@ _LANDED_NS = [0]
 
 
 def land(landing: Path, seq: int, data: bytes) -> Path:
-    """Write a file under a hidden name and rename it into place, its mtime at least 1 ms after
-    the previous file's: Spark's file source takes files in mtime order (ms), and two files
-    of one millisecond may go in either order (with --max-files-per-trigger, a whole file's
-    readings then come after the watermark and are quarantined as late)."""
-    tmp = landing / f".events-{seq:06d}.tmp"
-    tmp.write_bytes(data)
-    stamp = max(time.time_ns(), _LANDED_NS[0] + 1_000_000)
-    os.utime(tmp, ns=(stamp, stamp))
-    _LANDED_NS[0] = stamp
+    """Land events-<seq>.jsonl, its mtime after the previous file's (sensorpipe.simulate.land)."""
     path = landing / f"events-{seq:06d}.jsonl"
-    tmp.rename(path)
+    _LANDED_NS[0] = simulate.land(path, data, _LANDED_NS[0])
     return path
 
 
@@ -221,25 +218,37 @@ def tick(devices: int, when: pd.Timestamp) -> bytes:
 
 def run_with_kills(
     work: Path, model: Path, kills: int, seconds: float, devices: int = 6, per_file: int = 60,
-    seed: int = 0, timeout: float = 900.0, echo=print,
+    seed: int = 0, timeout: float = 900.0, echo=print, kafka: tuple[str, str] | None = None,
 ) -> dict:  # fmt: skip
-    """Feed, kill and restart `kills` times over about `seconds`, drain, run the reference."""
+    """Feed, kill and restart `kills` times over about `seconds`, drain, run the reference.
+
+    kafka = (bootstrap, topic): each file's events are also published to the topic (keyed by
+    device, acknowledged before the next step) and the job and the reference read the topic;
+    the landing directory then only records what was fed."""
     started = time.monotonic()
     rng = random.Random(seed)
     landing, out, ref, log = work / "landing", work / "out", work / "reference", work / "job.log"
     landing.mkdir(parents=True)
     code = snapshot(work / "code")
     stream = EventStream(load_spec(SPEC), devices, seed=seed, rates=RATES)
+    source = kafka_input(*kafka) if kafka else landing
+    sender = Sender(producer(kafka[0]), kafka[1]) if kafka else None
     seq, last_ts = 0, None
 
-    def feed(n_files: int) -> None:
+    def put(data: bytes) -> None:
         nonlocal seq
+        land(landing, seq, data)
+        seq += 1
+        if sender:
+            sender.send(data)
+            sender.producer.flush(30)
+
+    def feed(n_files: int) -> None:
         for _ in range(n_files):
-            land(landing, seq, stream.take(per_file))
-            seq += 1
+            put(stream.take(per_file))
 
     feed(2)
-    job, restarts = Job.start(SPEC, model, landing, out, log, code=code), 0
+    job, restarts = Job.start(SPEC, model, source, out, log, code=code), 0
     pause = seconds / (kills + 1)
     try:
         for k in range(kills):
@@ -257,18 +266,20 @@ def run_with_kills(
             job.kill()
             echo(f"kill {k + 1}/{kills} ({when}, +{delay:.1f} s): offsets {state[0]}, commits {state[1]}")
             feed(1)
-            job, restarts = Job.start(SPEC, model, landing, out, log, code=code), restarts + 1
+            job, restarts = Job.start(SPEC, model, source, out, log, code=code), restarts + 1
         wait_more(out, "commits", job, timeout)
     finally:
         job.kill()
     last_ts = max(ts for _, ts in valid_keys(landing))
-    land(landing, seq, tick(devices, last_ts + pd.Timedelta(days=1)))
-    land(landing, seq + 1, tick(devices, last_ts + pd.Timedelta(days=2)))
-    drain = Job.start(SPEC, model, landing, out, log, live=False, code=code, max_files=None)
+    put(tick(devices, last_ts + pd.Timedelta(days=1)))
+    put(tick(devices, last_ts + pd.Timedelta(days=2)))
+    if sender:
+        sender.close()
+    drain = Job.start(SPEC, model, source, out, log, live=False, code=code, max_files=None)
     assert drain.wait(timeout) == 0, log.read_text(errors="replace")[-3000:]
     faulted = time.monotonic() - started
     reference = Job.start(
-        SPEC, model, landing, ref, work / "reference.log", live=False, code=code, max_files=None
+        SPEC, model, source, ref, work / "reference.log", live=False, code=code, max_files=None
     )
     assert reference.wait(timeout) == 0, (work / "reference.log").read_text(errors="replace")[-3000:]
     return summarize(landing, out, ref, kills, restarts, faulted, time.monotonic() - started, last_ts)
@@ -324,13 +335,17 @@ def main() -> int:
     ap.add_argument("--per-file", type=int, default=80, help="events per landed file")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", help="working directory (default: a new one under bench/data)")
+    ap.add_argument("--kafka", nargs=2, metavar=("BOOTSTRAP", "TOPIC"), help="feed a Kafka topic instead")
     args = ap.parse_args()
     from tests.stream_fixtures import make_model  # noqa: PLC0415
 
     work = Path(args.work or ROOT / "bench" / "data" / f"stream-faults-{time.strftime('%Y%m%d-%H%M%S')}")
     work.mkdir(parents=True, exist_ok=False)
     make_model(work / "model")
-    r = run_with_kills(work, work / "model", args.kills, args.seconds, args.devices, args.per_file, args.seed)
+    r = run_with_kills(
+        work, work / "model", args.kills, args.seconds, args.devices, args.per_file, args.seed,
+        kafka=tuple(args.kafka) if args.kafka else None,
+    )  # fmt: skip
     print("\n| measure | value |\n|---|---|")
     for name, value in r.items():
         if not name.endswith("rows"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from functools import partial
 from pathlib import Path
 
@@ -24,25 +23,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from jobs.features import read_readings, with_features, write_parquet
-from sensorpipe.model import Model, score
+from sensorpipe.model import score
 from sensorpipe.output import OutputError
-from sensorpipe.registry import ModelIntegrityError, current_version, load_model
+from sensorpipe.registry import ModelIntegrityError, cached_model, current_version, load_model
 from sensorpipe.spec import SpecError, load_spec
 
-# Per Python worker process: (model, an id of that load) by (version directory, model SHA-256).
-_MODELS: dict[tuple[str, str], tuple[Model, str]] = {}
 WORKER_COLUMNS = [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
-
-
-def cached_model(where: str, sha256: str) -> tuple[Model, str]:
-    """(model, id of the load) of version directory `where`: loaded and verified once per process."""
-    key = (where, sha256)
-    if key not in _MODELS:
-        model = load_model(where)
-        if model.card.get("model_sha256") != sha256:
-            raise ModelIntegrityError(f"{where}: its model is not the one the job started with ({sha256})")
-        _MODELS[key] = (model, uuid.uuid4().hex)
-    return _MODELS[key]
 
 
 def score_batches(where: str, sha256: str, keep: list[str], worker_columns: bool, batches):

@@ -134,12 +134,15 @@ def with_features(
     config: FeatureConfig,
     maintenance: pd.DataFrame | None = None,
     first: dict | None = None,
+    only: pd.Index | None = None,
 ) -> pd.DataFrame:
     """Sort by (device, order) and add the feature columns; the index is kept.
 
     `maintenance` (columns device and order, one row per maintenance) moves `since`'s origin.
     `first` ({device: order of its first reading}) stands in for the frame's earliest
     readings, for a frame that holds only a device's latest ones (the stream's state).
+    `only` (index labels): return just these rows, with the others as their history (the
+    stream's new readings after its kept ones); their values are the same either way.
     """
     missing = [c for c in (config.device, config.order, *config.sensors) if c not in frame.columns]
     if missing:
@@ -148,42 +151,48 @@ def with_features(
     if df[list(config.sensors)].isna().any().any():
         raise ValueError("sensor values must be non-null (clean the data first)")
     pos = df.groupby(config.device, sort=False).cumcount().to_numpy()
-    new = {"since": _since(df, config, maintenance, first)}
+    at = np.arange(len(df)) if only is None else np.flatnonzero(df.index.isin(only))
+    new = {"since": _since(df, config, maintenance, first)[at]}
     for n in config.windows:
         for x in config.sensors:
-            new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x))
+            new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x, at))
+    df = df.iloc[at]
     out = pd.DataFrame(new, index=df.index)
     return pd.concat([df, out[[c for c in config.names if c in out.columns]]], axis=1)
 
 
-def window_stats(x: np.ndarray, pos: np.ndarray, n: int, name: str) -> dict[str, np.ndarray]:
-    """The six statistics of the trailing window of size n, for rows sorted by device.
+def window_stats(
+    x: np.ndarray, pos: np.ndarray, n: int, name: str, at: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The six statistics of the trailing window of size n, for rows sorted by device (at
+    the positions `at`; all rows by default).
 
     Rows are laid out as a (rows, n) matrix of lagged values (lag 0 = the current
-    reading), NaN before the device's first reading; moments are then two-pass, so a
-    constant window gives a std and slope of exactly 0.0.
+    reading) with a mask of the lags at or after the device's first reading; moments are
+    then two-pass, so a constant window gives a std and slope of exactly 0.0.
     """
+    at = np.arange(len(x)) if at is None else at
     lags = np.arange(n)
-    rows = np.arange(len(x))[:, None] - lags[None, :]
-    valid = pos[:, None] >= lags[None, :]
-    win = np.where(valid, x[np.maximum(rows, 0)], np.nan)
+    valid = pos[at][:, None] >= lags[None, :]
+    win = x[np.maximum(at[:, None] - lags[None, :], 0)]
+    # sums over the valid cells, zeros elsewhere: what nansum over a NaN-padded window adds
     count = valid.sum(axis=1)
-    mean = np.nansum(win, axis=1) / count
-    dev = win - mean[:, None]
-    std = np.sqrt(np.nansum(dev * dev, axis=1) / count)
+    mean = np.where(valid, win, 0.0).sum(axis=1) / count
+    dev = np.where(valid, win - mean[:, None], 0.0)
+    std = np.sqrt((dev * dev).sum(axis=1) / count)
     # reading index i = count-1-lag, so i - ibar = (count-1)/2 - lag
     centred = np.where(valid, (count[:, None] - 1) / 2.0 - lags[None, :], 0.0)
     sxx = count * (count * count - 1) / 12.0
-    sxy = np.nansum(centred * dev, axis=1)
+    sxy = (centred * dev).sum(axis=1)
     slope = np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
-    first = win[np.arange(len(x)), count - 1]
+    first = win[np.arange(len(at)), count - 1]
     return {
         f"{name}_mean_{n}": mean,
         f"{name}_std_{n}": std,
-        f"{name}_min_{n}": np.nanmin(win, axis=1),
-        f"{name}_max_{n}": np.nanmax(win, axis=1),
+        f"{name}_min_{n}": np.where(valid, win, np.inf).min(axis=1),
+        f"{name}_max_{n}": np.where(valid, win, -np.inf).max(axis=1),
         f"{name}_slope_{n}": slope,
-        f"{name}_delta_{n}": x - first,
+        f"{name}_delta_{n}": x[at] - first,
     }
 
 

@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -156,3 +157,19 @@ def library_versions() -> dict:
         "skops": skops.__version__,
         "matplotlib": matplotlib.__version__,
     }
+
+
+# Per process (a Spark Python worker): (model, an id of that load) by (version directory, SHA-256).
+_MODELS: dict[tuple[str, str], tuple[Model, str]] = {}
+
+
+def cached_model(where: str, sha256: str) -> tuple[Model, str]:
+    """(model, id of the load) of version directory `where`: loaded and verified once per process,
+    and refused when its model is not the one the job started with."""
+    key = (where, sha256)
+    if key not in _MODELS:
+        model = load_model(where)
+        if model.card.get("model_sha256") != sha256:
+            raise ModelIntegrityError(f"{where}: its model is not the one the job started with ({sha256})")
+        _MODELS[key] = (model, uuid.uuid4().hex)
+    return _MODELS[key]

@@ -211,6 +211,20 @@ def atomic_file(path: Path):
             tmp.unlink()
 
 
+def land(path: Path, data: bytes, after_ns: int = 0) -> int:
+    """Write a landing file by atomic rename, its mtime at least 1 ms after `after_ns` (the
+    previous file's); returns its mtime in ns. Spark's file source takes files in mtime order
+    (milliseconds) and two files of one millisecond in either order: with
+    --max-files-per-trigger the later one's events could pass the watermark first and the
+    earlier one's be quarantined as late."""
+    stamp = max(time.time_ns(), after_ns + 1_000_000)
+    with atomic_file(path) as f:
+        f.write(data)
+        f.flush()
+        os.utime(f.fileno(), ns=(stamp, stamp))
+    return stamp
+
+
 def _events_csv(path: Path, rows: list, header: str, labels: tuple, start_s: int, interval_s: int) -> None:
     dev, step, what = (np.concatenate(x) for x in zip(*rows)) if rows else ([], [], [])
     order = np.lexsort((dev, step))
@@ -334,7 +348,7 @@ def run_stream(
     atomic rename; for `duration` seconds, or until Ctrl-C."""
     landing = Path(landing)
     landing.mkdir(parents=True, exist_ok=True)
-    seq, started, k, sent, files = next_seq(landing), clock(), 0, 0, 0
+    seq, started, k, sent, files, stamp = next_seq(landing), clock(), 0, 0, 0, 0
     try:
         while duration is None or k * file_interval < duration - 1e-9:
             n = math.floor((k + 1) * rate * file_interval) - math.floor(k * rate * file_interval)
@@ -346,8 +360,7 @@ def run_stream(
             if wait > 0:
                 sleep(wait)
             if data:
-                with atomic_file(landing / f"events-{seq:06d}.jsonl") as f:
-                    f.write(data)
+                stamp = land(landing / f"events-{seq:06d}.jsonl", data, stamp)
                 seq, files, sent = seq + 1, files + 1, sent + data.count(b"\n")
             if echo and files and files % 60 == 0:
                 echo(f"simulate: {files:,} files, {sent:,} events")

@@ -1,9 +1,11 @@
-"""The spec's optional [stream] section: watermark delay, alert episode quiet time, top-k sensors.
+"""The spec's optional [stream] section: watermark delay, alert episode quiet time, top-k
+sensors, state buckets.
 
 [stream]
 watermark = "2 minutes"     # how late (event time) an event may arrive and still be scored
 quiet = "30 minutes"        # an alert episode ends after the probability stays below this long
 top_sensors = 3             # sensors named in an alert
+buckets = 8                 # state keys: devices are hashed into this many (fixed per checkpoint)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from sensorpipe.spec import Spec, SpecError
 
-STREAM_KEYS = {"watermark", "quiet", "top_sensors"}
+STREAM_KEYS = {"watermark", "quiet", "top_sensors", "buckets"}
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(second|minute|hour|day)s?\s*")
 
@@ -23,6 +25,7 @@ class StreamConfig:
     watermark: str = "2 minutes"
     quiet: str = "30 minutes"
     top_sensors: int = 3
+    buckets: int = 8
 
     @property
     def watermark_us(self) -> int:
@@ -58,4 +61,6 @@ def stream_config(spec: Spec) -> StreamConfig:
             raise SpecError(spec.path, f"stream.{key}", f'a duration like "2 minutes", got {value!r}')
     if type(config.top_sensors) is not int or config.top_sensors < 1:
         raise SpecError(spec.path, "stream.top_sensors", f"an integer >= 1, got {config.top_sensors!r}")
+    if type(config.buckets) is not int or config.buckets < 1:
+        raise SpecError(spec.path, "stream.buckets", f"an integer >= 1, got {config.buckets!r}")
     return config

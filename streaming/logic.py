@@ -1,40 +1,45 @@
-"""The per-device step of the stream, on pandas: dedupe, hold back, release in event-time
-order, compute the batch job's features (sensorpipe.features), score, raise alerts.
+"""The stream's stateful step on pandas, for a bucket of devices at once: dedupe, hold back,
+release in event-time order, compute the batch job's features (sensorpipe.features), score,
+raise alerts.
 
-An event is held in the device's state until the watermark passes its event time, then
-released with the others in event-time order, so arrival order within the watermark does
-not change any feature. The state keeps the last max(windows) released readings, which is
-all the trailing windows need. `step` is pure; `process_group` adapts it to Spark's
-applyInPandasWithState.
+Spark groups the events by bucket (a hash of the device modulo `[stream] buckets`), not by
+device: one Python call per bucket and micro-batch handles all of the bucket's devices with
+one features call and one model call, so a batch costs per row, not per device (a call per
+device cost ~35 ms, i.e. 35 s a batch for 1,000 devices). The bucket's state holds, per
+device, its last max(windows) released readings, the readings held back, and its alert
+episode state (BucketState, Arrow IPC bytes in Spark's state store).
+
+An event is held until the watermark passes its event time, then released with the others
+in event-time order, so arrival order within the watermark does not change any feature.
+`step` is pure; `process_bucket` adapts it to applyInPandasWithState.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sensorpipe.features import FeatureConfig, clean_sensors, with_features
 from sensorpipe.model import Model, score
-from sensorpipe.registry import ModelIntegrityError, load_model
+from sensorpipe.registry import cached_model
 from sensorpipe.rows import DUPLICATE
 from streaming.alerts import Episodes, episodes, top_sensors
 from streaming.source import DRAIN, ORDER
 
 LATE = "late"
-STATE_SCHEMA = (
-    "hist_order binary, hist_x binary, pend_order binary, pend_x binary, first long, "
-    "episodes int, open boolean, below_since long"
-)
-_MODELS: dict[tuple[str, str], tuple[Model, str]] = {}  # per Python worker process
+PENDING = "_pending"  # a reading accepted and held back, not yet released
+STATE_SCHEMA = "readings binary, devices binary, held string"
+DEVICE_STATE = ["first", "episodes", "open", "below_since"]
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every device's step needs; shipped to the workers once per query."""
+    """What every bucket's step needs; shipped to the workers once per query."""
 
     features: FeatureConfig
     cleaning: dict
@@ -53,117 +58,165 @@ class Context:
         cols += ["episode", "top_sensors", "threshold", "reason", "raw", "source", "line"]
         return cols + (["worker_pid", "model_load"] if self.worker_columns else [])
 
+    @property
+    def keep(self) -> int:
+        """Released readings kept per device: what the longest trailing window needs."""
+        return max(self.features.windows, default=0)
+
 
 @dataclass(frozen=True)
-class DeviceState:
-    hist_order: np.ndarray  # int64, the last released readings' orders, ascending
-    hist_x: np.ndarray  # (rows, sensors) cleaned values
-    pend_order: np.ndarray  # accepted, not yet released
-    pend_x: np.ndarray
-    first: int | None = None  # order of the device's first released reading
-    alerts: Episodes = Episodes()
+class BucketState:
+    """The devices of one bucket between micro-batches.
+
+    readings: device, _order, _pending, the cleaned sensors; per device its last `keep`
+      released readings and the ones held back, sorted by (device, _order).
+    devices: device, first (order of its first released reading), episodes, open,
+      below_since (event time in us, NaN when none): per device that released a reading.
+    """
+
+    readings: pd.DataFrame
+    devices: pd.DataFrame
 
     @staticmethod
-    def empty(sensors: int) -> DeviceState:
-        none = np.zeros(0, dtype=np.int64)
-        return DeviceState(none, np.zeros((0, sensors)), none, np.zeros((0, sensors)))
+    def empty(ctx: Context) -> BucketState:
+        f = ctx.features
+        readings = pd.DataFrame({f.device: [], ORDER: np.zeros(0, np.int64), PENDING: np.zeros(0, bool)})
+        readings = readings.assign(**{s: np.zeros(0) for s in f.sensors})
+        devices = pd.DataFrame(
+            {
+                f.device: [],
+                "first": np.zeros(0, np.int64),
+                "episodes": np.zeros(0, np.int32),
+                "open": np.zeros(0, bool),
+                "below_since": np.zeros(0),
+            }
+        )
+        return BucketState(readings, devices)
+
+    def held(self) -> list:
+        """Devices holding readings not yet released (what a drain request names)."""
+        return self.readings.loc[self.readings[PENDING], self.readings.columns[0]].unique().tolist()
 
     def pack(self) -> tuple:
-        a = self.alerts
-        return (
-            self.hist_order.tobytes(), self.hist_x.tobytes(), self.pend_order.tobytes(),
-            self.pend_x.tobytes(), self.first, a.count, a.open, a.below_since,
-        )  # fmt: skip
+        return _ipc(self.readings), _ipc(self.devices), json.dumps(self.held())
 
     @staticmethod
-    def unpack(row: tuple, sensors: int) -> DeviceState:
-        def arr(b, dtype):
-            return np.frombuffer(bytes(b), dtype=dtype).copy()
-
-        hist_x, pend_x = arr(row[1], float).reshape(-1, sensors), arr(row[3], float).reshape(-1, sensors)
-        return DeviceState(
-            arr(row[0], np.int64), hist_x, arr(row[2], np.int64), pend_x, row[4], Episodes(*row[5:8])
-        )
+    def unpack(row: tuple) -> BucketState:
+        return BucketState(_frame(row[0]), _frame(row[1]))
 
 
-def cached_model(where: str, sha256: str) -> tuple[Model, str]:
-    """(model, id of the load) of version directory `where`: loaded and verified once per process."""
-    key = (where, sha256)
-    if key not in _MODELS:
-        model = load_model(where)
-        if model.card.get("model_sha256") != sha256:
-            raise ModelIntegrityError(f"{where}: its model is not the one the job started with ({sha256})")
-        _MODELS[key] = (model, uuid.uuid4().hex)
-    return _MODELS[key]
+def _ipc(frame: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
-def event_us(order: np.ndarray, ctx: Context) -> np.ndarray:
+def _frame(data) -> pd.DataFrame:
+    return pa.ipc.open_stream(bytes(data)).read_all().to_pandas()
+
+
+def event_us(order, ctx: Context) -> np.ndarray:
+    order = np.asarray(order, dtype=np.int64)
     return order if ctx.order_is_time else order * 1_000_000
 
 
 def step(
-    ctx: Context, model: Model, device: str, rows: pd.DataFrame, st: DeviceState, watermark_us: int
-) -> tuple[pd.DataFrame, DeviceState]:
-    """One device's new rows (validated: `reason` null when accepted) -> output rows, new state.
+    ctx: Context, model: Model, rows: pd.DataFrame, st: BucketState, watermark_us: int
+) -> tuple[pd.DataFrame, BucketState]:
+    """A bucket's new rows (validated: `reason` null when accepted) -> output rows, new state.
 
     Accepted rows wait in the state until the watermark passes them; a drain row (the job's
-    own, at the end of an --available-now run) releases all of them. A row older than the
-    device's last released reading is late even inside the watermark (after a drain).
+    own, at the end of an --available-now run) releases all of its device's. A row older than
+    its device's last released reading is late even inside the watermark (after a drain).
     """
-    drain = (
-        rows[DRAIN].fillna(False).to_numpy(dtype=bool) if DRAIN in rows else np.zeros(len(rows), dtype=bool)
-    )
+    d = ctx.features.device
+    drain = rows[DRAIN].fillna(False).to_numpy(dtype=bool) if DRAIN in rows else np.zeros(len(rows), bool)
+    drained = rows.loc[drain, d].unique()
     rows = rows[~drain]
     rejected = rows[rows["reason"].notna()]
     ok = rows[rows["reason"].isna()].sort_values(["source", "line"], kind="stable")
+    keys = _concat([st.readings[[d, ORDER]], ok[[d, ORDER]]])
+    dup = keys.duplicated().to_numpy()[len(st.readings) :]
+    released = st.readings[~st.readings[PENDING]]
+    last = ok[d].map(released.groupby(d, sort=False)[ORDER].max()).fillna(-np.inf).to_numpy()
     order = ok[ORDER].to_numpy(dtype=np.int64)
-    dup = (
-        np.isin(order, np.concatenate([st.hist_order, st.pend_order]))
-        | pd.Series(order).duplicated().to_numpy()
-    )
-    last = st.hist_order[-1] if len(st.hist_order) else np.iinfo(np.int64).min
     late = ~dup & ((event_us(order, ctx) < watermark_us) | (order < last))
     quarantine = _concat([rejected, ok[dup].assign(reason=DUPLICATE), ok[late].assign(reason=LATE)])
     accepted = ok[~dup & ~late]
     sensors = list(ctx.features.sensors)
-    x = clean_sensors(accepted[sensors], ctx.cleaning)[sensors].to_numpy(dtype=float)
-    pend_order = np.concatenate([st.pend_order, order[~dup & ~late]])
-    pend_x = np.vstack([st.pend_x, x])
-    by_time = np.argsort(pend_order, kind="stable")
-    pend_order, pend_x = pend_order[by_time], pend_x[by_time]
-    n = len(pend_order) if drain.any() else int(np.searchsorted(event_us(pend_order, ctx), watermark_us))
-    st = replace(st, pend_order=pend_order[n:], pend_x=pend_x[n:])
-    scored, st = release(ctx, model, device, pend_order[:n], pend_x[:n], st)
-    return _output(ctx, scored, quarantine), st
+    new = clean_sensors(accepted[[d, ORDER, *sensors]], ctx.cleaning).assign(**{PENDING: True})
+    readings = _concat([st.readings, new[st.readings.columns]])
+    readings = readings.sort_values([d, ORDER], kind="stable", ignore_index=True)
+    due = readings[PENDING].to_numpy(dtype=bool) & (
+        (event_us(readings[ORDER], ctx) < watermark_us) | readings[d].isin(drained).to_numpy()
+    )
+    scored, devices = release(ctx, model, readings, due, st.devices)
+    readings[PENDING] = readings[PENDING] & ~due
+    return _output(ctx, scored, quarantine), BucketState(_trim(ctx, readings), devices)
 
 
 def release(
-    ctx: Context, model: Model, device: str, order: np.ndarray, x: np.ndarray, st: DeviceState
-) -> tuple[pd.DataFrame, DeviceState]:
-    """Features, probability and alerts of readings released in event-time order."""
-    if not len(order):
-        return pd.DataFrame(), st
+    ctx: Context, model: Model, readings: pd.DataFrame, due: np.ndarray, devices: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features, probability and alerts of the `due` readings, in event-time order per device,
+    with each device's kept history before them; the devices table after them."""
+    if not due.any():
+        return pd.DataFrame(), devices
     f = ctx.features
-    all_order = np.concatenate([st.hist_order, order])
-    all_x = np.vstack([st.hist_x, x])
-    first = int(all_order[0]) if st.first is None else st.first
-    frame = pd.DataFrame(all_x, columns=list(f.sensors)).assign(**{f.device: device})
-    frame[f.order] = _order_values(all_order, ctx)
+    d = f.device
+    active = readings.loc[due, d].unique()
+    frame = readings[readings[d].isin(active).to_numpy() & (~readings[PENDING].to_numpy() | due)]
+    frame = frame.assign(**{f.order: _order_values(frame[ORDER].to_numpy(), ctx)})
+    before = devices.set_index(d).reindex(active)
+    first_seen = frame.groupby(d, sort=False)[ORDER].min().reindex(active)
+    first = before["first"].fillna(first_seen).astype(np.int64)
+    origin = dict(zip(active.tolist(), _order_values(first.to_numpy(), ctx), strict=True))
     maint = ctx.maintenance
     if maint is not None:
-        maint = maint[maint[f.device] == device]
-    origin = {device: _order_values(np.array([first]), ctx)[0]}
-    rows = with_features(frame, f, maint, first=origin).iloc[len(st.hist_order) :]
-    rows = rows.assign(**{ORDER: order, "probability": score(rows, model).to_numpy()})
-    alert, number, state = episodes(
-        event_us(order, ctx), rows["probability"].to_numpy(), ctx.threshold, ctx.quiet_us, st.alerts
-    )
-    tops = pd.Series(None, index=rows.index, dtype=object)
+        maint = maint[maint[d].isin(active)]
+    rows = with_features(frame, f, maint, first=origin, only=frame.index[due[frame.index.to_numpy()]])
+    rows = rows.assign(probability=score(rows, model).to_numpy())
+    alert, number, after = _episodes(ctx, rows, before)
+    tops = np.full(len(rows), None, dtype=object)
     tops[alert] = top_sensors(model, rows[alert], ctx.top_k)
     rows = rows.assign(alert=alert, episode=number, top_sensors=tops, threshold=ctx.threshold)
-    keep = len(ctx.features.windows) and max(ctx.features.windows)
-    st = replace(st, hist_order=all_order[-keep:], hist_x=all_x[-keep:], first=first, alerts=state)
-    return rows.assign(kind="scored"), st
+    after = after.assign(first=first.to_numpy()).reset_index(names=d)
+    kept = devices[~devices[d].isin(active)]
+    return rows.assign(kind="scored"), _concat([kept, after[devices.columns]])
+
+
+def _episodes(ctx: Context, rows: pd.DataFrame, before: pd.DataFrame):
+    """Alert, episode number per row (rows sorted by device, then event time) and each
+    device's episode state after them (before: indexed by device, NaN for a new device)."""
+    d = ctx.features.device
+    devs = rows[d].to_numpy()
+    starts = np.flatnonzero(np.r_[True, devs[1:] != devs[:-1]])
+    bounds = np.r_[starts, len(rows)]
+    t, p = event_us(rows[ORDER], ctx), rows["probability"].to_numpy()
+    alert, number = np.zeros(len(rows), bool), np.zeros(len(rows), np.int32)
+    at = {dev: i for i, dev in enumerate(before.index.tolist())}
+    count, is_open, below = (before[c].to_numpy() for c in DEVICE_STATE[1:])
+    states = []
+    for dev, lo, hi in zip(devs[starts], bounds[:-1], bounds[1:], strict=True):
+        i = at[dev]
+        start = Episodes() if np.isnan(count[i]) else Episodes(
+            int(count[i]), bool(is_open[i]), None if np.isnan(below[i]) else int(below[i])
+        )  # fmt: skip
+        alert[lo:hi], number[lo:hi], state = episodes(t[lo:hi], p[lo:hi], ctx.threshold, ctx.quiet_us, start)
+        states.append((state.count, state.open, np.nan if state.below_since is None else state.below_since))
+    after = pd.DataFrame(states, index=pd.Index(devs[starts], name=d), columns=DEVICE_STATE[1:])
+    return alert, number, after.astype({"episodes": np.int32, "open": bool, "below_since": float})
+
+
+def _trim(ctx: Context, readings: pd.DataFrame) -> pd.DataFrame:
+    """Keep each device's last `keep` released readings and all its held ones."""
+    pending = readings[PENDING].to_numpy(dtype=bool)
+    released = readings[~pending]
+    released = released.groupby(ctx.features.device, sort=False).tail(ctx.keep) if ctx.keep else released[:0]
+    out = _concat([released, readings[pending]])
+    return out.sort_values([ctx.features.device, ORDER], kind="stable", ignore_index=True)
 
 
 def _order_values(order: np.ndarray, ctx: Context):
@@ -186,18 +239,16 @@ def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.
     return out
 
 
-def process_group(ctx: Context, key: tuple, frames, state):
-    """applyInPandasWithState body: one device's rows of this micro-batch."""
+def process_bucket(ctx: Context, key: tuple, frames, state):
+    """applyInPandasWithState body: one bucket's rows of this micro-batch."""
     model, load = cached_model(ctx.model_dir, ctx.model_sha256)
     rows = pd.concat(list(frames), ignore_index=True)
-    sensors = len(ctx.features.sensors)
-    st = DeviceState.unpack(state.get, sensors) if state.exists else DeviceState.empty(sensors)
-    device = key[0]
-    if device is None:  # lines without a device are all rejected before the state
+    if key[0] is None:  # lines without a device are all rejected before the state
         out = _output(ctx, pd.DataFrame(), rows)
     else:
-        out, st = step(ctx, model, device, rows, st, state.getCurrentWatermarkMs() * 1000)
-        if state.exists or len(st.hist_order) or len(st.pend_order):
+        st = BucketState.unpack(state.get) if state.exists else BucketState.empty(ctx)
+        out, st = step(ctx, model, rows, st, state.getCurrentWatermarkMs() * 1000)
+        if state.exists or len(st.readings):
             state.update(st.pack())
     if ctx.worker_columns:
         out = out.assign(worker_pid=os.getpid(), model_load=load)

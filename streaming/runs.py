@@ -40,8 +40,9 @@ def pinned_version(model_dir: str, out: str) -> str:
     return where
 
 
-def pin_model(out: str, where: str, sha256: str) -> None:
-    """Record the version at first start; refuse a pinned version whose model changed."""
+def pin_model(out: str, where: str, sha256: str, buckets: int) -> None:
+    """Record the version (and the state's bucket count) at first start; refuse a pinned version
+    whose model changed, or another bucket count (the state is keyed by bucket)."""
     pin = Path(out) / "checkpoint" / PIN
     if "://" in out:
         return
@@ -51,10 +52,16 @@ def pin_model(out: str, where: str, sha256: str) -> None:
             raise ModelIntegrityError(
                 f"{pin}: {where} no longer holds the model this output was started with"
             )
+        if doc.get("buckets", buckets) != buckets:
+            raise ValueError(
+                f"{pin}: stream.buckets is {buckets}, but this output's state was started with "
+                f"{doc['buckets']}; keep {doc['buckets']} or start over with a new --output"
+            )
         return
     pin.parent.mkdir(parents=True, exist_ok=True)
     tmp = pin.with_name(f".{PIN}.tmp")
-    tmp.write_text(json.dumps({"version": where, "model_sha256": sha256}) + "\n", encoding="utf-8")
+    doc = {"version": where, "model_sha256": sha256, "buckets": buckets}
+    tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
     tmp.rename(pin)
 
 
@@ -68,14 +75,14 @@ def make_drain_dir(spark: SparkSession, out: str) -> None:
     fs.mkdirs(p)
 
 
-def held_devices(spark: SparkSession, out: str, device: str) -> list:
+def held_devices(spark: SparkSession, out: str) -> list:
     """Devices whose state holds events not yet released, read from the last committed state."""
     fs, commits = _fs(spark, f"{out}/checkpoint/commits")
     if not fs.exists(commits) or not [s for s in fs.listStatus(commits) if s.getPath().getName().isdigit()]:
         return []
     state = spark.read.format("statestore").load(f"{out}/checkpoint")
-    held = state.where(F.length("value.groupState.pend_order") > 0).select(F.col("key").getField(device))
-    return sorted(r[0] for r in held.collect())
+    held = state.select(F.col("value.groupState.held")).collect()
+    return sorted(d for row in held if row[0] for d in json.loads(row[0]))
 
 
 def request_drain(spark: SparkSession, out: str, device_field: str, devices: list) -> None:

@@ -5,8 +5,8 @@
         [--trigger "1 second" | --available-now] [--max-files-per-trigger N] [--maintenance LOG]
 
 (`sensorpipe stream` runs exactly this.) streaming/source.py reads and validates the
-JSON lines, streaming/logic.py keeps each device's state (applyInPandasWithState, event
-time watermark from the spec's [stream] section) and scores, streaming/sinks.py writes
+JSON lines, streaming/logic.py keeps the devices' state (applyInPandasWithState on buckets of
+devices, event time watermark from the spec's [stream] section) and scores, streaming/sinks.py writes
 OUT/scored/, OUT/alerts/, OUT/quarantine/ exactly once, OUT/metrics.jsonl and a console
 line per batch; the checkpoint is OUT/checkpoint/. Restarted with the same OUT, the job
 resumes from its checkpoint, scoring with the model version it started with
@@ -36,11 +36,10 @@ from sensorpipe.registry import ModelIntegrityError, current_version, load_model
 from sensorpipe.spec import Spec, SpecError, load_spec
 from streaming import runs
 from streaming.config import stream_config
-from streaming.logic import STATE_SCHEMA, Context, process_group
+from streaming.logic import STATE_SCHEMA, Context, process_bucket
 from streaming.sinks import ProgressListener, batch_writer
 from streaming.source import (
     EVENT_TIME,
-    MAX_PARTITION_BYTES,
     ORDER,
     kafka_input,
     read_drain,
@@ -48,7 +47,7 @@ from streaming.source import (
     with_validated,
 )
 
-SHUFFLE_PARTITIONS = "4"
+BUCKET = "_bucket"
 _LISTENERS: dict = {}  # the state store's partitions, fixed by the first checkpoint
 
 
@@ -101,11 +100,15 @@ def scored_events(
     lines = read_lines(spark, landing, max_files).observe("sensorpipe", F.count(F.lit(1)).alias("events"))
     lines = lines.unionByName(read_drain(spark, runs.drain_dir(out)))
     events = lines.transform(with_validated(spec, ctx.features))
+    device = F.col(ctx.features.device)
+    # a bucket of devices per state key: one Python call does all of its devices (streaming/logic.py)
+    bucket = F.when(device.isNotNull(), F.pmod(F.xxhash64(device), F.lit(stream_config(spec).buckets)))
     # a partial of a module function ships by reference: workers share the module's model cache
-    body = partial(process_group, ctx)
+    body = partial(process_bucket, ctx)
     return (
-        events.withWatermark(EVENT_TIME, stream_config(spec).watermark)
-        .groupBy(ctx.features.device)
+        events.withColumn(BUCKET, bucket)
+        .withWatermark(EVENT_TIME, stream_config(spec).watermark)
+        .groupBy(BUCKET)
         .applyInPandasWithState(
             body,
             output_schema(ctx, events.schema[ctx.features.device].dataType),
@@ -121,12 +124,11 @@ def start(
     trigger: str | None = "1 second", max_files: int | None = None, echo=None,
 ) -> StreamingQuery:  # fmt: skip
     """Start the query; trigger None means available-now (process what is there, then stop)."""
-    spark.conf.set("spark.sql.shuffle.partitions", SHUFFLE_PARTITIONS)
+    # the state's partitions: one task per core, each doing whole buckets (a restart keeps the
+    # number its checkpoint was started with; Spark restores it from the offset log)
+    partitions = min(stream_config(spec).buckets, spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    # line numbers need files whole: a split is at most maxPartitionBytes and at least the
-    # open cost (else total bytes / cores, which split 7 MB files at 50k events/s)
-    spark.conf.set("spark.sql.files.maxPartitionBytes", MAX_PARTITION_BYTES)
-    spark.conf.set("spark.sql.files.openCostInBytes", MAX_PARTITION_BYTES)
     runs.make_drain_dir(spark, out)
     alerts_by_batch: dict = {}
     if "://" not in out:
@@ -154,7 +156,7 @@ def run_available_now(
         query = start(spark, spec, ctx, landing, out, None, max_files, echo)
         query.awaitTermination()
         runs.flush_listeners(spark)
-        held = runs.held_devices(spark, out, ctx.features.device)
+        held = runs.held_devices(spark, out)
         if not held:
             return
         runs.request_drain(spark, out, _name(spec, ctx.features.device), held)
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.spec)
         ctx = make_context(spec, runs.pinned_version(args.model, args.output), args.maintenance)
-        runs.pin_model(args.output, ctx.model_dir, ctx.model_sha256)
+        runs.pin_model(args.output, ctx.model_dir, ctx.model_sha256, stream_config(spec).buckets)
     except SpecError as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2

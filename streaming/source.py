@@ -4,8 +4,9 @@ Every field is read as text (from_json turns a JSON number into its text), strip
 null token made null, then parsed with the grammars of sensorpipe.values, as the batch
 engines do. Reasons: malformed_row (not UTF-8, not a JSON object), missing_required,
 invalid_value; duplicate_key and late are decided later, in the per-device state.
-Lines are numbered per file (a file is never split: see MAX_PARTITION_BYTES), so "first"
-among duplicates means file order, then line order, as in the batch engines.
+Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
+lines), so "first" among duplicates means file order, then line order, as in the batch
+engines.
 """
 
 from __future__ import annotations
@@ -32,21 +33,6 @@ FIXED_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?\z"
 EVENT_TIME = "_event_time"  # the watermark's column
 ORDER = "_order"  # the order column as a long: epoch microseconds, or the int itself
 DRAIN = "_drain"  # a job-written line naming a device whose held events are to be released
-MAX_PARTITION_BYTES = "1g"  # a landing file up to this size is read whole by one task
-LINES = "source string, line long, raw string, block long"
-
-
-def number_lines(batches):
-    """mapInPandas: 1-based line numbers per file. A task reads its files whole and in order."""
-    seen: dict[str, int] = {}
-    for b in batches:
-        if (b["block"] != 0).any():
-            raise ValueError(f"a landing file larger than {MAX_PARTITION_BYTES} was split; lines unnumbered")
-        before = b["source"].map(seen).fillna(0).astype("int64")
-        line = before + b.groupby("source", sort=False).cumcount() + 1
-        for source, n in b["source"].value_counts(sort=False).items():
-            seen[source] = seen.get(source, 0) + int(n)
-        yield b.assign(line=line)
 
 
 KAFKA = "kafka://"  # an input "kafka://BOOTSTRAP/TOPIC" reads a Kafka topic instead of a directory
@@ -89,15 +75,13 @@ def read_lines(spark: SparkSession, landing: str, max_files: int | None = None) 
     reader = spark.readStream
     if max_files:
         reader = reader.option("maxFilesPerTrigger", str(max_files))
-    files = reader.text(landing).select(
-        F.col("_metadata.file_path").alias("source"),
-        F.lit(0).cast("long").alias("line"),
-        F.col("value").alias("raw"),
-        F.col("_metadata.file_block_start").alias("block"),
-    )
-    lines = files.mapInPandas(number_lines, LINES)
+    # a row per file (never split), cut into lines as Hadoop's LineRecordReader cuts them
+    # (LF, CRLF or CR) and numbered, all in the JVM
+    files = reader.text(landing, wholetext=True).select(F.col("_metadata.file_path").alias("source"), "value")
+    lines = files.select("source", F.posexplode(F.split("value", "\r\n|\r|\n")).alias("pos", "raw"))
+    # a file's final line break leaves an empty last piece, dropped with the blank lines
     return lines.where(F.btrim("raw", F.lit(WHITESPACE)) != "").select(
-        "source", "line", "raw", F.lit(False).alias(DRAIN)
+        "source", (F.col("pos") + 1).alias("line"), "raw", F.lit(False).alias(DRAIN)
     )
 
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from sensorpipe.features import clean_sensors, with_features
-from sensorpipe.registry import ModelIntegrityError
+from sensorpipe.registry import ModelIntegrityError, cached_model
 from sensorpipe.spec import SpecError, load_spec, parse_spec
 from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
-from streaming.logic import DeviceState, cached_model, step
+from streaming.logic import BucketState, step
 from streaming.runs import pin_model, pinned_version
 from streaming.score_stream import make_context
 from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
@@ -82,11 +82,12 @@ def as_rows(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def run_steps(ctx, batches: list[pd.DataFrame], device: str) -> pd.DataFrame:
+def run_steps(ctx, batches: list[pd.DataFrame]) -> pd.DataFrame:
     model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
-    st, outs, wm = DeviceState.empty(5), [], 0
+    st, outs, wm = BucketState.empty(ctx), [], 0
     for rows in batches:
-        out, st = step(ctx, model, device, rows, st, wm)
+        out, st = step(ctx, model, rows, st, wm)
+        st = BucketState.unpack(st.pack())  # as Spark's state store keeps it between batches
         outs.append(out)
         wm = max(wm, int(rows["_order"].max()) - 2 * MIN)  # Spark: the next batch's watermark
     return pd.concat([o for o in outs if len(o)], ignore_index=True)
@@ -96,7 +97,7 @@ def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
     frame = events_frame(events(1, 150, seed=7))
     rows = as_rows(frame)
     batches = [rows.iloc[i : i + 25] for i in range(0, 150, 25)]
-    ordered = run_steps(ctx, batches, "dev-00000")
+    ordered = run_steps(ctx, batches)
     shuffled = [b.sample(frac=1.0, random_state=i) for i, b in enumerate(batches)]
     # and a minute's readings arriving one batch late (inside the 2-minute watermark)
     moved = [
@@ -106,7 +107,7 @@ def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
     moved[-1] = pd.concat([moved[-1], batches[-1].iloc[-1:]])
     scored = ordered[ordered["kind"] == "scored"]
     assert (ordered["kind"] == "scored").all()
-    for other in (run_steps(ctx, shuffled, "dev-00000"), run_steps(ctx, moved, "dev-00000")):
+    for other in (run_steps(ctx, shuffled), run_steps(ctx, moved)):
         # the watermark moves with what has arrived, so a run may hold its last readings back
         # longer; every reading both released is identical
         assert (other["kind"] == "scored").all() and len(other) >= len(scored) - 2
@@ -121,17 +122,44 @@ def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
         np.testing.assert_allclose(scored[name].to_numpy(), expected[name].to_numpy(), rtol=1e-9, atol=1e-12)
 
 
+def test_many_devices_in_one_bucket_match_batch_features(ctx):
+    """Five devices' interleaved, shuffled readings through one bucket's state in 7 batches:
+    every released reading has the batch job's features for its device."""
+    frame = events_frame(events(5, 400, seed=5))
+    rows = as_rows(frame).sample(frac=1.0, random_state=3)
+    rows = rows.sort_values("_order", kind="stable")  # arrival by minute, shuffled inside one
+    batches = [rows.iloc[i : i + 60] for i in range(0, len(rows), 60)]
+    out = run_steps(ctx, batches)
+    assert (out["kind"] == "scored").all()
+    assert not out.duplicated(["device_id", "_order"]).any()
+    expected = with_features(clean_sensors(frame, CLEANING), ctx.features)
+    expected = expected.assign(_order=expected["ts"].astype("int64") // 1000).set_index(
+        ["device_id", "_order"]
+    )
+    got = out.set_index(["device_id", "_order"])
+    assert len(got) > 300 and got.index.isin(expected.index).all()
+    for name in ctx.features.names:
+        np.testing.assert_allclose(
+            got[name].to_numpy(dtype=float), expected.loc[got.index, name].to_numpy(), rtol=1e-9, atol=1e-12
+        )
+
+
 def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
     model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
-    rows = as_rows(events_frame(events(1, 10, seed=7)))
-    out, st = step(ctx, model, "dev-00000", rows, DeviceState.empty(5), 0)
-    assert out.empty and len(st.pend_order) == 10  # the watermark (0) passes nothing
-    drain = rows.iloc[:1].assign(_drain=True)
-    out, st = step(ctx, model, "dev-00000", drain, st, 0)
-    assert (out["kind"] == "scored").all() and len(out) == 10 and not len(st.pend_order)
-    older = rows.iloc[[3]].assign(_order=rows["_order"].iloc[3] + 1)  # within the watermark, but older
-    out, st = step(ctx, model, "dev-00000", older, st, 0)
+    rows = as_rows(events_frame(events(2, 10, seed=7)))
+    out, st = step(ctx, model, rows, BucketState.empty(ctx), 0)
+    assert out.empty and sorted(st.held()) == ["dev-00000", "dev-00001"]  # the watermark (0) passes nothing
+    drain = rows.iloc[:1].assign(_drain=True)  # releases dev-00000's readings only
+    out, st = step(ctx, model, drain, st, 0)
+    assert (out["kind"] == "scored").all() and (out["device_id"] == "dev-00000").all()
+    assert len(out) == (rows["device_id"] == "dev-00000").sum() and st.held() == ["dev-00001"]
+    first = rows[rows["device_id"] == "dev-00000"]
+    older = first.iloc[[2]].assign(_order=first["_order"].iloc[2] + 1)  # within the watermark, but older
+    out, st = step(ctx, model, older, st, 0)
     assert out["reason"].tolist() == ["late"]
+    again = first.iloc[[0]]  # the same key again: a duplicate of a released reading
+    out, st = step(ctx, model, again, st, 0)
+    assert out["reason"].tolist() == ["duplicate_key"]
 
 
 def test_model_pinned_in_checkpoint(tmp_path, stream_model):
@@ -139,10 +167,12 @@ def test_model_pinned_in_checkpoint(tmp_path, stream_model):
     shutil.copytree(stream_model, registry)
     out = str(tmp_path / "out")
     where = pinned_version(str(registry), out)
-    pin_model(out, where, "sha-a")
+    pin_model(out, where, "sha-a", 8)
     assert pinned_version(str(tmp_path / "elsewhere"), out) == where  # a restart keeps the first version
     with pytest.raises(ModelIntegrityError, match="no longer holds"):
-        pin_model(out, where, "sha-b")
+        pin_model(out, where, "sha-b", 8)
+    with pytest.raises(ValueError, match="stream.buckets is 4"):
+        pin_model(out, where, "sha-a", 4)
     shutil.rmtree(where)
     with pytest.raises(ModelIntegrityError, match="is gone"):
         pinned_version(str(registry), out)
