@@ -275,6 +275,7 @@ def run_with_kills(
     put(tick(devices, last_ts + pd.Timedelta(days=2)))
     if sender:
         sender.close()
+        sender = None  # librdkafka's threads go with the producer (else they outlive the broker)
     drain = Job.start(SPEC, model, source, out, log, live=False, code=code, max_files=None)
     assert drain.wait(timeout) == 0, log.read_text(errors="replace")[-3000:]
     faulted = time.monotonic() - started
