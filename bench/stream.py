@@ -15,8 +15,8 @@ seconds to catch up before it is killed. Measured:
   (growing = the job falls behind);
 - latency: per scored row, the mtime of its batch's commit file (checkpoint/commits/<id>)
   minus the mtime of the landing file it arrived in (p50/p95); the same for alert rows.
-A reading is held back until the watermark (conf/sensors.toml [stream], 2 minutes of event
-time) passes it; with --start now the simulator's event time runs at 60 * rate / devices
+A reading is held back until its bucket's newest event time less the watermark delay
+(conf/sensors.toml [stream], 2 minutes of event time) passes it; with --start now the simulator's event time runs at 60 * rate / devices
 times wall-clock speed, so that hold is 2 * devices / rate seconds of wall time.
 """
 

@@ -9,8 +9,13 @@ device cost ~35 ms, i.e. 35 s a batch for 1,000 devices). The bucket's state hol
 device, its last max(windows) released readings, the readings held back, and its alert
 episode state (BucketState, Arrow IPC bytes in Spark's state store).
 
-An event is held until the watermark passes its event time, then released with the others
-in event-time order, so arrival order within the watermark does not change any feature.
+An event is held until its bucket's release point passes its event time, then released with
+the others in event-time order, so arrival order within the watermark does not change any
+feature. The release point is the newest event time the bucket has accepted (this batch
+included) minus the watermark delay, or Spark's watermark if that is later. Spark computes
+a batch's watermark from the batches before it, as the newest event time of all buckets
+minus the same delay, so no event Spark lets in is older than anything released: the
+release point only saves the batch an event would otherwise wait for its watermark.
 `step` is pure; `process_bucket` adapts it to applyInPandasWithState.
 """
 
@@ -33,7 +38,7 @@ from streaming.source import DRAIN, ORDER
 
 LATE = "late"
 PENDING = "_pending"  # a reading accepted and held back, not yet released
-STATE_SCHEMA = "readings binary, devices binary, held string"
+STATE_SCHEMA = "readings binary, devices binary, held string, newest long"
 DEVICE_STATE = ["first", "episodes", "open", "below_since"]
 
 
@@ -47,6 +52,7 @@ class Context:
     quiet_us: int
     top_k: int
     order_is_time: bool
+    delay_us: int = 0  # the watermark's delay
     model_dir: str = ""
     model_sha256: str = ""
     maintenance: pd.DataFrame | None = None
@@ -72,10 +78,12 @@ class BucketState:
       released readings and the ones held back, sorted by (device, _order).
     devices: device, first (order of its first released reading), episodes, open,
       below_since (event time in us, NaN when none): per device that released a reading.
+    newest: the newest event time (us) the bucket accepted, for its release point.
     """
 
     readings: pd.DataFrame
     devices: pd.DataFrame
+    newest: int = np.iinfo(np.int64).min  # the newest event time (us) accepted
 
     @staticmethod
     def empty(ctx: Context) -> BucketState:
@@ -98,11 +106,11 @@ class BucketState:
         return self.readings.loc[self.readings[PENDING], self.readings.columns[0]].unique().tolist()
 
     def pack(self) -> tuple:
-        return _ipc(self.readings), _ipc(self.devices), json.dumps(self.held())
+        return _ipc(self.readings), _ipc(self.devices), json.dumps(self.held()), self.newest
 
     @staticmethod
     def unpack(row: tuple) -> BucketState:
-        return BucketState(_frame(row[0]), _frame(row[1]))
+        return BucketState(_frame(row[0]), _frame(row[1]), row[3])
 
 
 def _ipc(frame: pd.DataFrame) -> bytes:
@@ -127,9 +135,10 @@ def step(
 ) -> tuple[pd.DataFrame, BucketState]:
     """A bucket's new rows (validated: `reason` null when accepted) -> output rows, new state.
 
-    Accepted rows wait in the state until the watermark passes them; a drain row (the job's
-    own, at the end of an --available-now run) releases all of its device's. A row older than
-    its device's last released reading is late even inside the watermark (after a drain).
+    Accepted rows wait in the state until the release point (see the module's doc) passes
+    them; a drain row (the job's own, at the end of an --available-now run) releases all of
+    its device's. A row older than Spark's watermark is late, and so is one older than its
+    device's last released reading (which only a drain can make newer than the watermark).
     """
     d = ctx.features.device
     drain = rows[DRAIN].fillna(False).to_numpy(dtype=bool) if DRAIN in rows else np.zeros(len(rows), bool)
@@ -149,12 +158,14 @@ def step(
     new = clean_sensors(accepted[[d, ORDER, *sensors]], ctx.cleaning).assign(**{PENDING: True})
     readings = _concat([st.readings, new[st.readings.columns]])
     readings = readings.sort_values([d, ORDER], kind="stable", ignore_index=True)
+    newest = max(st.newest, int(event_us(new[ORDER], ctx).max(initial=np.iinfo(np.int64).min)))
+    point = max(watermark_us, newest - ctx.delay_us)
     due = readings[PENDING].to_numpy(dtype=bool) & (
-        (event_us(readings[ORDER], ctx) < watermark_us) | readings[d].isin(drained).to_numpy()
+        (event_us(readings[ORDER], ctx) < point) | readings[d].isin(drained).to_numpy()
     )
     scored, devices = release(ctx, model, readings, due, st.devices)
     readings[PENDING] = readings[PENDING] & ~due
-    return _output(ctx, scored, quarantine), BucketState(_trim(ctx, readings), devices)
+    return _output(ctx, scored, quarantine), BucketState(_trim(ctx, readings), devices, newest)
 
 
 def release(

@@ -12,8 +12,9 @@ line per batch; the checkpoint is OUT/checkpoint/. Restarted with the same OUT, 
 resumes from its checkpoint, scoring with the model version it started with
 (OUT/checkpoint/model.json; streaming/runs.py).
 
-Events are scored once the watermark passes them (a device's held events wait for its next
-data); --available-now drains everything: when its query ends, the devices still holding
+Events are scored once their bucket's newest event time less the watermark delay passes
+them (streaming/logic.py; a bucket's held events wait for its next data); --available-now
+drains everything: when its query ends, the devices still holding
 events are sent a drain request and one more batch releases and scores all of them.
 """
 
@@ -67,6 +68,7 @@ def make_context(spec: Spec, model_dir: str, maintenance: str | None = None, wor
         quiet_us=stream.quiet_us,
         top_k=stream.top_sensors,
         order_is_time=spec.column(_name(spec, features.order)).type == "timestamp",
+        delay_us=stream.watermark_us,
         model_dir=where,
         model_sha256=model.card["model_sha256"],
         maintenance=read_log(maintenance, features) if maintenance else None,

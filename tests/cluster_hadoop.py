@@ -210,11 +210,10 @@ def check_setup() -> None:
         pytest.fail(f"no Hadoop mini cluster in {LIB}: run `make setup` (Maven, conf/hadoop/cluster/pom.xml)")
 
 
-@pytest.fixture(scope="session")
-def hadoop_cluster(tmp_path_factory) -> HadoopCluster:
-    """One HDFS + YARN cluster for the session; killed with its task JVMs at the end."""
+@contextlib.contextmanager
+def running_hadoop(base: Path):
+    """HDFS + YARN under `base`; killed with its task JVMs on exit."""
     check_setup()
-    base = tmp_path_factory.mktemp("hadoop")
     ports = dict(zip(PORTS, free_ports(len(PORTS))))
     conf_dir = base / "conf"
     conf_dir.mkdir()
@@ -232,3 +231,10 @@ def hadoop_cluster(tmp_path_factory) -> HadoopCluster:
         yield HadoopCluster(f"hdfs://127.0.0.1:{ports['nn']}", conf_dir, client_env(conf_dir), log)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def hadoop_cluster(tmp_path_factory) -> HadoopCluster:
+    """One HDFS + YARN cluster for the session; killed with its task JVMs at the end."""
+    with running_hadoop(tmp_path_factory.mktemp("hadoop")) as cluster:
+        yield cluster

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,11 +119,10 @@ def build_dist() -> Path:
     return ROOT / "dist"
 
 
-@pytest.fixture(scope="session")
-def standalone_cluster(tmp_path_factory):
-    """A running master with two registered workers (1 core, 1 GB each); killed at teardown."""
+@contextmanager
+def running_standalone(base: Path):
+    """A master with two registered workers (1 core, 1 GB each) under `base`, killed on exit."""
     build_dist()
-    base = tmp_path_factory.mktemp("standalone")
     env = daemon_env(base / "local")
     port, web = free_port(), free_port()
     cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{web}", base)
@@ -143,4 +142,11 @@ def standalone_cluster(tmp_path_factory):
             procs.append(start_daemon(argv, logs[-1], env, work))
             stack.callback(stop_daemon, procs[-1])
         poll("standalone cluster", lambda: _alive(cluster), 120, procs, logs)
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory):
+    """A running master with two registered workers (1 core, 1 GB each); killed at teardown."""
+    with running_standalone(tmp_path_factory.mktemp("standalone")) as cluster:
         yield cluster

@@ -21,6 +21,7 @@ from sensorpipe.launch import run_spark, spark_submit_command
 from sensorpipe.model import ModelConfig, train
 from sensorpipe.registry import save_model
 from sensorpipe.spec import load_spec
+from streaming.score_stream import make_context, run_available_now
 
 CMAPSS = ROOT / "conf" / "cmapss.toml"
 
@@ -87,7 +88,7 @@ def test_messy_corpus_cleans_on_the_cluster_as_on_the_pipe_engine(cluster, tmp_p
 
 
 @pytest.mark.cluster
-def test_stream_runs_on_the_cluster_as_in_local_mode(cluster, stream_model, tmp_path):
+def test_stream_runs_on_the_cluster_as_in_local_mode(cluster, spark, stream_model, tmp_path):
     """The Structured Streaming job, submitted to the cluster with --available-now, scores and
     quarantines the landed events exactly as a local run does (the model's Python runs on the
     executors from the shipped environment archive)."""
@@ -100,7 +101,9 @@ def test_stream_runs_on_the_cluster_as_in_local_mode(cluster, stream_model, tmp_
     base = ["stream", "--spec", str(spec), "--model", str(stream_model), "--input", str(landing)]
     base += ["--available-now"]
     assert cli([*base, "--output", str(tmp_path / "cluster"), "--master", cluster.url]) == 0
-    assert cli([*base, "--output", str(tmp_path / "local")]) == 0
+    # the local run in this process's Spark session (local mode), as tests/test_stream.py runs it
+    ctx = make_context(load_spec(spec), str(stream_model))
+    run_available_now(spark, load_spec(spec), ctx, str(landing), str(tmp_path / "local"), echo=lambda m: None)
 
     def read(out, sink, columns):
         frame = pd.read_parquet(tmp_path / out / sink)[columns]

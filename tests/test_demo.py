@@ -85,10 +85,10 @@ def test_stop_all_ends_every_group_of_the_tree(tmp_path):
 @pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     """12 machines, 20 days at a reading per 30 minutes (seed 3: failures on both sides of
-    the device split), a 15-second feed."""
+    the device split), an 8-second feed."""
     out = tmp_path / "demo"
     small = ["--devices", "12", "--days", "20", "--interval-s", "1800", "--seed", "3"]
-    assert demo(["--out", str(out), *small, "--stream-seconds", "15", "--rate", "100"]) == 0
+    assert demo(["--out", str(out), *small, "--stream-seconds", "8", "--rate", "100"]) == 0
     printed = capsys.readouterr().out
     assert "Hadoop Streaming and Spark agree on every clean row" in printed and ": yes" in printed
     for n in range(1, 7):

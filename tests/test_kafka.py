@@ -123,49 +123,5 @@ def test_simulated_events_reach_kafka_and_spark_reads_them_back(kafka_broker, tm
         assert len({r["partition"] for (d, _), (r, _) in events.items() if d == device}) == 1
 
 
-class _Once:
-    """A finite source for run_kafka: the given JSON lines, then done."""
-
-    def __init__(self, data: bytes):
-        self.data, self.done = data, False
-
-    def take(self, _n: int) -> bytes:
-        data, self.data, self.done = self.data, b"", True
-        return data
-
-
-@pytest.mark.cluster
-@pytest.mark.slow
-def test_stream_reads_kafka_as_it_reads_a_landing_dir(kafka_broker, stream_model, tmp_path):
-    """The same events, faults included, through a Kafka topic and through a landing file:
-    `sensorpipe stream --kafka` scores and quarantines exactly what the directory run does."""
-    import pandas as pd
-
-    from sensorpipe.simulate import EventStream
-    from sensorpipe.spec import load_spec
-
-    spec = ROOT / "conf" / "sensors.toml"
-    data = EventStream(load_spec(spec), 4, seed=5).take(800)
-    landing = tmp_path / "landing"
-    landing.mkdir()
-    (landing / "events-000000.jsonl").write_bytes(data)
-    topic = kafka_broker.create_topic("events", partitions=2)
-    sent = run_kafka(_Once(data), kafka_broker.bootstrap, topic, rate=1e6, interval=0.01)
-    assert sent["delivered"] == data.count(b"\n")
-    base = ["stream", "--spec", str(spec), "--model", str(stream_model), "--available-now"]
-    assert cli([*base, "--input", str(landing), "--output", str(tmp_path / "dir")]) == 0
-    kafka = ["--kafka", kafka_broker.bootstrap, "--topic", topic, "--output", str(tmp_path / "kafka")]
-    assert cli([*base, *kafka]) == 0
-
-    def read(out, sink, columns):
-        frame = pd.read_parquet(tmp_path / out / sink)
-        return frame[columns].sort_values(columns).reset_index(drop=True)
-
-    scored = ["device_id", "ts", "probability"]
-    by_dir, by_kafka = read("dir", "scored", scored), read("kafka", "scored", scored)
-    assert len(by_dir) > 700
-    pd.testing.assert_frame_equal(by_kafka, by_dir, rtol=1e-12)
-    assert sorted(read("kafka", "quarantine", ["reason"])["reason"]) == sorted(
-        read("dir", "quarantine", ["reason"])["reason"]
-    )
-    assert read("kafka", "alerts", ["device_id", "ts"]).equals(read("dir", "alerts", ["device_id", "ts"]))
+# That `sensorpipe stream --kafka` scores, alerts and quarantines what a landing-directory run
+# does on the same events: tests/test_stream_faults.py (its Kafka run's reference reads files).

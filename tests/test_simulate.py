@@ -307,6 +307,10 @@ def test_run_stream_paces_files_without_sleeping(spec, tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"events-{i:06d}.jsonl" for i in range(6)]
     assert all((tmp_path / n).read_bytes().count(b"\n") == 500 for n in names)
+    # landed within a millisecond of each other, yet in mtime order: Spark's file source
+    # takes files by mtime (ms), and equal ones in either order
+    stamps = [(tmp_path / n).stat().st_mtime_ns for n in names]
+    assert all(b - a >= 1_000_000 for a, b in zip(stamps, stamps[1:]))
     run_stream(events, tmp_path, rate=1000, duration=1, file_interval=1, clock=clock, sleep=clock.sleep)
     assert sorted(p.name for p in tmp_path.iterdir())[-1] == "events-000006.jsonl"  # numbering goes on
 

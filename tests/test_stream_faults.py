@@ -1,9 +1,13 @@
-"""Kill -9 the streaming job at random moments while events keep landing (in a directory, or
-on a Kafka topic), restart it from its checkpoint each time, drain it; scored/ holds each
-valid event once and alerts/ equals one uninterrupted run's (bench/stream_faults.py drives
-it; longer runs: run that script)."""
+"""Kill -9 the streaming job at random moments while events keep arriving, in a landing
+directory and on a Kafka topic (two runs side by side), restart it from its checkpoint each
+time, drain it: scored/ holds each valid event once, and alerts/ and the quarantine equal one
+uninterrupted run's over the same events read from files (bench/stream_faults.py drives it;
+longer runs: run that script). For the Kafka run that reference also shows that the job reads
+a topic as it reads a landing directory: the same scores, alerts and quarantined lines."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -12,34 +16,32 @@ from tests.stream_fixtures import make_model
 
 
 @pytest.mark.slow
-def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path):
-    make_model(tmp_path / "model")
-    r = run_with_kills(
-        tmp_path / "run", tmp_path / "model", kills=3, seconds=20, devices=6, seed=7, echo=print
-    )
-    assert r["kills"] == 3 and r["restarts"] == 3
-    assert r["duplicates"] == 0
-    assert r["missing"] == 0 and r["unexpected"] == 0
-    assert r["same as reference"] and r["scored"] == r["reference scored"]
-    alerts, reference = r["alert rows"]
-    assert len(reference) > 0, "the reference raised no alert: the comparison would be empty"
-    assert r["alerts equal"], (alerts, reference)
-
-
-@pytest.mark.slow
 @pytest.mark.cluster
-def test_kill_9_on_kafka_loses_nothing_and_duplicates_nothing(kafka_broker, tmp_path):
-    """The same on a real broker: the job reads the topic (offsets in its checkpoint)."""
+def test_kill_9_loses_nothing_and_duplicates_nothing(kafka_broker, tmp_path):
     make_model(tmp_path / "model")
     topic = kafka_broker.create_topic("faults", partitions=2)
-    r = run_with_kills(
-        tmp_path / "run", tmp_path / "model", kills=3, seconds=20, devices=6, seed=11, echo=print,
-        kafka=(kafka_broker.bootstrap, topic),
-    )  # fmt: skip
-    assert r["kills"] == 3 and r["restarts"] == 3
-    assert r["duplicates"] == 0
-    assert r["missing"] == 0 and r["unexpected"] == 0
-    assert r["same as reference"] and r["scored"] == r["reference scored"]
-    alerts, reference = r["alert rows"]
-    assert len(reference) > 0, "the reference raised no alert: the comparison would be empty"
-    assert r["alerts equal"], (alerts, reference)
+    runs = {"landing": dict(seed=7), "kafka": dict(seed=11, kafka=(kafka_broker.bootstrap, topic))}
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {
+            name: pool.submit(
+                run_with_kills,
+                tmp_path / name,
+                tmp_path / "model",
+                kills=3,
+                seconds=10,
+                devices=6,
+                echo=lambda msg, name=name: print(f"{name}: {msg}"),
+                **kw,
+            )  # fmt: skip
+            for name, kw in runs.items()
+        }
+        results = {name: f.result() for name, f in futures.items()}
+    for name, r in results.items():
+        assert r["kills"] == 3 and r["restarts"] == 3, name
+        assert r["duplicates"] == 0, name
+        assert r["missing"] == 0 and r["unexpected"] == 0, name
+        assert r["same as reference"] and r["scored"] == r["reference scored"], name
+        alerts, reference = r["alert rows"]
+        assert len(reference) > 0, f"{name}: the reference raised no alert: the comparison would be empty"
+        assert r["alerts equal"], (name, alerts, reference)
+        assert r["quarantine equal"], name

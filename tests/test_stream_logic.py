@@ -115,8 +115,8 @@ def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
         pd.testing.assert_frame_equal(
             other.set_index("_order").loc[common], scored.set_index("_order").loc[common], check_dtype=False
         )
-    # the last batch sees the watermark of the ones before: minute 124 - 2; minutes 0..121 are out
-    assert len(scored) == 122
+    # the last batch releases up to its newest minute (149) less the 2-minute delay: 0..146
+    assert len(scored) == 147
     expected = with_features(clean_sensors(frame, CLEANING), ctx.features).iloc[: len(scored)]
     for name in ctx.features.names:
         np.testing.assert_allclose(scored[name].to_numpy(), expected[name].to_numpy(), rtol=1e-9, atol=1e-12)
@@ -148,11 +148,15 @@ def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
     model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
     rows = as_rows(events_frame(events(2, 10, seed=7)))
     out, st = step(ctx, model, rows, BucketState.empty(ctx), 0)
-    assert out.empty and sorted(st.held()) == ["dev-00000", "dev-00001"]  # the watermark (0) passes nothing
+    # the watermark (0) passes nothing; the newest minute (4) less 2 releases minutes 0 and 1
+    minute = (rows["_order"] - rows["_order"].min()) // MIN
+    assert sorted(out["_order"]) == sorted(rows.loc[minute < 2, "_order"])
+    assert sorted(st.held()) == ["dev-00000", "dev-00001"]
     drain = rows.iloc[:1].assign(_drain=True)  # releases dev-00000's readings only
     out, st = step(ctx, model, drain, st, 0)
     assert (out["kind"] == "scored").all() and (out["device_id"] == "dev-00000").all()
-    assert len(out) == (rows["device_id"] == "dev-00000").sum() and st.held() == ["dev-00001"]
+    assert len(out) == ((rows["device_id"] == "dev-00000") & (minute >= 2)).sum()
+    assert st.held() == ["dev-00001"]
     first = rows[rows["device_id"] == "dev-00000"]
     older = first.iloc[[2]].assign(_order=first["_order"].iloc[2] + 1)  # within the watermark, but older
     out, st = step(ctx, model, older, st, 0)
