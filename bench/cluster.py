@@ -75,6 +75,7 @@ def run(rows: int, work: Path, echo=print) -> list[dict]:
     seconds = sensorpipe([*clean, "--engine", "spark", "--input", str(src), "--output", out])
     record("spark local[*]", seconds, report(out), load)
 
+    (work / "standalone").mkdir()
     with running_standalone(work / "standalone") as cluster:
         load = os.getloadavg()[0]
         out = str(work / "standalone-out")
