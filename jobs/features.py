@@ -19,9 +19,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.hfs import HadoopFS
-from jobs.parse import iso_parts, parse_timestamp, split_fields, strip
+from jobs.parse import split_fields
 from sensorpipe.features import FeatureConfig, feature_config, rul_max
 from sensorpipe.output import OutputError
+from sensorpipe.spark_values import iso_parts, parse_timestamp, strip
 from sensorpipe.spec import Column as SpecColumn
 from sensorpipe.spec import Spec, SpecError, load_spec
 

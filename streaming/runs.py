@@ -59,8 +59,63 @@ def pin_model(out: str, where: str, sha256: str, buckets: int) -> None:
             )
         return
     pin.parent.mkdir(parents=True, exist_ok=True)
+    _write_pin(pin, {"version": where, "model_sha256": sha256, "buckets": buckets})
+
+
+def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
+    """The state's grouping key of each bucket: keys that Spark's hash partitioning spreads
+    evenly over the state's partitions (the bucket numbers 0..7 would put 5 of 8 buckets in
+    one of 2 partitions, and leave one of 4 empty).
+
+    The keys follow from the bucket count and the state's partition count, which a restart
+    takes from its checkpoint (Spark's offset log), so a restart finds its state under the
+    same keys. They are also recorded in OUT/checkpoint/model.json; an output whose pin has
+    no keys but has committed batches was started with the bucket numbers as keys.
+    """
+    pin = Path(out) / "checkpoint" / PIN
+    doc = json.loads(pin.read_text(encoding="utf-8")) if "://" not in out and pin.is_file() else None
+    if doc is not None and "keys" in doc:
+        return doc["keys"]
+    if doc is not None and _committed(out):
+        return list(range(buckets))
+    partitions = checkpoint_partitions(spark, out) or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    # the same hash as HashPartitioning: pmod(murmur3(key, seed 42), partitions)
+    rows = spark.range(64 * buckets).select("id", F.pmod(F.hash("id"), F.lit(partitions))).collect()
+    by_partition: dict[int, list[int]] = {}
+    for key, part in rows:
+        by_partition.setdefault(part, []).append(key)
+    keys = [by_partition[b % partitions][b // partitions] for b in range(buckets)]
+    if doc is not None:
+        _write_pin(pin, {**doc, "keys": keys})
+    return keys
+
+
+def checkpoint_partitions(spark: SparkSession, out: str) -> int | None:
+    """The state's partition count recorded in the checkpoint's last offset log entry, if any."""
+    fs, offsets = _fs(spark, f"{out}/checkpoint/offsets")
+    if not fs.exists(offsets):
+        return None
+    batches = [int(s.getPath().getName()) for s in fs.listStatus(offsets) if s.getPath().getName().isdigit()]
+    if not batches:
+        return None
+    stream = fs.open(spark._jvm.org.apache.hadoop.fs.Path(offsets, str(max(batches))))
+    try:
+        reader = spark._jvm.java.io.BufferedReader(spark._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        reader.readLine()  # the log's version, "v1"
+        meta = json.loads(reader.readLine())
+    finally:
+        stream.close()
+    value = meta.get("conf", {}).get("spark.sql.shuffle.partitions")
+    return int(value) if value else None
+
+
+def _committed(out: str) -> bool:
+    commits = Path(out) / "checkpoint" / "commits"
+    return commits.is_dir() and any(p.name.isdigit() for p in commits.iterdir())
+
+
+def _write_pin(pin: Path, doc: dict) -> None:
     tmp = pin.with_name(f".{PIN}.tmp")
-    doc = {"version": where, "model_sha256": sha256, "buckets": buckets}
     tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
     tmp.rename(pin)
 

@@ -96,15 +96,19 @@ def output_schema(ctx: Context, device_type) -> T.StructType:
 
 
 def scored_events(
-    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, max_files=None
+    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, keys: list[int], max_files=None
 ) -> DataFrame:
-    """The state's output stream: scored rows and quarantined lines, one schema (see Context)."""
+    """The state's output stream: scored rows and quarantined lines, one schema (see Context).
+    keys: the state's grouping key of each bucket (streaming/runs.state_keys)."""
     lines = read_lines(spark, landing, max_files).observe("sensorpipe", F.count(F.lit(1)).alias("events"))
     lines = lines.unionByName(read_drain(spark, runs.drain_dir(out)))
     events = lines.transform(with_validated(spec, ctx.features))
     device = F.col(ctx.features.device)
     # a bucket of devices per state key: one Python call does all of its devices (streaming/logic.py)
-    bucket = F.when(device.isNotNull(), F.pmod(F.xxhash64(device), F.lit(stream_config(spec).buckets)))
+    bucket = F.pmod(F.xxhash64(device), F.lit(len(keys)))
+    bucket = F.when(
+        device.isNotNull(), F.element_at(F.array(*[F.lit(k) for k in keys]), (bucket + 1).cast("int"))
+    )
     # a partial of a module function ships by reference: workers share the module's model cache
     body = partial(process_bucket, ctx)
     return (
@@ -128,7 +132,8 @@ def start(
     """Start the query; trigger None means available-now (process what is there, then stop)."""
     # the state's partitions: one task per core, each doing whole buckets (a restart keeps the
     # number its checkpoint was started with; Spark restores it from the offset log)
-    partitions = min(stream_config(spec).buckets, spark.sparkContext.defaultParallelism)
+    buckets = stream_config(spec).buckets
+    partitions = min(buckets, spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     runs.make_drain_dir(spark, out)
@@ -140,8 +145,9 @@ def start(
         spark.streams.removeListener(old)
     _LISTENERS[out] = ProgressListener(f"{out}/metrics.jsonl", alerts_by_batch, echo)
     spark.streams.addListener(_LISTENERS[out])
+    keys = runs.state_keys(spark, out, buckets)
     writer = (
-        scored_events(spark, spec, ctx, landing, out, max_files)
+        scored_events(spark, spec, ctx, landing, out, keys, max_files)
         .writeStream.foreachBatch(batch_writer(out, ctx.features, ctx.order_is_time, alerts_by_batch))
         .option("checkpointLocation", f"{out}/checkpoint")
         .queryName("sensorpipe-stream")

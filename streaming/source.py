@@ -1,8 +1,8 @@
 """Read the landing directory's JSON lines and validate each event with the spec's grammars.
 
 Every field is read as text (from_json turns a JSON number into its text), stripped, a
-null token made null, then parsed with the grammars of sensorpipe.values, as the batch
-engines do. Reasons: malformed_row (not UTF-8, not a JSON object), missing_required,
+null token made null, then parsed with the grammars of sensorpipe.values as built-in Spark
+expressions (sensorpipe.spark_values, the batch job's; no Python UDF). Reasons: malformed_row (not UTF-8, not a JSON object), missing_required,
 invalid_value; duplicate_key and late are decided later, in the per-device state.
 Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
 lines), so "first" among duplicates means file order, then line order, as in the batch
@@ -11,7 +11,6 @@ engines.
 
 from __future__ import annotations
 
-import pandas as pd
 from pyspark.sql import Column as C
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,8 +18,9 @@ from pyspark.sql import types as T
 
 from sensorpipe.features import FeatureConfig
 from sensorpipe.rows import INVALID, MALFORMED, MISSING
+from sensorpipe.spark_values import checked, iso_parts, parse_float, parse_int, parse_timestamp
 from sensorpipe.spec import Spec, SpecError
-from sensorpipe.values import FLOAT_RE, INT_RE, TS_MAX, TS_MIN, WHITESPACE, parse_timestamp
+from sensorpipe.values import WHITESPACE
 
 CORRUPT = "_corrupt"
 JSON_OPTIONS = {
@@ -29,7 +29,6 @@ JSON_OPTIONS = {
     "allowSingleQuotes": "false",  # JSON, not JavaScript: 'x' is a malformed line
     "allowNonNumericNumbers": "false",
 }
-FIXED_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?\z"
 EVENT_TIME = "_event_time"  # the watermark's column
 ORDER = "_order"  # the order column as a long: epoch microseconds, or the int itself
 DRAIN = "_drain"  # a job-written line naming a device whose held events are to be released
@@ -93,37 +92,6 @@ def read_drain(spark: SparkSession, where: str) -> DataFrame:
     )  # fmt: skip
 
 
-def anchored(regex: str) -> str:
-    return rf"^(?:{regex})\z"
-
-
-@F.pandas_udf(T.LongType())
-def core_timestamp(raw: pd.Series) -> pd.Series:
-    """The rarer timestamp forms (zones, fractions, epoch seconds) by the core's own parser."""
-    return pd.Series([None if s is None else parse_timestamp(s) for s in raw], index=raw.index, dtype=object)
-
-
-def typed(raw: C, col) -> C:
-    """The parsed value of a stripped, non-null-token field; null when invalid."""
-    if col.type == "float":
-        v = F.when(raw.rlike(anchored(FLOAT_RE)), raw.try_cast("double"))
-        v = F.when(~F.isnan(v) & (F.abs(v) != F.lit(float("inf"))), v)
-    elif col.type == "int":
-        v = F.when(raw.rlike(anchored(INT_RE)), raw.try_cast("bigint"))
-    elif col.type == "timestamp":
-        fixed = F.concat(F.substring(raw, 1, 10), F.lit(" "), F.substring(raw, 12, 8))
-        stamp = F.unix_micros(F.try_to_timestamp(fixed, F.lit("yyyy-MM-dd HH:mm:ss")))
-        v = F.when(raw.rlike(FIXED_ISO), F.when(F.substring(raw, 1, 4) != "0000", stamp)).otherwise(
-            core_timestamp(F.when(~raw.rlike(FIXED_ISO), raw))
-        )
-        v = F.when(v.between(TS_MIN, TS_MAX), v)
-    else:
-        return raw
-    if col.range is not None:
-        v = F.when(v.between(*col.range), v)
-    return v
-
-
 def with_validated(spec: Spec, features: FeatureConfig):
     """Lines -> device, _order, _event_time, sensors (doubles, raw), reason, raw, source, line, _drain.
 
@@ -152,11 +120,20 @@ def with_validated(spec: Spec, features: FeatureConfig):
             *keep, malformed.alias("_malformed"), *[_text(spec, c).alias(f"_t_{c.name}") for c in checked]
         )
         t = {c.name: F.col(f"_t_{c.name}") for c in checked}
-        typed_ = texts.select(
+        # staged as the batch job does: each select refers to the previous one's columns, so
+        # no regex result is copied into several places of one expression (Spark would run each copy)
+        stamps = [c for c in checked if c.type == "timestamp"]
+        texts = texts.select("*", *[iso_parts(t[c.name]).alias(f"_iso_{c.name}") for c in stamps])
+        parsed_ = texts.select(
             *keep, "_malformed",
             _any(t[c.name].isNull() for c in checked if c.required).alias("_missing"),
             *[t[c.name].alias(f"_t_{c.name}") for c in checked if c.rejects_invalid],
-            *[typed(t[c.name], c).alias(f"_v_{c.name}") for c in checked],
+            *[_parsed(t[c.name], c).alias(f"_p_{c.name}") for c in checked],
+        )  # fmt: skip
+        typed_ = parsed_.select(
+            *keep, "_malformed", "_missing",
+            *[f"_t_{c.name}" for c in checked if c.rejects_invalid],
+            *[_checked(F.col(f"_p_{c.name}"), c).alias(f"_v_{c.name}") for c in checked],
         )  # fmt: skip
         invalid = _any(
             F.col(f"_t_{c.name}").isNotNull() & F.col(f"_v_{c.name}").isNull()
@@ -180,6 +157,17 @@ def with_validated(spec: Spec, features: FeatureConfig):
         )  # fmt: skip
 
     return transform
+
+
+def _parsed(text: C, col) -> C:
+    """A field's value by its type's grammar (sensorpipe.spark_values), unchecked; text as is."""
+    if col.type == "timestamp":
+        return parse_timestamp(text, F.col(f"_iso_{col.name}"))
+    return {"float": parse_float, "int": parse_int}.get(col.type, lambda x: x)(text)
+
+
+def _checked(value: C, col) -> C:
+    return checked(value, col) if col.type in ("float", "int", "timestamp") else value
 
 
 def _text(spec: Spec, col) -> C:

@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 from conftest import DATA, ROOT, Output, assert_same, run_clean
 from jobs.apply import impute_clip_scale, iso_timestamp
 from jobs.clean import clean
-from jobs.parse import checked, iso_parts, parse_float, parse_int, parse_timestamp, split_fields
+from jobs.parse import split_fields
+from sensorpipe.spark_values import checked, iso_parts, parse_float, parse_int, parse_timestamp
 from sensorpipe.spec import Column, parse_spec
 from sensorpipe.transform import fit_params
 

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from sensorpipe.features import clean_sensors, with_features
 from sensorpipe.spec import load_spec
-from streaming.runs import make_drain_dir, request_drain
+from streaming.runs import make_drain_dir, request_drain, state_keys
 from streaming.score_stream import make_context, run_available_now, scored_events
 from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
 
@@ -145,7 +145,14 @@ def test_model_loaded_once_per_worker(spark, ctx, fleet_run, tmp_path):
     make_drain_dir(spark, str(tmp_path))  # a drain request in the first batch: all is scored in it
     request_drain(spark, str(tmp_path), "device_id", sorted(frame["device_id"].unique()))
     query = (
-        scored_events(spark, load_spec(SPEC), ctx, str(tmp / "ordered"), str(tmp_path))
+        scored_events(
+            spark,
+            load_spec(SPEC),
+            ctx,
+            str(tmp / "ordered"),
+            str(tmp_path),
+            state_keys(spark, str(tmp_path), 8),
+        )
         .writeStream.format("memory")
         .queryName("stream_model_loads")
         .option("checkpointLocation", str(tmp_path / "checkpoint"))

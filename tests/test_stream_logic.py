@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from sensorpipe.features import clean_sensors, with_features
 from sensorpipe.registry import ModelIntegrityError, cached_model
@@ -15,7 +16,7 @@ from sensorpipe.spec import SpecError, load_spec, parse_spec
 from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, step
-from streaming.runs import pin_model, pinned_version
+from streaming.runs import pin_model, pinned_version, state_keys
 from streaming.score_stream import make_context
 from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
 
@@ -180,3 +181,41 @@ def test_model_pinned_in_checkpoint(tmp_path, stream_model):
     shutil.rmtree(where)
     with pytest.raises(ModelIntegrityError, match="is gone"):
         pinned_version(str(registry), out)
+
+
+@pytest.fixture
+def shuffle_partitions(spark):
+    """Set spark.sql.shuffle.partitions for one test (adaptive execution off, as in a stream:
+    it would coalesce the partitions), both restored after it."""
+    before = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled")}
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    yield lambda n: spark.conf.set("spark.sql.shuffle.partitions", str(n))
+    for k, v in before.items():
+        spark.conf.set(k, v)
+
+
+@pytest.mark.parametrize("partitions", [2, 3, 4])
+def test_state_keys_spread_buckets_evenly(spark, tmp_path, partitions, shuffle_partitions):
+    """Spark's own shuffle puts the 8 bucket keys 3-3-2 / 2-2-2-2 / 4-4 into the state's partitions."""
+    shuffle_partitions(partitions)
+    keys = state_keys(spark, str(tmp_path / "fresh"), 8)
+    assert len(set(keys)) == 8
+    frame = spark.createDataFrame([(k,) for k in keys], "key long").groupBy("key").count()
+    per_partition = frame.select(F.spark_partition_id().alias("p")).groupBy("p").count().collect()
+    assert sorted(r["count"] for r in per_partition) == {2: [4, 4], 3: [2, 3, 3], 4: [2, 2, 2, 2]}[partitions]
+
+
+def test_state_keys_pinned(spark, tmp_path, stream_model, shuffle_partitions):
+    """Keys are written into the pin at first start and read back; an output started before
+    keys were pinned (committed batches, no keys) keeps the bucket numbers."""
+    out = tmp_path / "out"
+    pin_model(str(out), pinned_version(str(stream_model), str(out)), "sha-a", 8)
+    shuffle_partitions(2)
+    keys = state_keys(spark, str(out), 8)
+    shuffle_partitions(4)
+    assert state_keys(spark, str(out), 8) == keys  # read from the pin, not recomputed
+    old = tmp_path / "old"
+    pin_model(str(old), pinned_version(str(stream_model), str(old)), "sha-a", 8)
+    (old / "checkpoint" / "commits").mkdir(parents=True)
+    (old / "checkpoint" / "commits" / "0").write_text("v1\n")
+    assert state_keys(spark, str(old), 8) == list(range(8))
