@@ -6,7 +6,7 @@
 Per rate: the job (`spark-submit streaming/score_stream.py --trigger 1s`, its own process
 group) starts on an empty landing directory and is warmed by one small file; then
 `sensorpipe simulate --stream LANDING --rate R --duration D --start now --clean` feeds it
-(one file a second) while the job runs, and after the feed the job gets up to --drain
+(one file a second, or every --file-interval seconds) while the job runs, and after the feed the job gets up to --drain
 seconds to catch up before it is killed. Measured:
 - processed rows/s: lines the job's batches read (metrics.jsonl, observedMetrics) between
   the first file landing and the end of the feed, over that span; input rows/s the same
@@ -92,13 +92,14 @@ def progress(out: Path) -> pd.DataFrame:
 
 
 def run_rate(
-    work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float
-) -> dict:
+    work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float,
+    trigger: str = "1s", file_interval: float = 1.0,
+) -> dict:  # fmt: skip
     landing, out = work / "landing", work / "out"
     landing.mkdir(parents=True)
     warm_ts = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min") - pd.Timedelta(minutes=30)
     land(landing, 999_999, tick(devices, warm_ts))  # sorts after the simulator's names; read first anyway
-    job = Job.start(SPEC, model, landing, out, work / "job.log", code=code, max_files=None)
+    job = Job.start(SPEC, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger)
     try:
         wait_for(lambda: batches(out, "commits") >= 1, 900, "the warm-up batch", job)
         (landing / "events-999999.jsonl").rename(landing / ".warm-up.jsonl")
@@ -114,7 +115,7 @@ def run_rate(
             str(devices),
         ]
         sim += ["--stream", str(landing), "--rate", str(rate), "--duration", str(duration), "--start", "now"]
-        sim += ["--clean", "--seed", "1"]
+        sim += ["--clean", "--seed", "1", "--file-interval", str(file_interval)]
         fed = time.time()
         subprocess.run(sim, check=True, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True)
         feed_end = time.time()
@@ -197,6 +198,8 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--drain", type=float, default=60.0, help="seconds the job may take to catch up after")
     ap.add_argument("--work", help="working directory (default: a new one under bench/data)")
+    ap.add_argument("--trigger", default="1s", help="the job's micro-batch interval (0s: back to back)")
+    ap.add_argument("--file-interval", type=float, default=1.0, help="seconds between the simulator's files")
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
     from tests.stream_fixtures import make_model  # noqa: PLC0415
@@ -209,8 +212,9 @@ def main() -> int:
     for rate in (int(r) for r in args.rates.split(",")):
         try:
             r = run_rate(
-                work / f"rate-{rate}", work / "model", code, rate, args.duration, args.devices, args.drain
-            )
+                work / f"rate-{rate}", work / "model", code, rate, args.duration, args.devices, args.drain,
+                args.trigger, args.file_interval,
+            )  # fmt: skip
         except JobDied as exc:  # a row that says so, and the next rate
             reason = next((x for x in str(exc).splitlines() if "Error:" in x), "see job.log")
             r = {

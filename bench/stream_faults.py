@@ -64,13 +64,13 @@ class Job:
     @staticmethod
     def start(
         spec, model, landing, out, log: Path, live: bool = True, code: Path = ROOT, master: str = "local[2]",
-        max_files: int | None = 1,
+        max_files: int | None = 1, trigger: str = "1s",
     ) -> Job:  # fmt: skip
         """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored)."""
         kafka = str(landing).startswith(KAFKA)
         args = ["--spec", str(spec), "--model", str(model), "--input", str(landing), "--output", str(out)]
         args += ["--max-files-per-trigger", str(max_files)] if max_files and not kafka else []
-        args += ["--trigger", "1s"] if live else ["--available-now"]
+        args += ["--trigger", trigger] if live else ["--available-now"]
         script = "streaming/score_stream.py"
         cmd = [
             str(code / script) if c == str(ROOT / script) else c
