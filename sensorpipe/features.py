@@ -255,18 +255,22 @@ def clean_sensors(frame: pd.DataFrame, cleaning: dict) -> pd.DataFrame:
     """Raw sensor values -> the values a cleaning run writes: impute -> clip -> scale, with
     the parameters a model card keeps (sensorpipe.transform.sensor_cleaning), vectorized.
     Nulls are NaN; an int column that is not scaled is rounded half to even when clipped."""
-    out = frame.copy()
+    new = {}
     for name, p in cleaning.items():
-        x = pd.to_numeric(out[name], errors="coerce").astype(float)
+        col = frame[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            x = col.to_numpy(dtype=float, copy=True)
+        else:
+            x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         if p.get("fill") is not None:
-            x = x.fillna(float(p["fill"]))
+            x[np.isnan(x)] = float(p["fill"])
         if p.get("bounds") is not None:
             lo, hi = p["bounds"]
-            clipped = x.clip(lo, hi)
+            clipped = np.clip(x, lo, hi)
             if p.get("as_int"):
-                clipped = clipped.where(clipped == x, np.round(clipped))
+                clipped = np.where(clipped == x, clipped, np.round(clipped))
             x = clipped
         if p.get("divisor") is not None:
             x = (x - p["center"]) / p["divisor"] if p["divisor"] != 0 else x * 0.0
-        out[name] = x
-    return out
+        new[name] = x
+    return frame.assign(**new)

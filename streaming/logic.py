@@ -246,7 +246,9 @@ def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.
     out = _concat([scored, quarantine.assign(kind="quarantine")]).reindex(columns=ctx.output_columns)
     # columns absent from one part are all-NaN floats there: give Arrow Python objects instead
     for c in ("kind", ctx.features.device, "alert", "episode", "top_sensors", "reason", "raw", "source"):
-        out[c] = out[c].astype(object).where(out[c].notna(), None)
+        values = out[c].to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = None
+        out[c] = values
     return out
 
 

@@ -2,8 +2,9 @@
 
 Every field is read as text (from_json turns a JSON number into its text), stripped, a
 null token made null, then parsed with the grammars of sensorpipe.values as built-in Spark
-expressions (sensorpipe.spark_values, the batch job's; no Python UDF). Reasons: malformed_row (not UTF-8, not a JSON object), missing_required,
-invalid_value; duplicate_key and late are decided later, in the per-device state.
+expressions (sensorpipe.spark_values, the batch job's; no Python UDF). Reasons:
+malformed_row (not UTF-8, not a JSON object), missing_required, invalid_value;
+duplicate_key and late are decided later, in the per-device state.
 Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
 lines), so "first" among duplicates means file order, then line order, as in the batch
 engines.
