@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,12 @@ from sensorpipe.registry import cached_model
 from sensorpipe.rows import DUPLICATE
 from streaming.alerts import Episodes, episodes, top_sensors
 from streaming.source import DRAIN, ORDER
+
+# pyspark's applyInPandasWithState pads its Arrow batches with all-NA rows through pd.concat,
+# which pandas 2 warns about on every call; the warning is about pyspark's code, not ours
+warnings.filterwarnings(
+    "ignore", "The behavior of DataFrame concatenation with empty or all-NA entries", FutureWarning
+)
 
 LATE = "late"
 PENDING = "_pending"  # a reading accepted and held back, not yet released
