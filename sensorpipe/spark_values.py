@@ -99,7 +99,8 @@ def parse_timestamp(raw: C, parts: C) -> C:
 
 
 def checked(v: C, col: Column) -> C:
-    """Finite, and inside the timestamp limits and the spec's range."""
+    """Finite, and inside the timestamp limits and the spec's range (a text column, which has
+    no range, is returned as it is)."""
     if col.type == "float":
         v = F.when(~F.isnan(v) & (F.abs(v) != F.lit(float("inf"))), v)
     if col.type == "timestamp":

@@ -107,7 +107,7 @@ def with_validated(spec: Spec, features: FeatureConfig):
     schema = schema.add(CORRUPT, T.StringType())
     keep = ["raw", "source", "line", DRAIN]
     used = [c for c in spec.columns if c.out in (features.device, features.order, *features.sensors)]
-    checked = [c for c in spec.columns if c.required or c.rejects_invalid or c in used]
+    fields = [c for c in spec.columns if c.required or c.rejects_invalid or c in used]
 
     def transform(lines: DataFrame) -> DataFrame:
         parsed = lines.select(*keep, F.from_json("raw", schema, JSON_OPTIONS).alias("_j"))
@@ -118,35 +118,35 @@ def with_validated(spec: Spec, features: FeatureConfig):
             | F.col("_j").getField(CORRUPT).isNotNull()
         )
         texts = parsed.select(
-            *keep, malformed.alias("_malformed"), *[_text(spec, c).alias(f"_t_{c.name}") for c in checked]
+            *keep, malformed.alias("_malformed"), *[_text(spec, c).alias(f"_t_{c.name}") for c in fields]
         )
-        t = {c.name: F.col(f"_t_{c.name}") for c in checked}
+        t = {c.name: F.col(f"_t_{c.name}") for c in fields}
         # staged as the batch job does: each select refers to the previous one's columns, so
         # no regex result is copied into several places of one expression (Spark would run each copy)
-        stamps = [c for c in checked if c.type == "timestamp"]
+        stamps = [c for c in fields if c.type == "timestamp"]
         texts = texts.select("*", *[iso_parts(t[c.name]).alias(f"_iso_{c.name}") for c in stamps])
         parsed_ = texts.select(
             *keep, "_malformed",
-            _any(t[c.name].isNull() for c in checked if c.required).alias("_missing"),
-            *[t[c.name].alias(f"_t_{c.name}") for c in checked if c.rejects_invalid],
-            *[_parsed(t[c.name], c).alias(f"_p_{c.name}") for c in checked],
+            _any(t[c.name].isNull() for c in fields if c.required).alias("_missing"),
+            *[t[c.name].alias(f"_t_{c.name}") for c in fields if c.rejects_invalid],
+            *[_parsed(t[c.name], c).alias(f"_p_{c.name}") for c in fields],
         )  # fmt: skip
         typed_ = parsed_.select(
             *keep, "_malformed", "_missing",
-            *[f"_t_{c.name}" for c in checked if c.rejects_invalid],
-            *[_checked(F.col(f"_p_{c.name}"), c).alias(f"_v_{c.name}") for c in checked],
+            *[f"_t_{c.name}" for c in fields if c.rejects_invalid],
+            *[checked(F.col(f"_p_{c.name}"), c).alias(f"_v_{c.name}") for c in fields],
         )  # fmt: skip
         invalid = _any(
             F.col(f"_t_{c.name}").isNotNull() & F.col(f"_v_{c.name}").isNull()
-            for c in checked
+            for c in fields
             if c.rejects_invalid
         )
         reason = F.when(
             ~F.col(DRAIN),
             F.when(F.col("_malformed"), MALFORMED).when(F.col("_missing"), MISSING).when(invalid, INVALID),
         )
-        staged = typed_.select(*keep, *[f"_v_{c.name}" for c in checked], reason.alias("reason"))
-        value = {c.out: F.col(f"_v_{c.name}") for c in checked}
+        staged = typed_.select(*keep, *[f"_v_{c.name}" for c in fields], reason.alias("reason"))
+        value = {c.out: F.col(f"_v_{c.name}") for c in fields}
         order = value[features.order]
         micros = order if order_col.type == "timestamp" else order * F.lit(1_000_000)
         return staged.select(
@@ -165,10 +165,6 @@ def _parsed(text: C, col) -> C:
     if col.type == "timestamp":
         return parse_timestamp(text, F.col(f"_iso_{col.name}"))
     return {"float": parse_float, "int": parse_int}.get(col.type, lambda x: x)(text)
-
-
-def _checked(value: C, col) -> C:
-    return checked(value, col) if col.type in ("float", "int", "timestamp") else value
 
 
 def _not_blank(line: str) -> C:
