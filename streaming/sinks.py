@@ -1,7 +1,9 @@
 """The stream's writers: scored/, alerts/ and quarantine/ exactly once, and its progress.
 
 Each micro-batch is written by foreachBatch to `<sink>/_staging/<batch>/` and its part
-files are renamed into `<sink>/` as `batch-<batch>-<n>.parquet`. A batch that runs again
+files are renamed into `<sink>/` as `batch-<batch>-<n>.parquet`. The alerts, a few rows a
+batch, come back to the driver with the scored write (an Observation) and are written from
+there by pyarrow, in Spark's own Parquet types, without a Spark job of their own. A batch that runs again
 after a crash (Spark replays it from its offset log, with the same input, state version
 and watermark, so the same rows) first deletes whatever the failed attempt left, so no
 row lands twice. Readers skip `_staging` (names starting with `_`). Paths go through
@@ -13,8 +15,12 @@ from __future__ import annotations
 import json
 import sys
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.streaming import StreamingQueryListener
 
 from sensorpipe.features import FeatureConfig
@@ -45,6 +51,33 @@ def commit_batch(frame: DataFrame, sink: str, batch_id: int, options: dict | Non
     fs.delete(staging, True)
 
 
+def commit_rows(spark: SparkSession, rows: list, schema: T.StructType, sink: str, batch_id: int) -> None:
+    """Write a batch's few rows, collected on the driver, as one file in sink/, idempotently.
+
+    The Parquet bytes come from pyarrow with the types Spark writes (timestamps as INT96,
+    naive UTC), and go through Hadoop's FileSystem: a staging file, then a rename."""
+    fs, root = clear_batch(spark, sink, batch_id)
+    columns = {f.name: [r[i] for r in rows] for i, f in enumerate(schema.fields)}
+    table = pa.table({f.name: pa.array(columns[f.name], _arrow_type(f.dataType)) for f in schema.fields})
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, use_deprecated_int96_timestamps=True, compression="snappy")
+    jvm = spark._jvm
+    staging = jvm.org.apache.hadoop.fs.Path(root, f"_staging/{batch_id}/part-00000.parquet")
+    stream = fs.create(staging, True)
+    try:
+        stream.write(buffer.getvalue().to_pybytes())
+    finally:
+        stream.close()
+    fs.rename(staging, jvm.org.apache.hadoop.fs.Path(root, f"{_prefix(batch_id)}00000.parquet"))
+    fs.delete(staging.getParent(), True)
+
+
+def _arrow_type(spark_type: T.DataType) -> pa.DataType:
+    # collected timestamps are naive datetimes in the driver's time zone: the order column is
+    # collected as epoch microseconds instead and written as Spark writes a timestamp
+    return pa.timestamp("us") if isinstance(spark_type, T.TimestampType) else to_arrow_type(spark_type)
+
+
 def clear_batch(spark: SparkSession, sink: str, batch_id: int):
     """Delete what an earlier attempt of this batch left in sink/ (its files, its staging)."""
     fs, root = _fs(spark, sink)
@@ -68,15 +101,17 @@ def has_data(spark: SparkSession, sink: str) -> bool:
 def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_by_batch: dict):
     """The foreachBatch function: split the state's output into the three sinks.
 
-    One pass computes the batch (cached) and writes scored/ while counting the alert and
-    quarantine rows (an Observation); alerts/ and quarantine/ are then written from the
-    cache only when they have rows, or when the sink holds no file yet (its first file
-    carries the schema readers need). An empty batch writes nothing there, but still deletes
-    what a failed attempt of it may have left.
+    One pass computes the batch (cached) and writes scored/, while an Observation counts the
+    quarantine rows and collects the alert rows (a few per batch) to the driver, which
+    writes alerts/ itself (commit_rows). quarantine/ is written from the cache when it has
+    rows. A sink gets a file when the batch has rows for it, or when it holds no file yet
+    (its first file carries the schema readers need); otherwise the batch writes nothing
+    there but still deletes what a failed attempt of it may have left.
     """
     d = features.device
     order = F.timestamp_micros(ORDER) if order_is_time else F.col(ORDER)
     kind = F.col("kind")
+    alert_columns = [d, ORDER, "probability", "threshold", "top_sensors", "episode"]
     sinks_with_data: set[str] = set()
 
     def needs_file(spark: SparkSession, sink: str) -> bool:
@@ -86,14 +121,25 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
 
     def write(df: DataFrame, batch_id: int) -> None:
         spark = df.sparkSession
+        alert_schema = T.StructType(
+            [
+                T.StructField(d, df.schema[d].dataType),
+                T.StructField(features.order, T.TimestampType() if order_is_time else T.LongType()),
+                T.StructField("probability", T.DoubleType()),
+                T.StructField("threshold", T.DoubleType()),
+                T.StructField("top_sensors", T.StringType()),
+                T.StructField("episode", T.IntegerType()),
+            ]
+        )
         df = df.withColumns({features.order: order, "batch_id": F.lit(batch_id).cast("long")})
         df.persist()
         try:
-            counts = Observation("sensorpipe_sinks")
+            seen = Observation("sensorpipe_sinks")
+            is_alert = (kind == "scored") & F.col("alert")
             scored = df.observe(
-                counts,
-                F.count_if((kind == "scored") & F.col("alert")).alias("alerts"),
+                seen,
                 F.count_if(kind == "quarantine").alias("quarantine"),
+                F.collect_list(F.when(is_alert, F.struct(*alert_columns))).alias("alerts"),
             ).where(kind == "scored")
             commit_batch(
                 scored.select(d, features.order, *features.names, "probability", "batch_id"),
@@ -103,24 +149,27 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
                 # the state stage's JVM time and save nothing; the device column keeps its own
                 {"parquet.enable.dictionary": "false", f"parquet.enable.dictionary#{d}": "true"},
             )
-            n = counts.get
-            alerts = df.where((kind == "scored") & F.col("alert")).select(
-                d, features.order, "probability", "threshold", "top_sensors", F.col("episode").cast("int")
-            )
-            quarantine = df.where(kind == "quarantine").select(
-                "reason", "raw", "source", "line", d, features.order, "batch_id"
-            )
-            for sink, rows, frame in (
-                ("alerts", n["alerts"], alerts),
-                ("quarantine", n["quarantine"], quarantine),
-            ):
-                where = f"{out}/{sink}"
-                if rows or needs_file(spark, where):
-                    commit_batch(frame, where, batch_id)
-                    sinks_with_data.add(where)
-                else:
-                    clear_batch(spark, where, batch_id)
-            alerts_by_batch[batch_id] = n["alerts"]
+            n = seen.get
+            alerts = f"{out}/alerts"
+            if n["alerts"] or needs_file(spark, alerts):
+                commit_rows(
+                    spark, sorted(n["alerts"], key=lambda r: (r[0], r[1])), alert_schema, alerts, batch_id
+                )
+                sinks_with_data.add(alerts)
+            else:
+                clear_batch(spark, alerts, batch_id)
+            quarantine = f"{out}/quarantine"
+            if n["quarantine"] or needs_file(spark, quarantine):
+                rows = df.where(kind == "quarantine")
+                commit_batch(
+                    rows.select("reason", "raw", "source", "line", d, features.order, "batch_id"),
+                    quarantine,
+                    batch_id,
+                )
+                sinks_with_data.add(quarantine)
+            else:
+                clear_batch(spark, quarantine, batch_id)
+            alerts_by_batch[batch_id] = len(n["alerts"])
         finally:
             df.unpersist()
 
