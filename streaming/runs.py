@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from sensorpipe.registry import CARD_FILE, ModelIntegrityError, current_version
@@ -79,8 +79,10 @@ def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
     if doc is not None and _committed(out):
         return list(range(buckets))
     partitions = checkpoint_partitions(spark, out) or int(spark.conf.get("spark.sql.shuffle.partitions"))
-    # the same hash as HashPartitioning: pmod(murmur3(key, seed 42), partitions)
-    rows = spark.range(64 * buckets).select("id", F.pmod(F.hash("id"), F.lit(partitions))).collect()
+    # the same hash as HashPartitioning: pmod(murmur3(key, seed 42), partitions), of the key's
+    # own type (an int hashes differently from a long)
+    key = F.col("id").cast("int")
+    rows = spark.range(64 * buckets).select(key, F.pmod(F.hash(key), F.lit(partitions))).collect()
     by_partition: dict[int, list[int]] = {}
     for key, part in rows:
         by_partition.setdefault(part, []).append(key)
@@ -88,6 +90,15 @@ def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
     if doc is not None:
         _write_pin(pin, {**doc, "keys": keys})
     return keys
+
+
+def bucket_key(device: Column, keys: list[int]) -> Column:
+    """A device's state key: its bucket (xxhash64 of the device modulo the bucket count) mapped
+    to that bucket's key, an int as state_keys hashed it; null for a null device."""
+    bucket = F.pmod(F.xxhash64(device), F.lit(len(keys)))
+    return F.when(
+        device.isNotNull(), F.element_at(F.array(*[F.lit(k) for k in keys]), (bucket + 1).cast("int"))
+    )
 
 
 def checkpoint_partitions(spark: SparkSession, out: str) -> int | None:

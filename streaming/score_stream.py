@@ -103,12 +103,8 @@ def scored_events(
     lines = read_lines(spark, landing, max_files).observe("sensorpipe", F.count(F.lit(1)).alias("events"))
     lines = lines.unionByName(read_drain(spark, runs.drain_dir(out)))
     events = lines.transform(with_validated(spec, ctx.features))
-    device = F.col(ctx.features.device)
     # a bucket of devices per state key: one Python call does all of its devices (streaming/logic.py)
-    bucket = F.pmod(F.xxhash64(device), F.lit(len(keys)))
-    bucket = F.when(
-        device.isNotNull(), F.element_at(F.array(*[F.lit(k) for k in keys]), (bucket + 1).cast("int"))
-    )
+    bucket = runs.bucket_key(F.col(ctx.features.device), keys)
     # a partial of a module function ships by reference: workers share the module's model cache
     body = partial(process_bucket, ctx)
     return (

@@ -16,7 +16,7 @@ from sensorpipe.spec import SpecError, load_spec, parse_spec
 from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, step
-from streaming.runs import pin_model, pinned_version, state_keys
+from streaming.runs import bucket_key, pin_model, pinned_version, state_keys
 from streaming.score_stream import make_context
 from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
 
@@ -196,11 +196,14 @@ def shuffle_partitions(spark):
 
 @pytest.mark.parametrize("partitions", [2, 3, 4])
 def test_state_keys_spread_buckets_evenly(spark, tmp_path, partitions, shuffle_partitions):
-    """Spark's own shuffle puts the 8 bucket keys 3-3-2 / 2-2-2-2 / 4-4 into the state's partitions."""
+    """Spark's own shuffle puts the 8 buckets of 1,000 devices 3-3-2 / 2-2-2-2 / 4-4 into the
+    state's partitions, grouped by the key column the stream groups by."""
     shuffle_partitions(partitions)
     keys = state_keys(spark, str(tmp_path / "fresh"), 8)
     assert len(set(keys)) == 8
-    frame = spark.createDataFrame([(k,) for k in keys], "key long").groupBy("key").count()
+    devices = spark.range(1000).select(F.format_string("dev-%04d", "id").alias("device"))
+    frame = devices.groupBy(bucket_key(F.col("device"), keys).alias("key")).count()
+    assert frame.count() == 8
     per_partition = frame.select(F.spark_partition_id().alias("p")).groupBy("p").count().collect()
     assert sorted(r["count"] for r in per_partition) == {2: [4, 4], 3: [2, 3, 3], 4: [2, 2, 2, 2]}[partitions]
 
