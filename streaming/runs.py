@@ -24,30 +24,28 @@ def drain_dir(out: str) -> str:
     return f"{out}/checkpoint/drain"
 
 
-def pinned_version(model_dir: str, out: str) -> str:
+def pinned_version(spark: SparkSession, model_dir: str, out: str) -> str:
     """The model version directory this OUT was started with (OUT/checkpoint/model.json),
     or, at first start, the registry's current one. A replayed batch must score with the
-    model that scored it the first time."""
-    pin = Path(out) / "checkpoint" / PIN
-    if "://" in out or not pin.is_file():
+    model that scored it the first time. OUT may be on any Hadoop file system (HDFS)."""
+    doc = read_pin(spark, out)
+    if doc is None:
         return str(current_version(model_dir).absolute())
-    where = json.loads(pin.read_text(encoding="utf-8"))["version"]
+    where = doc["version"]
     if not (Path(where) / CARD_FILE).is_file():
         raise ModelIntegrityError(
-            f"{pin}: the model version this output was started with, {where}, is gone; "
-            "restore it, or start over with a new --output"
+            f"{out}/checkpoint/{PIN}: the model version this output was started with, {where}, "
+            "is gone; restore it, or start over with a new --output"
         )
     return where
 
 
-def pin_model(out: str, where: str, sha256: str, buckets: int) -> None:
+def pin_model(spark: SparkSession, out: str, where: str, sha256: str, buckets: int) -> None:
     """Record the version (and the state's bucket count) at first start; refuse a pinned version
     whose model changed, or another bucket count (the state is keyed by bucket)."""
-    pin = Path(out) / "checkpoint" / PIN
-    if "://" in out:
-        return
-    if pin.is_file():
-        doc = json.loads(pin.read_text(encoding="utf-8"))
+    pin = f"{out}/checkpoint/{PIN}"
+    doc = read_pin(spark, out)
+    if doc is not None:
         if doc["model_sha256"] != sha256:
             raise ModelIntegrityError(
                 f"{pin}: {where} no longer holds the model this output was started with"
@@ -58,8 +56,19 @@ def pin_model(out: str, where: str, sha256: str, buckets: int) -> None:
                 f"{doc['buckets']}; keep {doc['buckets']} or start over with a new --output"
             )
         return
-    pin.parent.mkdir(parents=True, exist_ok=True)
-    _write_pin(pin, {"version": where, "model_sha256": sha256, "buckets": buckets})
+    _write_pin(spark, out, {"version": where, "model_sha256": sha256, "buckets": buckets})
+
+
+def read_pin(spark: SparkSession, out: str) -> dict | None:
+    """OUT/checkpoint/model.json, or None before the first start."""
+    fs, pin = _fs(spark, f"{out}/checkpoint/{PIN}")
+    if not fs.exists(pin):
+        return None
+    stream = fs.open(pin)
+    try:
+        return json.loads(spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+    finally:
+        stream.close()
 
 
 def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
@@ -72,11 +81,10 @@ def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
     same keys. They are also recorded in OUT/checkpoint/model.json; an output whose pin has
     no keys but has committed batches was started with the bucket numbers as keys.
     """
-    pin = Path(out) / "checkpoint" / PIN
-    doc = json.loads(pin.read_text(encoding="utf-8")) if "://" not in out and pin.is_file() else None
+    doc = read_pin(spark, out)
     if doc is not None and "keys" in doc:
         return doc["keys"]
-    if doc is not None and _committed(out):
+    if doc is not None and _committed(spark, out):
         return list(range(buckets))
     partitions = checkpoint_partitions(spark, out) or int(spark.conf.get("spark.sql.shuffle.partitions"))
     # the same hash as HashPartitioning: pmod(murmur3(key, seed 42), partitions), of the key's
@@ -88,7 +96,7 @@ def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
         by_partition.setdefault(part, []).append(key)
     keys = [by_partition[b % partitions][b // partitions] for b in range(buckets)]
     if doc is not None:
-        _write_pin(pin, {**doc, "keys": keys})
+        _write_pin(spark, out, {**doc, "keys": keys})
     return keys
 
 
@@ -120,15 +128,29 @@ def checkpoint_partitions(spark: SparkSession, out: str) -> int | None:
     return int(value) if value else None
 
 
-def _committed(out: str) -> bool:
-    commits = Path(out) / "checkpoint" / "commits"
-    return commits.is_dir() and any(p.name.isdigit() for p in commits.iterdir())
+def _committed(spark: SparkSession, out: str) -> bool:
+    fs, commits = _fs(spark, f"{out}/checkpoint/commits")
+    return fs.exists(commits) and any(st.getPath().getName().isdigit() for st in fs.listStatus(commits))
 
 
-def _write_pin(pin: Path, doc: dict) -> None:
-    tmp = pin.with_name(f".{PIN}.tmp")
-    tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
-    tmp.rename(pin)
+def _write_pin(spark: SparkSession, out: str, doc: dict) -> None:
+    """Write the pin whole or not at all: a temporary file, then a rename over the old one
+    (FileContext's rename with OVERWRITE, atomic on HDFS and on a local disk)."""
+    jvm = spark._jvm
+    fs, pin = _fs(spark, f"{out}/checkpoint/{PIN}")
+    fs.mkdirs(pin.getParent())
+    tmp = jvm.org.apache.hadoop.fs.Path(pin.getParent(), f".{PIN}.tmp")
+    stream = fs.create(tmp, True)
+    try:
+        stream.write((json.dumps(doc) + "\n").encode())
+    finally:
+        stream.close()
+    options = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+    options[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
+    context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(
+        pin.toUri(), spark._jsc.hadoopConfiguration()
+    )
+    context.rename(tmp, pin, options)
 
 
 def _fs(spark: SparkSession, path: str):

@@ -38,7 +38,7 @@ from sensorpipe.spec import Spec, SpecError, load_spec
 from streaming import runs
 from streaming.config import stream_config
 from streaming.logic import STATE_SCHEMA, Context, process_bucket
-from streaming.sinks import ProgressListener, batch_writer
+from streaming.sinks import ProgressListener, appender, batch_writer
 from streaming.source import (
     EVENT_TIME,
     ORDER,
@@ -139,7 +139,7 @@ def start(
     old = _LISTENERS.pop(out, None)
     if old is not None:  # a restart in the same session: one progress line per batch, not two
         spark.streams.removeListener(old)
-    _LISTENERS[out] = ProgressListener(f"{out}/metrics.jsonl", alerts_by_batch, echo)
+    _LISTENERS[out] = ProgressListener(appender(spark, f"{out}/metrics.jsonl"), alerts_by_batch, echo)
     spark.streams.addListener(_LISTENERS[out])
     keys = runs.state_keys(spark, out, buckets)
     writer = (
@@ -188,16 +188,20 @@ def main(argv: list[str] | None = None) -> int:
         args.input = kafka_input(args.kafka, args.topic)
     try:
         spec = load_spec(args.spec)
-        ctx = make_context(spec, runs.pinned_version(args.model, args.output), args.maintenance)
-        runs.pin_model(args.output, ctx.model_dir, ctx.model_sha256, stream_config(spec).buckets)
     except SpecError as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
-    except (ModelIntegrityError, OSError, ValueError) as exc:
-        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
-        return 1
     spark = SparkSession.builder.appName("sensorpipe-stream").getOrCreate()
     try:
+        try:
+            ctx = make_context(spec, runs.pinned_version(spark, args.model, args.output), args.maintenance)
+            runs.pin_model(spark, args.output, ctx.model_dir, ctx.model_sha256, stream_config(spec).buckets)
+        except SpecError as exc:
+            print(f"sensorpipe: {exc}", file=sys.stderr)
+            return 2
+        except (ModelIntegrityError, OSError, ValueError) as exc:
+            print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+            return 1
         if args.available_now:
             run_available_now(spark, spec, ctx, args.input, args.output, args.max_files_per_trigger)
         else:

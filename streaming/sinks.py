@@ -176,12 +176,34 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
     return write
 
 
+def appender(spark: SparkSession, path: str):
+    """A function appending text to a file: a local one, or one on HDFS (Hadoop's append)."""
+    if "://" not in path or path.startswith("file:"):
+        local = path.removeprefix("file://").removeprefix("file:")
+
+        def append_local(text: str) -> None:
+            with open(local, "a", encoding="utf-8") as fh:
+                fh.write(text)
+
+        return append_local
+    fs, where = _fs(spark, path)
+
+    def append_remote(text: str) -> None:
+        stream = fs.append(where) if fs.exists(where) else fs.create(where, False)
+        try:
+            stream.write(text.encode())
+        finally:
+            stream.close()
+
+    return append_remote
+
+
 class ProgressListener(StreamingQueryListener):
     """One console line per micro-batch, and each StreamingQueryProgress appended to metrics.jsonl
     with {"sensorpipe": {"alerts": n}} added (a replayed batch is appended again)."""
 
-    def __init__(self, metrics_path: str, alerts_by_batch: dict, echo=None):
-        self.path, self.alerts = metrics_path, alerts_by_batch
+    def __init__(self, append, alerts_by_batch: dict, echo=None):
+        self.append, self.alerts = append, alerts_by_batch
         self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def onQueryStarted(self, event) -> None:
@@ -198,8 +220,7 @@ class ProgressListener(StreamingQueryListener):
         doc = json.loads(p.json)
         alerts = self.alerts.get(p.batchId)
         doc["sensorpipe"] = {"alerts": alerts}
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(doc) + "\n")
+        self.append(json.dumps(doc) + "\n")
         seconds = doc.get("durationMs", {}).get("triggerExecution", 0) / 1000
         observed = doc.get("observedMetrics", {}).get("sensorpipe", {})
         rows = observed.get("events", 0)  # lines; Spark's numInputRows counts whole files

@@ -100,6 +100,9 @@ def client_sites(ports: dict) -> dict[str, dict]:
     opts = " ".join([TASK_JAVA, *OPENS])
     return {
         "core-site.xml": {"fs.defaultFS": f"hdfs://127.0.0.1:{ports['nn']}"},
+        # one DataNode: an append (the stream's metrics.jsonl) cannot replace a node in its
+        # pipeline, so do not try (Hadoop's advice for clusters of fewer than 3 nodes)
+        "hdfs-site.xml": {"dfs.client.block.write.replace-datanode-on-failure.enable": "false"},
         "yarn-site.xml": {
             "yarn.resourcemanager.address": f"127.0.0.1:{ports['rm']}",
             "yarn.resourcemanager.scheduler.address": f"127.0.0.1:{ports['scheduler']}",

@@ -7,13 +7,16 @@ YARN and `--engine spark` on the same hdfs:// paths, both equal to a local pipe-
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import DATA, ROOT, Output, assert_same, run_clean
@@ -173,3 +176,60 @@ def test_mixed_local_and_hdfs_paths_fail(hadoop_cluster, raw, tmp_path):
     assert proc.returncode == 1
     assert "needs both --input and --output on HDFS" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_stream_on_hdfs_resumes_from_its_pin(hadoop_cluster, hdfs, spark, stream_model, tmp_path):
+    """`sensorpipe stream` with its landing directory and OUT on HDFS: the pin (model version,
+    bucket count, state keys) lives in OUT/checkpoint/ there, so the second run, pointed at a
+    registry that does not exist, resumes with the version it started with; metrics.jsonl is
+    appended to there; scored/, alerts/ (written by the driver through Hadoop's FileSystem)
+    and quarantine/ equal a local run in this process over the same two files."""
+    from sensorpipe.simulate import EventStream  # noqa: PLC0415
+    from sensorpipe.spec import load_spec  # noqa: PLC0415
+    from streaming.score_stream import make_context, run_available_now  # noqa: PLC0415
+
+    spec_path = ROOT / "conf" / "sensors.toml"
+    spec = load_spec(spec_path)
+    events = EventStream(spec, 3, seed=2)
+    files = [tmp_path / f"events-00000{i}.jsonl" for i in range(2)]
+    for path in files:
+        path.write_bytes(events.take(300) + b'{"device_id": "d-x", "ts": \n')
+    landing, out = hadoop_cluster.url("/stream/landing"), hadoop_cluster.url("/stream/out")
+    hdfs.mkdir(landing)
+
+    def stream(model: str) -> None:
+        args = ["stream", "--spec", str(spec_path), "--model", model, "--input", landing]
+        check(sensorpipe(hadoop_cluster, *args, "--output", out, "--available-now"))
+
+    hdfs.put(str(files[0]), f"{landing}/{files[0].name}")
+    stream(str(stream_model))
+    pin = json.loads(hdfs.load(f"{out}/checkpoint/model.json"))
+    assert pin["buckets"] == 8 and len(pin["keys"]) == 8
+    hdfs.put(str(files[1]), f"{landing}/{files[1].name}")
+    stream(str(tmp_path / "no-registry"))
+    metrics = [json.loads(line) for line in hdfs.load(f"{out}/metrics.jsonl").splitlines()]
+    assert sum(m["observedMetrics"].get("sensorpipe", {}).get("events", 0) for m in metrics) == sum(
+        len(path.read_bytes().splitlines()) for path in files
+    )
+
+    local_landing, local_out = tmp_path / "landing", tmp_path / "local"
+    local_landing.mkdir()
+    ctx = make_context(spec, str(stream_model))
+    for path in files:
+        shutil.copy(path, local_landing / path.name)
+        run_available_now(spark, spec, ctx, str(local_landing), str(local_out), echo=lambda m: None)
+
+    def read(where: str, sink: str, columns: list[str]) -> pd.DataFrame:
+        frame = spark.read.parquet(f"{where}/{sink}").select(*columns).toPandas()
+        return frame.sort_values(columns).reset_index(drop=True)
+
+    scored = ["device_id", "ts", "probability"]
+    local = read(str(local_out), "scored", scored)
+    assert len(local) > 550
+    pd.testing.assert_frame_equal(read(out, "scored", scored), local, rtol=1e-12)
+    alerts = ["device_id", "ts", "episode", "top_sensors"]
+    pd.testing.assert_frame_equal(read(out, "alerts", alerts), read(str(local_out), "alerts", alerts))
+    quarantine = ["reason", "line"]
+    got = read(out, "quarantine", quarantine)
+    assert ((got["reason"] == "malformed_row") & (got["line"] == 301)).sum() == 2  # the lines added
+    pd.testing.assert_frame_equal(got, read(str(local_out), "quarantine", quarantine))

@@ -167,20 +167,21 @@ def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
     assert out["reason"].tolist() == ["duplicate_key"]
 
 
-def test_model_pinned_in_checkpoint(tmp_path, stream_model):
+def test_model_pinned_in_checkpoint(spark, tmp_path, stream_model):
     registry = tmp_path / "registry"
     shutil.copytree(stream_model, registry)
     out = str(tmp_path / "out")
-    where = pinned_version(str(registry), out)
-    pin_model(out, where, "sha-a", 8)
-    assert pinned_version(str(tmp_path / "elsewhere"), out) == where  # a restart keeps the first version
+    where = pinned_version(spark, str(registry), out)
+    pin_model(spark, out, where, "sha-a", 8)
+    # a restart keeps the first version
+    assert pinned_version(spark, str(tmp_path / "elsewhere"), out) == where
     with pytest.raises(ModelIntegrityError, match="no longer holds"):
-        pin_model(out, where, "sha-b", 8)
+        pin_model(spark, out, where, "sha-b", 8)
     with pytest.raises(ValueError, match="stream.buckets is 4"):
-        pin_model(out, where, "sha-a", 4)
+        pin_model(spark, out, where, "sha-a", 4)
     shutil.rmtree(where)
     with pytest.raises(ModelIntegrityError, match="is gone"):
-        pinned_version(str(registry), out)
+        pinned_version(spark, str(registry), out)
 
 
 @pytest.fixture
@@ -212,13 +213,13 @@ def test_state_keys_pinned(spark, tmp_path, stream_model, shuffle_partitions):
     """Keys are written into the pin at first start and read back; an output started before
     keys were pinned (committed batches, no keys) keeps the bucket numbers."""
     out = tmp_path / "out"
-    pin_model(str(out), pinned_version(str(stream_model), str(out)), "sha-a", 8)
+    pin_model(spark, str(out), pinned_version(spark, str(stream_model), str(out)), "sha-a", 8)
     shuffle_partitions(2)
     keys = state_keys(spark, str(out), 8)
     shuffle_partitions(4)
     assert state_keys(spark, str(out), 8) == keys  # read from the pin, not recomputed
     old = tmp_path / "old"
-    pin_model(str(old), pinned_version(str(stream_model), str(old)), "sha-a", 8)
+    pin_model(spark, str(old), pinned_version(spark, str(stream_model), str(old)), "sha-a", 8)
     (old / "checkpoint" / "commits").mkdir(parents=True)
     (old / "checkpoint" / "commits" / "0").write_text("v1\n")
     assert state_keys(spark, str(old), 8) == list(range(8))
