@@ -168,10 +168,47 @@ def window_stats(
     the positions `at`; all rows by default).
 
     Rows are laid out as a (rows, n) matrix of lagged values (lag 0 = the current
-    reading) with a mask of the lags at or after the device's first reading; moments are
-    then two-pass, so a constant window gives a std and slope of exactly 0.0.
+    reading); moments are then two-pass, so a constant window gives a std and slope of
+    exactly 0.0. Rows with n readings behind them (most, once a device has a history) take
+    the plain matrix; the first n-1 readings of a device a mask of the lags at or after
+    its first reading. Both add the same numbers in the same order.
     """
     at = np.arange(len(x)) if at is None else at
+    full = pos[at] >= n - 1
+    if full.all():
+        return _full_windows(x, n, name, at)
+    out = {f"{name}_{s}_{n}": np.empty(len(at)) for s in STATS}
+    for rows, stats in (
+        (full, _full_windows(x, n, name, at[full])),
+        (~full, _partial_windows(x, pos, n, name, at[~full])),
+    ):
+        for key, values in stats.items():
+            out[key][rows] = values
+    return out
+
+
+def _full_windows(x: np.ndarray, n: int, name: str, at: np.ndarray) -> dict[str, np.ndarray]:
+    lags = np.arange(n)
+    win = x[np.maximum(at[:, None] - lags[None, :], 0)]
+    mean = win.sum(axis=1) / n
+    dev = win - mean[:, None]
+    std = np.sqrt((dev * dev).sum(axis=1) / n)
+    # reading index i = n-1-lag, so i - ibar = (n-1)/2 - lag
+    sxx = n * (n * n - 1) / 12.0
+    slope = (dev * ((n - 1) / 2.0 - lags)).sum(axis=1) / sxx if sxx > 0 else np.zeros(len(at))
+    return {
+        f"{name}_mean_{n}": mean,
+        f"{name}_std_{n}": std,
+        f"{name}_min_{n}": win.min(axis=1),
+        f"{name}_max_{n}": win.max(axis=1),
+        f"{name}_slope_{n}": slope,
+        f"{name}_delta_{n}": x[at] - win[:, n - 1],
+    }
+
+
+def _partial_windows(
+    x: np.ndarray, pos: np.ndarray, n: int, name: str, at: np.ndarray
+) -> dict[str, np.ndarray]:
     lags = np.arange(n)
     valid = pos[at][:, None] >= lags[None, :]
     win = x[np.maximum(at[:, None] - lags[None, :], 0)]
