@@ -47,6 +47,7 @@ LATE = "late"
 PENDING = "_pending"  # a reading accepted and held back, not yet released
 STATE_SCHEMA = "readings binary, devices binary, held string, newest long"
 DEVICE_STATE = ["first", "episodes", "open", "below_since"]
+_STRING = pd.StringDtype("python")
 
 
 @dataclass(frozen=True)
@@ -251,12 +252,15 @@ def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.
     if not len(scored) and not len(quarantine):
         return pd.DataFrame(columns=ctx.output_columns)
     out = _concat([scored, quarantine.assign(kind="quarantine")]).reindex(columns=ctx.output_columns)
-    # columns absent from one part are all-NaN floats there: give Arrow Python objects instead
-    for c in ("kind", ctx.features.device, "alert", "episode", "top_sensors", "reason", "raw", "source"):
-        values = out[c].to_numpy(dtype=object, copy=True)
-        values[pd.isna(values)] = None
-        out[c] = values
-    return out
+    # columns absent from one part are all-NaN floats there: give them types with nulls. Arrow
+    # strings and pandas' nullable types, not Python objects: pyspark concatenates the buckets'
+    # frames, and pandas checks an object column of nulls value by value in Python
+    for c in ("kind", "top_sensors", "reason", "raw", "source"):
+        out[c] = out[c].astype(_STRING)
+    values = out[ctx.features.device].to_numpy(dtype=object, copy=True)  # a string or an int
+    values[pd.isna(values)] = None
+    out[ctx.features.device] = values
+    return out.astype({"alert": "boolean", "episode": "Int32"})
 
 
 def process_bucket(ctx: Context, key: tuple, frames, state):
