@@ -111,35 +111,33 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
     d = features.device
     order = F.timestamp_micros(ORDER) if order_is_time else F.col(ORDER)
     kind = F.col("kind")
-    alert_columns = [d, ORDER, "probability", "threshold", "top_sensors", "episode"]
     sinks_with_data: set[str] = set()
 
-    def needs_file(spark: SparkSession, sink: str) -> bool:
+    def to_sink(spark: SparkSession, sink: str, batch_id: int, has_rows: bool, commit) -> None:
+        """commit() the batch's rows into sink/, or only clear what a failed attempt left."""
         if sink not in sinks_with_data and has_data(spark, sink):
             sinks_with_data.add(sink)
-        return sink not in sinks_with_data
+        if has_rows or sink not in sinks_with_data:
+            commit()
+            sinks_with_data.add(sink)
+        else:
+            clear_batch(spark, sink, batch_id)
 
     def write(df: DataFrame, batch_id: int) -> None:
         spark = df.sparkSession
-        alert_schema = T.StructType(
-            [
-                T.StructField(d, df.schema[d].dataType),
-                T.StructField(features.order, T.TimestampType() if order_is_time else T.LongType()),
-                T.StructField("probability", T.DoubleType()),
-                T.StructField("threshold", T.DoubleType()),
-                T.StructField("top_sensors", T.StringType()),
-                T.StructField("episode", T.IntegerType()),
-            ]
-        )
+        alert_schema = _alert_schema(features, df.schema[d].dataType, order_is_time)
         df = df.withColumns({features.order: order, "batch_id": F.lit(batch_id).cast("long")})
         df.persist()
         try:
             seen = Observation("sensorpipe_sinks")
             is_alert = (kind == "scored") & F.col("alert")
+            alert_row = F.struct(
+                *[ORDER if f.name == features.order else f.name for f in alert_schema.fields]
+            )
             scored = df.observe(
                 seen,
                 F.count_if(kind == "quarantine").alias("quarantine"),
-                F.collect_list(F.when(is_alert, F.struct(*alert_columns))).alias("alerts"),
+                F.collect_list(F.when(is_alert, alert_row)).alias("alerts"),
             ).where(kind == "scored")
             commit_batch(
                 scored.select(d, features.order, *features.names, "probability", "batch_id"),
@@ -150,30 +148,44 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
                 {"parquet.enable.dictionary": "false", f"parquet.enable.dictionary#{d}": "true"},
             )
             n = seen.get
-            alerts = f"{out}/alerts"
-            if n["alerts"] or needs_file(spark, alerts):
-                commit_rows(
-                    spark, sorted(n["alerts"], key=lambda r: (r[0], r[1])), alert_schema, alerts, batch_id
-                )
-                sinks_with_data.add(alerts)
-            else:
-                clear_batch(spark, alerts, batch_id)
-            quarantine = f"{out}/quarantine"
-            if n["quarantine"] or needs_file(spark, quarantine):
-                rows = df.where(kind == "quarantine")
-                commit_batch(
-                    rows.select("reason", "raw", "source", "line", d, features.order, "batch_id"),
-                    quarantine,
-                    batch_id,
-                )
-                sinks_with_data.add(quarantine)
-            else:
-                clear_batch(spark, quarantine, batch_id)
-            alerts_by_batch[batch_id] = len(n["alerts"])
+            alerts = sorted(n["alerts"], key=lambda r: (r[0], r[1]))
+            alerts_dir, quarantine_dir = f"{out}/alerts", f"{out}/quarantine"
+            quarantine = df.where(kind == "quarantine").select(
+                "reason", "raw", "source", "line", d, features.order, "batch_id"
+            )
+            to_sink(
+                spark,
+                alerts_dir,
+                batch_id,
+                len(alerts) > 0,
+                lambda: commit_rows(spark, alerts, alert_schema, alerts_dir, batch_id),
+            )
+            to_sink(
+                spark,
+                quarantine_dir,
+                batch_id,
+                n["quarantine"] > 0,
+                lambda: commit_batch(quarantine, quarantine_dir, batch_id),
+            )
+            alerts_by_batch[batch_id] = len(alerts)
         finally:
             df.unpersist()
 
     return write
+
+
+def _alert_schema(features: FeatureConfig, device_type: T.DataType, order_is_time: bool) -> T.StructType:
+    """alerts/: device, event time (or order), probability, threshold, top_sensors, episode."""
+    return T.StructType(
+        [
+            T.StructField(features.device, device_type),
+            T.StructField(features.order, T.TimestampType() if order_is_time else T.LongType()),
+            T.StructField("probability", T.DoubleType()),
+            T.StructField("threshold", T.DoubleType()),
+            T.StructField("top_sensors", T.StringType()),
+            T.StructField("episode", T.IntegerType()),
+        ]
+    )
 
 
 def appender(spark: SparkSession, path: str):
