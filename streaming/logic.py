@@ -252,8 +252,8 @@ def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.
     if not len(scored) and not len(quarantine):
         return pd.DataFrame(columns=ctx.output_columns)
     out = _concat([scored, quarantine.assign(kind="quarantine")]).reindex(columns=ctx.output_columns)
-    # columns absent from one part are all-NaN floats there: give them types with nulls. Arrow
-    # strings and pandas' nullable types, not Python objects: pyspark concatenates the buckets'
+    # columns absent from one part are all-NaN floats there: give them types with nulls, pandas'
+    # string and nullable types rather than Python objects: pyspark concatenates the buckets'
     # frames, and pandas checks an object column of nulls value by value in Python
     for c in ("kind", "top_sensors", "reason", "raw", "source"):
         out[c] = out[c].astype(_STRING)

@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from sensorpipe.features import FeatureConfig, feature_config, rul_max, with_features, with_labels
+from sensorpipe.features import (
+    FeatureConfig,
+    _full_windows,
+    _partial_windows,
+    feature_config,
+    rul_max,
+    with_features,
+    with_labels,
+)
 from sensorpipe.model import best_cut, best_threshold
 from sensorpipe.spec import SpecError, load_spec, parse_spec
 
@@ -140,3 +148,18 @@ def test_best_threshold_maximizes_f1():
     # cuts: 0.8 -> F1 2/3; 0.4 -> 1/2; 0.35 -> 4/5; 0.1 -> 2/3
     y = np.array([0, 0, 1, 1])
     assert best_threshold(y, np.array([0.1, 0.4, 0.35, 0.8])) == 0.35
+
+
+@pytest.mark.parametrize("n", [1, 2, 10, 60])
+def test_full_window_path_equals_the_masked_path(n):
+    """The plain path for rows with n readings behind them adds the same numbers in the same
+    order as the masked path does for them: equal to the last bit, constant windows included."""
+    rng = np.random.default_rng(n)
+    x = np.r_[rng.normal(size=150), np.full(80, 2.5)]
+    pos = np.arange(len(x))
+    at = np.arange(n - 1, len(x))
+    plain, masked = _full_windows(x, n, "x", at), _partial_windows(x, pos, n, "x", at)
+    assert plain.keys() == masked.keys()
+    for key in plain:
+        assert np.array_equal(plain[key], masked[key]), key
+    assert plain[f"x_std_{n}"][-1] == 0.0 and plain[f"x_slope_{n}"][-1] == 0.0
