@@ -1,7 +1,7 @@
 """Streaming job throughput and latency on local[2]: the simulator feeds it at rising rates.
 
   .venv/bin/python bench/stream.py [--rates 1000,5000,20000,50000,100000] [--duration 30]
-      [--devices 1000] [--drain 60] [--write bench/RESULTS-stream.md]
+      [--devices 1000] [--drain 60] [--watermark "2 minutes"] [--write bench/RESULTS-stream.md]
 
 Per rate: the job (`spark-submit streaming/score_stream.py --trigger 1s`, its own process
 group) starts on an empty landing directory and is warmed by one small file; then
@@ -16,8 +16,10 @@ seconds to catch up before it is killed. Measured:
 - latency: per scored row, the mtime of its batch's commit file (checkpoint/commits/<id>)
   minus the mtime of the landing file it arrived in (p50/p95); the same for alert rows.
 A reading is held back until its bucket's newest event time less the watermark delay
-(conf/sensors.toml [stream], 2 minutes of event time) passes it; with --start now the simulator's event time runs at 60 * rate / devices
-times wall-clock speed, so that hold is 2 * devices / rate seconds of wall time.
+(conf/sensors.toml [stream], 2 minutes of event time, or --watermark, run with a copy of the
+spec that sets it) passes it; with --start now the simulator's event time runs at
+60 * rate / devices times wall-clock speed, so that hold is 2 * devices / rate seconds of
+wall time for 2 minutes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.json as pj  # noqa: E402
 
 from bench.stream_faults import SPEC, Job, JobDied, batches, land, snapshot, tick, wait_for  # noqa: E402
+from streaming.config import duration_us  # noqa: E402
 
 
 def landed(landing: Path) -> pd.DataFrame:
@@ -93,13 +96,13 @@ def progress(out: Path) -> pd.DataFrame:
 
 def run_rate(
     work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float,
-    trigger: str = "1s", file_interval: float = 1.0,
+    trigger: str = "1s", file_interval: float = 1.0, spec: Path = SPEC, watermark_s: float = 120.0,
 ) -> dict:  # fmt: skip
     landing, out = work / "landing", work / "out"
     landing.mkdir(parents=True)
     warm_ts = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min") - pd.Timedelta(minutes=30)
     land(landing, 999_999, tick(devices, warm_ts))  # sorts after the simulator's names; read first anyway
-    job = Job.start(SPEC, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger)
+    job = Job.start(spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger)
     try:
         wait_for(lambda: batches(out, "commits") >= 1, 900, "the warm-up batch", job)
         (landing / "events-999999.jsonl").rename(landing / ".warm-up.jsonl")
@@ -132,12 +135,11 @@ def run_rate(
         load_after = os.getloadavg()[0]
     finally:
         job.kill()
-    return measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_after, rate, duration)
+    hold = watermark_s / 60 * devices / rate
+    return measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_after, rate, hold)
 
 
-def measure(
-    out, arrivals, devices, fed, feed_end, last_file, load_before, load_after, rate, duration
-) -> dict:
+def measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_after, rate, hold) -> dict:
     p = progress(out)
     p = p[p["batch"] > 0]  # batch 0 is the warm-up file
     first = arrivals["arrival"].min()
@@ -169,7 +171,7 @@ def measure(
         "alerts": len(alert_lat),
         "p50 alert s": _pct(alert_lat, 50),
         "p95 alert s": _pct(alert_lat, 95),
-        "hold s": 2 * devices / rate,
+        "hold s": hold,
         "batches": len(p),
     }
 
@@ -200,6 +202,10 @@ def main() -> int:
     ap.add_argument("--work", help="working directory (default: a new one under bench/data)")
     ap.add_argument("--trigger", default="1s", help="the job's micro-batch interval (0s: back to back)")
     ap.add_argument("--file-interval", type=float, default=1.0, help="seconds between the simulator's files")
+    ap.add_argument(
+        "--watermark",
+        help="the job's [stream] watermark, e.g. \"10 seconds\" (default: the spec's, 2 minutes)",
+    )
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
     from tests.stream_fixtures import make_model  # noqa: PLC0415
@@ -208,12 +214,16 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=False)
     make_model(work / "model")
     code = snapshot(work / "code")  # one version of the job for every rate
+    spec, watermark_s = SPEC, 120.0
+    if args.watermark:
+        spec, watermark_s = work / "sensors.toml", duration_us(args.watermark) / 1e6
+        spec.write_text(SPEC.read_text() + f'\n[stream]\nwatermark = "{args.watermark}"\n')
     results = []
     for rate in (int(r) for r in args.rates.split(",")):
         try:
             r = run_rate(
                 work / f"rate-{rate}", work / "model", code, rate, args.duration, args.devices, args.drain,
-                args.trigger, args.file_interval,
+                args.trigger, args.file_interval, spec, watermark_s,
             )  # fmt: skip
         except JobDied as exc:  # a row that says so, and the next rate
             reason = next((x for x in str(exc).splitlines() if "Error:" in x), "see job.log")

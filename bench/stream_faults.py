@@ -14,7 +14,11 @@ and the job restarts a last time as a --available-now run that processes what is
 the same files is the reference: scored/ must hold each valid event exactly once (valid:
 counted from the files alone), alerts/ must equal the reference's, row for row, and the
 quarantined lines and reasons the reference's. With --kafka the events go to a topic the job
-reads (the files only record them), and the reference still reads the files.
+reads (the files only record them), and the reference still reads the files. They are
+published one event-time step at a time, each acknowledged before the next, as a fleet's
+readings arrive: Spark's watermark is one for all partitions, so a partition that lagged the
+other by more than the watermark delay (2 minutes of event time; a file holds 10) would have
+its events quarantined as late, and a batch planned mid-file could see such a lag.
 tests/test_stream_faults.py runs this small; here it runs longer with more kills.
 """
 
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -48,6 +53,7 @@ SPEC = ROOT / "conf" / "sensors.toml"
 # faults whose outcome does not depend on where batches begin: no late readings
 RATES = Rates(missing=0.002, malformed=0.002, stuck=0.002, spike=0.001, duplicate=0.002, late=0.0)
 KEY = ["device_id", "ts"]
+TS = re.compile(rb'"ts":"([^"]*)"')
 
 
 class JobDied(RuntimeError):
@@ -211,6 +217,20 @@ def valid_keys(landing: Path) -> set[tuple[str, pd.Timestamp]]:
     return keys
 
 
+def steps(data: bytes) -> list[bytes]:
+    """data's lines cut where the event time moves on; a line with no readable ts (a broken
+    one) stays with the lines before it."""
+    out, current, ts = [], [], None
+    for line in data.splitlines(keepends=True):
+        found = TS.search(line)
+        if found and found.group(1) != ts and current:
+            out.append(b"".join(current))
+            current = []
+        ts = found.group(1) if found else ts
+        current.append(line)
+    return out + [b"".join(current)] if current else out
+
+
 def tick(devices: int, when: pd.Timestamp) -> bytes:
     return "".join(
         json.dumps({"device_id": d, "ts": when.strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n"
@@ -241,8 +261,8 @@ def run_with_kills(
         nonlocal seq
         land(landing, seq, data)
         seq += 1
-        if sender:
-            sender.send(data)
+        for step in steps(data) if sender else ():
+            sender.send(step)
             sender.producer.flush(30)
 
     def feed(n_files: int) -> None:
@@ -309,6 +329,8 @@ def summarize(landing, out, ref, kills, restarts, faulted, total, last_ts) -> di
         "alerts": len(alerts),
         "alerts equal": same_rows(alerts, ref_alerts),
         "quarantine equal": quarantined(out) == quarantined(ref),
+        "quarantine reasons": reasons(out),
+        "reference quarantine reasons": reasons(ref),
         "kills": kills,
         "restarts": restarts,
         "seconds with kills": round(faulted, 1),
@@ -324,6 +346,14 @@ def quarantined(out: Path) -> list[tuple[str, str]]:
     a file and line, or a topic partition and offset)."""
     q = read_sink(out, "quarantine")
     return sorted(zip(q["reason"], q["raw"])) if len(q) else []
+
+
+def reasons(out: Path) -> dict[str, int]:
+    """How many lines were quarantined for each reason (a lost event shows here if it went late)."""
+    counts: dict[str, int] = {}
+    for reason, _ in quarantined(out):
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def _by_key(frame: pd.DataFrame) -> pd.DataFrame:

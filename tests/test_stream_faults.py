@@ -37,9 +37,10 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(kafka_broker, tmp_path):
         }
         results = {name: f.result() for name, f in futures.items()}
     for name, r in results.items():
+        why = (name, r["quarantine reasons"], r["reference quarantine reasons"])
         assert r["kills"] == 3 and r["restarts"] == 3, name
-        assert r["duplicates"] == 0, name
-        assert r["missing"] == 0 and r["unexpected"] == 0, name
+        assert r["duplicates"] == 0, why
+        assert r["missing"] == 0 and r["unexpected"] == 0, why
         assert r["same as reference"] and r["scored"] == r["reference scored"], name
         alerts, reference = r["alert rows"]
         assert len(reference) > 0, f"{name}: the reference raised no alert: the comparison would be empty"
