@@ -1,7 +1,7 @@
 """Streaming job throughput and latency on local[2]: the simulator feeds it at rising rates.
 
   .venv/bin/python bench/stream.py [--rates 1000,5000,20000,50000,100000] [--duration 30]
-      [--devices 1000] [--drain 60] [--watermark "2 minutes"] [--write bench/RESULTS-stream.md]
+      [--devices 1000] [--drain 60] [--watermark "2 minutes"] [--buckets 8] [--write bench/RESULTS-stream.md]
 
 Per rate: the job (`spark-submit streaming/score_stream.py --trigger 1s`, its own process
 group) starts on an empty landing directory and is warmed by one small file; then
@@ -16,10 +16,10 @@ seconds to catch up before it is killed. Measured:
 - latency: per scored row, the mtime of its batch's commit file (checkpoint/commits/<id>)
   minus the mtime of the landing file it arrived in (p50/p95); the same for alert rows.
 A reading is held back until its bucket's newest event time less the watermark delay
-(conf/sensors.toml [stream], 2 minutes of event time, or --watermark, run with a copy of the
-spec that sets it) passes it; with --start now the simulator's event time runs at
-60 * rate / devices times wall-clock speed, so that hold is 2 * devices / rate seconds of
-wall time for 2 minutes.
+(conf/sensors.toml [stream], 2 minutes of event time; --watermark and --buckets run the job
+with a copy of the spec that sets them) reaches it; with --start now the simulator's event
+time runs at 60 * rate / devices times wall-clock speed, so that hold is 2 * devices / rate
+seconds of wall time for 2 minutes.
 """
 
 from __future__ import annotations
@@ -206,6 +206,7 @@ def main() -> int:
         "--watermark",
         help="the job's [stream] watermark, e.g. \"10 seconds\" (default: the spec's, 2 minutes)",
     )
+    ap.add_argument("--buckets", type=int, help="the job's [stream] buckets (default: the spec's, 8)")
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
     from tests.stream_fixtures import make_model  # noqa: PLC0415
@@ -214,10 +215,12 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=False)
     make_model(work / "model")
     code = snapshot(work / "code")  # one version of the job for every rate
-    spec, watermark_s = SPEC, 120.0
-    if args.watermark:
-        spec, watermark_s = work / "sensors.toml", duration_us(args.watermark) / 1e6
-        spec.write_text(SPEC.read_text() + f'\n[stream]\nwatermark = "{args.watermark}"\n')
+    spec, watermark_s = SPEC, duration_us(args.watermark or "2 minutes") / 1e6
+    if args.watermark or args.buckets:
+        spec = work / "sensors.toml"
+        keys = [f'watermark = "{args.watermark}"'] * bool(args.watermark)
+        keys += [f"buckets = {args.buckets}"] * bool(args.buckets)
+        spec.write_text(SPEC.read_text() + "\n[stream]\n" + "\n".join(keys) + "\n")
     results = []
     for rate in (int(r) for r in args.rates.split(",")):
         try:

@@ -9,13 +9,15 @@ device cost ~35 ms, i.e. 35 s a batch for 1,000 devices). The bucket's state hol
 device, its last max(windows) released readings, the readings held back, and its alert
 episode state (BucketState, Arrow IPC bytes in Spark's state store).
 
-An event is held until its bucket's release point passes its event time, then released with
+An event is held until its bucket's release point reaches its event time, then released with
 the others in event-time order, so arrival order within the watermark does not change any
 feature. The release point is the newest event time the bucket has accepted (this batch
 included) minus the watermark delay, or Spark's watermark if that is later. Spark computes
 a batch's watermark from the batches before it, as the newest event time of all buckets
-minus the same delay, so no event Spark lets in is older than anything released: the
-release point only saves the batch an event would otherwise wait for its watermark.
+minus the same delay, so no event Spark lets in is older than anything released, and one
+as old as a reading its device released is that reading's duplicate: the release point only
+saves the batch an event would otherwise wait for its watermark. (With a delay of 0 nothing
+waits: each batch releases up to its newest event.)
 `step` is pure; `process_bucket` adapts it to applyInPandasWithState.
 """
 
@@ -143,7 +145,7 @@ def step(
 ) -> tuple[pd.DataFrame, BucketState]:
     """A bucket's new rows (validated: `reason` null when accepted) -> output rows, new state.
 
-    Accepted rows wait in the state until the release point (see the module's doc) passes
+    Accepted rows wait in the state until the release point (see the module's doc) reaches
     them; a drain row (the job's own, at the end of an --available-now run) releases all of
     its device's. A row older than Spark's watermark is late, and so is one older than its
     device's last released reading (which only a drain can make newer than the watermark).
@@ -169,7 +171,7 @@ def step(
     newest = max(st.newest, int(event_us(new[ORDER], ctx).max(initial=np.iinfo(np.int64).min)))
     point = max(watermark_us, newest - ctx.delay_us)
     due = readings[PENDING].to_numpy(dtype=bool) & (
-        (event_us(readings[ORDER], ctx) < point) | readings[d].isin(drained).to_numpy()
+        (event_us(readings[ORDER], ctx) <= point) | readings[d].isin(drained).to_numpy()
     )
     scored, devices = release(ctx, model, readings, due, st.devices)
     readings[PENDING] = readings[PENDING] & ~due

@@ -12,7 +12,7 @@ line per batch; the checkpoint is OUT/checkpoint/. Restarted with the same OUT, 
 resumes from its checkpoint, scoring with the model version it started with
 (OUT/checkpoint/model.json; streaming/runs.py).
 
-Events are scored once their bucket's newest event time less the watermark delay passes
+Events are scored once their bucket's newest event time less the watermark delay reaches
 them (streaming/logic.py; a bucket's held events wait for its next data); --available-now
 drains everything: when its query ends, the devices still holding
 events are sent a drain request and one more batch releases and scores all of them.

@@ -4,6 +4,7 @@ per-device step against the batch features."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -116,8 +117,8 @@ def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
         pd.testing.assert_frame_equal(
             other.set_index("_order").loc[common], scored.set_index("_order").loc[common], check_dtype=False
         )
-    # the last batch releases up to its newest minute (149) less the 2-minute delay: 0..146
-    assert len(scored) == 147
+    # the last batch releases up to its newest minute (149) less the 2-minute delay: 0..147
+    assert len(scored) == 148
     expected = with_features(clean_sensors(frame, CLEANING), ctx.features).iloc[: len(scored)]
     for name in ctx.features.names:
         np.testing.assert_allclose(scored[name].to_numpy(), expected[name].to_numpy(), rtol=1e-9, atol=1e-12)
@@ -149,14 +150,14 @@ def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
     model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
     rows = as_rows(events_frame(events(2, 10, seed=7)))
     out, st = step(ctx, model, rows, BucketState.empty(ctx), 0)
-    # the watermark (0) passes nothing; the newest minute (4) less 2 releases minutes 0 and 1
+    # the watermark (0) passes nothing; the newest minute (4) less 2 releases minutes 0 to 2
     minute = (rows["_order"] - rows["_order"].min()) // MIN
-    assert sorted(out["_order"]) == sorted(rows.loc[minute < 2, "_order"])
+    assert sorted(out["_order"]) == sorted(rows.loc[minute <= 2, "_order"])
     assert sorted(st.held()) == ["dev-00000", "dev-00001"]
     drain = rows.iloc[:1].assign(_drain=True)  # releases dev-00000's readings only
     out, st = step(ctx, model, drain, st, 0)
     assert (out["kind"] == "scored").all() and (out["device_id"] == "dev-00000").all()
-    assert len(out) == ((rows["device_id"] == "dev-00000") & (minute >= 2)).sum()
+    assert len(out) == ((rows["device_id"] == "dev-00000") & (minute > 2)).sum()
     assert st.held() == ["dev-00001"]
     first = rows[rows["device_id"] == "dev-00000"]
     older = first.iloc[[2]].assign(_order=first["_order"].iloc[2] + 1)  # within the watermark, but older
@@ -165,6 +166,19 @@ def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
     again = first.iloc[[0]]  # the same key again: a duplicate of a released reading
     out, st = step(ctx, model, again, st, 0)
     assert out["reason"].tolist() == ["duplicate_key"]
+
+
+def test_a_zero_delay_holds_nothing_back(ctx):
+    """watermark = "0 seconds": a batch releases up to its newest reading, and a reading at
+    that same minute arriving later is a duplicate, an older one late."""
+    model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
+    rows = as_rows(events_frame(events(2, 10, seed=7)))  # minutes 0..4 of two devices
+    out, st = step(replace(ctx, delay_us=0), model, rows, BucketState.empty(ctx), 0)
+    assert len(out) == 10 and (out["kind"] == "scored").all() and st.held() == []
+    newest = rows.iloc[[-1]]
+    older = newest.assign(_order=newest["_order"] - 1)
+    out, st = step(replace(ctx, delay_us=0), model, pd.concat([newest, older]), st, 0)
+    assert out["reason"].tolist() == ["duplicate_key", "late"]
 
 
 def test_model_pinned_in_checkpoint(spark, tmp_path, stream_model):
