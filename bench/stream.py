@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -255,7 +256,7 @@ def main() -> int:
             f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
             f"Machine: nproc {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
             f" (at the end; per row: before / after the feed). Command:\n\n"
-            f"    .venv/bin/python bench/stream.py {' '.join(sys.argv[1:])}\n\n"
+            f"    .venv/bin/python bench/stream.py {shlex.join(sys.argv[1:])}\n\n"
         )
         with open(args.write, "a", encoding="utf-8") as fh:
             fh.write(head + text + "\n")
