@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,10 +351,7 @@ def quarantined(out: Path) -> list[tuple[str, str]]:
 
 def reasons(out: Path) -> dict[str, int]:
     """How many lines were quarantined for each reason (a lost event shows here if it went late)."""
-    counts: dict[str, int] = {}
-    for reason, _ in quarantined(out):
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
+    return dict(Counter(reason for reason, _ in quarantined(out)))
 
 
 def _by_key(frame: pd.DataFrame) -> pd.DataFrame:

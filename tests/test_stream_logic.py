@@ -173,11 +173,12 @@ def test_a_zero_delay_holds_nothing_back(ctx):
     that same minute arriving later is a duplicate, an older one late."""
     model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
     rows = as_rows(events_frame(events(2, 10, seed=7)))  # minutes 0..4 of two devices
-    out, st = step(replace(ctx, delay_us=0), model, rows, BucketState.empty(ctx), 0)
+    no_delay = replace(ctx, delay_us=0)
+    out, st = step(no_delay, model, rows, BucketState.empty(ctx), 0)
     assert len(out) == 10 and (out["kind"] == "scored").all() and st.held() == []
     newest = rows.iloc[[-1]]
     older = newest.assign(_order=newest["_order"] - 1)
-    out, st = step(replace(ctx, delay_us=0), model, pd.concat([newest, older]), st, 0)
+    out, st = step(no_delay, model, pd.concat([newest, older]), st, 0)
     assert out["reason"].tolist() == ["duplicate_key", "late"]
 
 
