@@ -78,7 +78,7 @@ bench: setup
 # relocatable environment (pandas, pyarrow: native code, no zip can carry them) for --archives.
 # The zip is rebuilt on every call (it is quick); the environment only when its requirements change.
 dist: setup $(DIST_ENV)
-	$(BIN)/python -c 'import os, pathlib, zipfile; z = zipfile.ZipFile("dist/sensorpipe.zip.tmp", "w", zipfile.ZIP_DEFLATED); [z.write(p) for d in ("sensorpipe", "jobs", "streaming") for p in sorted(pathlib.Path(d).glob("*.py"))]; z.close(); os.replace("dist/sensorpipe.zip.tmp", "dist/sensorpipe.zip")'
+	$(BIN)/python -c 'import os, pathlib, zipfile; z = zipfile.ZipFile("dist/sensorpipe.zip.tmp", "w", zipfile.ZIP_DEFLATED); [z.write(p) for d in ("sensorpipe", "jobs", "streaming") for p in sorted(pathlib.Path(d).rglob("*.py"))]; z.close(); os.replace("dist/sensorpipe.zip.tmp", "dist/sensorpipe.zip")'
 	@ls -lh dist
 
 $(DIST_ENV): requirements-executor.txt

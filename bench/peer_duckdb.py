@@ -20,7 +20,7 @@ from peers import (
     sort_vocab,
 )
 
-from sensorpipe.spec import Spec
+from sensorpipe.core.spec import Spec
 
 NO_SECONDS = "([T ][0-9]{2}:[0-9]{2})"  # "T12:30+01:00": DuckDB casts it only as "T12:30:00+01:00"
 PADDED = r"^[ \t\r\n\f\v]|[ \t\r\n\f\v]$"  # RE2 sees the escapes

@@ -20,7 +20,7 @@ from peers import (
     sort_vocab,
 )
 
-from sensorpipe.spec import Spec
+from sensorpipe.core.spec import Spec
 
 # --- polars: lazy scan of lines, split on the delimiter; streaming collect, sink_csv -------------
 

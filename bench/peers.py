@@ -1,7 +1,7 @@
 """The peers of bench/clean.py: the cleaning spec done by plain Python, DuckDB, polars, pandas.
 
   .venv/bin/python bench/peers.py duckdb --spec conf/sensors.toml --input IN.csv --output OUT.csv
-prints {"clean_rows": n, "seconds": s}. Each peer reads the spec with sensorpipe.spec but none of
+prints {"clean_rows": n, "seconds": s}. Each peer reads the spec with sensorpipe.core.spec but none of
 the project's row, stats or transform code. DESIGN.md corners they skip: a BOM, UTF-8 validity,
 blank lines before the header, columns the spec does not name, `header = false`; polars: quoted
 fields (it splits lines on the delimiter, as its CSV reader cannot tell a short row).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from sensorpipe.spec import Column, Spec, load_spec
+from sensorpipe.core.spec import Column, Spec, load_spec
 
 WS = " \t\r\n\f\v"  # stripped around every value
 FLOAT_RE = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"

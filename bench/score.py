@@ -7,7 +7,7 @@ shifted) to --rows and written once as Parquet. The model is the registry's curr
 version under --model (default: trains conf/cmapss.toml on train_FD001 into
 bench/data/model-cmapss first). Timed: Spark reads the Parquet, scores every row through
 mapInPandas (the model loaded once per Python worker) and writes Parquet; pandas reads the
-same Parquet, scores it with sensorpipe.model.score and writes Parquet. One run each, so
+same Parquet, scores it with sensorpipe.model.classifier.score and writes Parquet. One run each, so
 read the ratio with the machine's load in mind; the load average is printed.
 """
 
@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from sensorpipe.cmapss import read_raw  # noqa: E402
-from sensorpipe.features import with_features  # noqa: E402
-from sensorpipe.model import score  # noqa: E402
-from sensorpipe.registry import load_model  # noqa: E402
-from sensorpipe.spec import load_spec  # noqa: E402
+from sensorpipe.core.spec import load_spec  # noqa: E402
+from sensorpipe.model.classifier import score  # noqa: E402
+from sensorpipe.model.features import with_features  # noqa: E402
+from sensorpipe.model.raw import read_raw  # noqa: E402
+from sensorpipe.model.registry import load_model  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 CMAPSS = ROOT.parent / "shared" / "data" / "cmapss"

@@ -43,11 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from sensorpipe import simulate  # noqa: E402
-from sensorpipe.kafka import Sender, producer  # noqa: E402
-from sensorpipe.launch import kafka_jars, spark_env, spark_submit_command  # noqa: E402
-from sensorpipe.simulate import EventStream, Rates, device_names  # noqa: E402
-from sensorpipe.spec import load_spec  # noqa: E402
+from sensorpipe.core.spec import load_spec  # noqa: E402
+from sensorpipe.sim import simulate  # noqa: E402
+from sensorpipe.sim.kafka import Sender, producer  # noqa: E402
+from sensorpipe.sim.simulate import EventStream, Rates, device_names  # noqa: E402
+from sensorpipe.spark.launch import kafka_jars, spark_env, spark_submit_command  # noqa: E402
 from streaming.source import KAFKA, kafka_input  # noqa: E402
 
 SPEC = ROOT / "conf" / "sensors.toml"
@@ -183,7 +183,7 @@ _LANDED_NS = [0]
 
 
 def land(landing: Path, seq: int, data: bytes) -> Path:
-    """Land events-<seq>.jsonl, its mtime after the previous file's (sensorpipe.simulate.land)."""
+    """Land events-<seq>.jsonl, its mtime after the previous file's (sensorpipe.sim.simulate.land)."""
     path = landing / f"events-{seq:06d}.jsonl"
     _LANDED_NS[0] = simulate.land(path, data, _LANDED_NS[0])
     return path

@@ -1,4 +1,4 @@
-"""Apply the fitted parameters (sensorpipe.transform.fit_params) as Spark expressions:
+"""Apply the fitted parameters (sensorpipe.core.transform.fit_params) as Spark expressions:
 impute -> clip -> scale -> encode, and format timestamps the way every engine writes them.
 """
 
@@ -8,7 +8,7 @@ from pyspark.sql import Column as C
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sensorpipe.transform import Params
+from sensorpipe.core.transform import Params
 
 
 def impute_clip_scale(x: C, p: Params) -> C:

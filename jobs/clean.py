@@ -22,7 +22,6 @@ from pyspark.sql import functions as F
 
 from jobs.apply import clipped_counts, select_clean
 from jobs.fit import fit
-from jobs.hfs import HadoopFS, display
 from jobs.lines import read_lines
 from jobs.parse import (
     duplicated_keys,
@@ -30,12 +29,13 @@ from jobs.parse import (
     with_duplicates_rejected,
     with_parsed_columns,
 )
-from sensorpipe.inputs import InputError
-from sensorpipe.output import OutputError, report_document
-from sensorpipe.rows import LayoutError, carried_columns, make_layout, stored_columns
-from sensorpipe.spec import Spec, SpecError, load_spec
-from sensorpipe.stats import stats_document
-from sensorpipe.transform import fit_params, output_names
+from sensorpipe.core.inputs import InputError
+from sensorpipe.core.output import OutputError, report_document
+from sensorpipe.core.rows import LayoutError, carried_columns, make_layout, stored_columns
+from sensorpipe.core.spec import Spec, SpecError, load_spec
+from sensorpipe.core.stats import stats_document
+from sensorpipe.core.transform import fit_params, output_names
+from sensorpipe.spark.hfs import HadoopFS, display
 
 
 def plan(fs: HadoopFS, spec: Spec, paths: list[str]):

@@ -18,13 +18,13 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.hfs import HadoopFS
 from jobs.parse import split_fields
-from sensorpipe.features import FeatureConfig, feature_config, rul_max
-from sensorpipe.output import OutputError
-from sensorpipe.spark_values import iso_parts, parse_timestamp, strip
-from sensorpipe.spec import Column as SpecColumn
-from sensorpipe.spec import Spec, SpecError, load_spec
+from sensorpipe.core.output import OutputError
+from sensorpipe.core.spec import Column as SpecColumn
+from sensorpipe.core.spec import Spec, SpecError, load_spec
+from sensorpipe.model.features import FeatureConfig, feature_config, rul_max
+from sensorpipe.spark.columns import iso_parts, parse_timestamp, strip
+from sensorpipe.spark.hfs import HadoopFS
 
 READING = "_reading"  # 1-based position of a reading within its device (row_number)
 
@@ -169,7 +169,7 @@ def with_labels(config: FeatureConfig, rul_max: int):
 
 def with_failure_labels(config: FeatureConfig, failures: DataFrame, horizon_hours: float):
     """Add `ttf` (seconds to the device's next failure at or after the reading, null when
-    none is recorded) and `label` (ttf <= horizon), as sensorpipe.features defines them."""
+    none is recorded) and `label` (ttf <= horizon), as sensorpipe.model.features defines them."""
 
     def transform(df: DataFrame) -> DataFrame:
         nxt = df.transform(with_log_time(config, failures, "_next", "forward"))

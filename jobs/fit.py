@@ -7,9 +7,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sensorpipe.rows import REASONS
-from sensorpipe.spec import Column
-from sensorpipe.stats import column_stats
+from sensorpipe.core.rows import REASONS
+from sensorpipe.core.spec import Column
+from sensorpipe.core.stats import column_stats
 
 QUARTILES = [0.25, 0.5, 0.75]
 

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.hfs import display
+from sensorpipe.spark.hfs import display
 
 RAW_SCHEMA = "file_idx int, line long, value string"
 

@@ -10,9 +10,18 @@ from pyspark.sql import Column as C
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sensorpipe.rows import BOM, DUPLICATE, INVALID, MALFORMED, MISSING, Layout, java_field_regex, line_regex
-from sensorpipe.spark_values import checked, iso_parts, parse_float, parse_int, parse_timestamp, strip
-from sensorpipe.spec import Spec
+from sensorpipe.core.rows import (
+    BOM,
+    DUPLICATE,
+    INVALID,
+    MALFORMED,
+    MISSING,
+    Layout,
+    java_field_regex,
+    line_regex,
+)
+from sensorpipe.core.spec import Spec
+from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp, strip
 
 
 def filter_headers_and_blanks(headers: dict[int, int]):

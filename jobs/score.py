@@ -5,7 +5,7 @@
 
 (`sensorpipe score` runs exactly this.) Features are jobs/features.py's window
 expressions; the model runs in the Python workers through mapInPandas, loaded once per
-worker (verified by sensorpipe.registry) and applied with sensorpipe.model.score. The
+worker (verified by sensorpipe.model.registry) and applied with sensorpipe.model.classifier.score. The
 driver pins the version `current` names when the job starts, so a switch mid-run does not
 mix two models. OUT is Parquet: device, order, probability and alert (probability >=
 the model's threshold).
@@ -23,10 +23,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from jobs.features import read_readings, with_features, write_parquet
-from sensorpipe.model import score
-from sensorpipe.output import OutputError
-from sensorpipe.registry import ModelIntegrityError, cached_model, current_version, load_model
-from sensorpipe.spec import SpecError, load_spec
+from sensorpipe.core.output import OutputError
+from sensorpipe.core.spec import SpecError, load_spec
+from sensorpipe.model.classifier import score
+from sensorpipe.model.registry import ModelIntegrityError, cached_model, current_version, load_model
 
 WORKER_COLUMNS = [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
 
@@ -54,7 +54,7 @@ def with_scores(model_dir: str | Path, worker_columns: bool = False):
     sha256, features = model.card["model_sha256"], model.features
 
     def transform(df: DataFrame) -> DataFrame:
-        # like sensorpipe.model.score: rows that hold the features already are scored as they are
+        # like sensorpipe.model.classifier.score: rows that hold the features already are scored as they are
         featured = set(features.names) <= set(df.columns)
         rows = df if featured else df.transform(with_features(features))
         keep = [features.device, features.order]

@@ -24,15 +24,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.features import with_failure_labels, with_features
-from jobs.hfs import HadoopFS
-from sensorpipe.cmapss import file_sha256
-from sensorpipe.features import FeatureConfig, feature_config, label_config
-from sensorpipe.history import split_devices
-from sensorpipe.maintenance import dir_fingerprint, fit_and_register
-from sensorpipe.model import model_config
-from sensorpipe.output import OutputError
-from sensorpipe.spec import Spec, SpecError, load_spec
-from sensorpipe.transform import sensor_cleaning
+from sensorpipe.core.hashing import file_sha256
+from sensorpipe.core.output import OutputError
+from sensorpipe.core.spec import Spec, SpecError, load_spec
+from sensorpipe.core.transform import sensor_cleaning
+from sensorpipe.model.classifier import model_config
+from sensorpipe.model.features import FeatureConfig, feature_config, label_config
+from sensorpipe.model.history import split_devices
+from sensorpipe.model.workflow import dir_fingerprint, fit_and_register
+from sensorpipe.spark.hfs import HadoopFS
 
 
 def read_clean(spark: SparkSession, spec: Spec, out: str, columns: list[str]) -> tuple[DataFrame, dict]:

@@ -13,8 +13,8 @@ import itertools
 import json
 
 import mrlib
-from sensorpipe.codec import unescape
-from sensorpipe.rows import DUPLICATE
+from sensorpipe.core.codec import unescape
+from sensorpipe.core.rows import DUPLICATE
 
 GROUP = "sensorpipe"
 

@@ -20,8 +20,8 @@ for _cand in ("sensorpipe.zip", os.path.join(_HERE, "sensorpipe.zip")):
 else:  # a developer's checkout: the package sits next to mapreduce/
     sys.path.insert(0, os.path.dirname(_HERE))
 
-from sensorpipe.rows import make_layout, stored_columns  # noqa: E402
-from sensorpipe.spec import parse_spec  # noqa: E402
+from sensorpipe.core.rows import make_layout, stored_columns  # noqa: E402
+from sensorpipe.core.spec import parse_spec  # noqa: E402
 
 import tomllib  # noqa: E402
 

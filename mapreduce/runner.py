@@ -7,7 +7,7 @@
   4 rejects    map-only   reject JSON lines -> rejects/
 Every script and the core package travel with -files, as on a cluster. With hdfs:// input
 and output (--engine hadoop) the passes' outputs and the staged result live on HDFS
-(sensorpipe.hdfs, pydoop); the shipped files stay local, as -files wants them.
+(sensorpipe.store.hdfs, pydoop); the shipped files stay local, as -files wants them.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from sensorpipe import hdfs
-from sensorpipe.inputs import InputError, list_inputs, read_header
-from sensorpipe.output import report_document, staged_output, write_json
-from sensorpipe.rows import carried_columns, make_layout, stored_columns
-from sensorpipe.spec import load_spec
-from sensorpipe.stats import column_stats, stats_document
-from sensorpipe.transform import fit_params, output_names
+from sensorpipe.core.inputs import InputError, list_inputs, read_header
+from sensorpipe.core.output import report_document, staged_output, write_json
+from sensorpipe.core.rows import carried_columns, make_layout, stored_columns
+from sensorpipe.core.spec import load_spec
+from sensorpipe.core.stats import column_stats, stats_document
+from sensorpipe.core.transform import fit_params, output_names
+from sensorpipe.store import hdfs
 
 HERE = Path(__file__).resolve().parent
-CORE = HERE.parent / "sensorpipe"
+PACKAGE = HERE.parent / "sensorpipe"
 SCRIPTS = [
     "mrlib.py",
     "count_mapper.py",
@@ -80,7 +80,7 @@ LOCAL = SimpleNamespace(
 
 
 def file_store(engine: str, input_path: str, out: str):
-    """LOCAL, or sensorpipe.hdfs when both --input and --output are hdfs:// URIs."""
+    """LOCAL, or sensorpipe.store.hdfs when both --input and --output are hdfs:// URIs."""
     remote = hdfs.is_hdfs(input_path), hdfs.is_hdfs(out)
     if not any(remote):
         return LOCAL
@@ -113,8 +113,9 @@ def ship(files_dir: Path) -> list[str]:
     for name in SCRIPTS:
         shutil.copy(HERE / name, files_dir / name)
     with zipfile.ZipFile(files_dir / "sensorpipe.zip", "w") as z:
-        for py in sorted(CORE.glob("*.py")):
-            z.write(py, f"sensorpipe/{py.name}")
+        z.write(PACKAGE / "__init__.py", "sensorpipe/__init__.py")
+        for py in sorted((PACKAGE / "core").glob("*.py")):
+            z.write(py, f"sensorpipe/core/{py.name}")
     return [str(files_dir / n) for n in SCRIPTS + ["sensorpipe.zip", "job.json"]]
 
 

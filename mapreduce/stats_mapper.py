@@ -18,9 +18,9 @@ sys.path.insert(0, os.getcwd())  # -files links every shipped file into the task
 import json
 
 import mrlib
-from sensorpipe.codec import decode_row, decoders
-from sensorpipe.stats import merge_moments, moments_of
-from sensorpipe.values import sortable
+from sensorpipe.core.codec import decode_row, decoders
+from sensorpipe.core.stats import merge_moments, moments_of
+from sensorpipe.core.values import sortable
 
 FLUSH = 200_000  # values buffered per column before folding them into the moments
 

@@ -15,8 +15,8 @@ import itertools
 import json
 
 import mrlib  # noqa: F401  (puts the core package on sys.path)
-from sensorpipe.stats import merge_moments, quantiles_from_runs
-from sensorpipe.values import unsortable
+from sensorpipe.core.stats import merge_moments, quantiles_from_runs
+from sensorpipe.core.values import unsortable
 
 
 def full_key(line: str) -> str:

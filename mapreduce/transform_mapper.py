@@ -10,8 +10,8 @@ import sys
 
 sys.path.insert(0, os.getcwd())  # -files links every shipped file into the task's cwd
 import mrlib
-from sensorpipe.codec import decode_row, decoders
-from sensorpipe.transform import RowTransformer, fit_params
+from sensorpipe.core.codec import decode_row, decoders
+from sensorpipe.core.transform import RowTransformer, fit_params
 
 GROUP = "sensorpipe"
 

@@ -15,8 +15,8 @@ sys.path.insert(0, os.getcwd())  # -files links every shipped file into the task
 import json
 
 import mrlib
-from sensorpipe.codec import encode_key, encode_row, encoders, escape, key_encoders
-from sensorpipe.rows import MALFORMED, decode_line, is_blank, raw_text
+from sensorpipe.core.codec import encode_key, encode_row, encoders, escape, key_encoders
+from sensorpipe.core.rows import MALFORMED, decode_line, is_blank, raw_text
 
 GROUP = "sensorpipe"
 

@@ -1,7 +1,7 @@
 """The `sensorpipe` command: thin wiring from arguments to the engines.
 
 Exit codes: 0 success, 2 bad usage or invalid spec (the message names the key and the
-file), 1 a run that failed (nothing half-written: see sensorpipe.output).
+file), 1 a run that failed (nothing half-written: see sensorpipe.core.output).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from sensorpipe import hdfs
-from sensorpipe.demo import add_arguments as demo_arguments
-from sensorpipe.inputs import InputError
-from sensorpipe.output import OutputError, check_replaceable
-from sensorpipe.rows import LayoutError
-from sensorpipe.spec import SpecError, load_spec
+from sensorpipe.core.inputs import InputError
+from sensorpipe.core.output import OutputError, check_replaceable
+from sensorpipe.core.rows import LayoutError
+from sensorpipe.core.spec import SpecError, load_spec
+from sensorpipe.demo.run import add_arguments as demo_arguments
+from sensorpipe.store import hdfs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,7 +96,7 @@ def _stream_parser(sub) -> None:
 
 
 def cmd_stream(args) -> int:
-    from sensorpipe.launch import kafka_jars, run_spark  # noqa: PLC0415
+    from sensorpipe.spark.launch import kafka_jars, run_spark  # noqa: PLC0415
 
     load_spec(args.spec)
     if args.kafka and not args.topic:
@@ -151,7 +151,7 @@ def cmd_clean(args) -> int:
     if not hdfs.is_hdfs(args.output):  # an HDFS output is checked where the run opens HDFS
         check_replaceable(Path(args.output).absolute())
     if args.engine == "spark":
-        from sensorpipe.launch import run_spark  # noqa: PLC0415
+        from sensorpipe.spark.launch import run_spark  # noqa: PLC0415
 
         job = ["--spec", args.spec, "--input", args.input, "--output", args.output, "--format", args.format]
         return 1 if run_spark("jobs/clean.py", job, args.master) else 0
@@ -185,13 +185,13 @@ def cmd_validate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from sensorpipe.demo import run as demo  # noqa: PLC0415
+    from sensorpipe.demo.run import run as demo  # noqa: PLC0415
 
     return demo(args)
 
 
 def cmd_simulate(args) -> int:
-    from sensorpipe.simulate import command  # noqa: PLC0415 (numpy and pyarrow load on demand)
+    from sensorpipe.sim.simulate import command  # noqa: PLC0415 (numpy and pyarrow load on demand)
 
     return command(args)
 
@@ -208,7 +208,7 @@ def _model_run(work):
 
 def cmd_train(args) -> int:
     if args.engine == "spark":
-        from sensorpipe.launch import run_spark  # noqa: PLC0415
+        from sensorpipe.spark.launch import run_spark  # noqa: PLC0415
 
         load_spec(args.spec)
         job = [
@@ -223,7 +223,7 @@ def cmd_train(args) -> int:
         ]
         job += ["--maintenance", args.maintenance] if args.maintenance else []
         return 1 if run_spark("jobs/train.py", job, args.master) else 0
-    from sensorpipe.maintenance import holdout_table, run_train  # noqa: PLC0415 (scikit-learn on demand)
+    from sensorpipe.model.workflow import holdout_table, run_train  # noqa: PLC0415 (scikit-learn on demand)
 
     version, card = _model_run(
         lambda: run_train(args.spec, args.input, args.model, args.threads, args.failures, args.maintenance)
@@ -242,7 +242,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from sensorpipe.maintenance import comparison_table, run_evaluate  # noqa: PLC0415
+    from sensorpipe.model.workflow import comparison_table, run_evaluate  # noqa: PLC0415
 
     doc = _model_run(lambda: run_evaluate(args.spec, args.model, args.input, args.truth, args.output))
     print(f"{doc['label']}, n = {doc['n']}: roc_auc {doc['roc_auc']:.3f}, pr_auc {doc['pr_auc']:.3f}")
@@ -251,7 +251,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from sensorpipe.launch import run_spark  # noqa: PLC0415
+    from sensorpipe.spark.launch import run_spark  # noqa: PLC0415
 
     load_spec(args.spec)
     check_replaceable(Path(args.output).absolute())
@@ -260,7 +260,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from sensorpipe.report import command  # noqa: PLC0415 (matplotlib and pyarrow load on demand)
+    from sensorpipe.report.build import command  # noqa: PLC0415 (matplotlib and pyarrow load on demand)
 
     return command(args)
 

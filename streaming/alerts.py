@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sensorpipe.features import STATS
-from sensorpipe.model import Model
+from sensorpipe.model.classifier import Model
+from sensorpipe.model.features import STATS
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sensorpipe.spec import Spec, SpecError
+from sensorpipe.core.spec import Spec, SpecError
 
 STREAM_KEYS = {"watermark", "quiet", "top_sensors", "buckets"}
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}

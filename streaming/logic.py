@@ -1,5 +1,5 @@
 """The stream's stateful step on pandas, for a bucket of devices at once: dedupe, hold back,
-release in event-time order, compute the batch job's features (sensorpipe.features), score,
+release in event-time order, compute the batch job's features (sensorpipe.model.features), score,
 raise alerts.
 
 Spark groups the events by bucket (a hash of the device modulo `[stream] buckets`), not by
@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sensorpipe.features import FeatureConfig, clean_sensors, with_features
-from sensorpipe.model import Model, score
-from sensorpipe.registry import cached_model
-from sensorpipe.rows import DUPLICATE
+from sensorpipe.core.rows import DUPLICATE
+from sensorpipe.model.classifier import Model, score
+from sensorpipe.model.features import FeatureConfig, clean_sensors, with_features
+from sensorpipe.model.registry import cached_model
 from streaming.alerts import Episodes, episodes, top_sensors
 from streaming.source import DRAIN, ORDER
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from sensorpipe.registry import CARD_FILE, ModelIntegrityError, current_version
+from sensorpipe.model.registry import CARD_FILE, ModelIntegrityError, current_version
 
 PIN = "model.json"
 

@@ -31,10 +31,10 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
 
-from sensorpipe.features import feature_config
-from sensorpipe.history import read_log
-from sensorpipe.registry import ModelIntegrityError, current_version, load_model
-from sensorpipe.spec import Spec, SpecError, load_spec
+from sensorpipe.core.spec import Spec, SpecError, load_spec
+from sensorpipe.model.features import feature_config
+from sensorpipe.model.history import read_log
+from sensorpipe.model.registry import ModelIntegrityError, current_version, load_model
 from streaming import runs
 from streaming.config import stream_config
 from streaming.logic import STATE_SCHEMA, Context, process_bucket

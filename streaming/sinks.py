@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.streaming import StreamingQueryListener
 
-from sensorpipe.features import FeatureConfig
+from sensorpipe.model.features import FeatureConfig
 from streaming.source import ORDER
 
 

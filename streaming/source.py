@@ -1,8 +1,8 @@
 """Read the landing directory's JSON lines and validate each event with the spec's grammars.
 
 Every field is read as text (from_json turns a JSON number into its text), stripped, a
-null token made null, then parsed with the grammars of sensorpipe.values as built-in Spark
-expressions (sensorpipe.spark_values, the batch job's; no Python UDF). Reasons:
+null token made null, then parsed with the grammars of sensorpipe.core.values as built-in Spark
+expressions (sensorpipe.spark.columns, the batch job's; no Python UDF). Reasons:
 malformed_row (not UTF-8, not a JSON object), missing_required, invalid_value;
 duplicate_key and late are decided later, in the per-device state.
 Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
@@ -17,11 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sensorpipe.features import FeatureConfig
-from sensorpipe.rows import INVALID, MALFORMED, MISSING
-from sensorpipe.spark_values import checked, iso_parts, parse_float, parse_int, parse_timestamp
-from sensorpipe.spec import Spec, SpecError
-from sensorpipe.values import WHITESPACE
+from sensorpipe.core.rows import INVALID, MALFORMED, MISSING
+from sensorpipe.core.spec import Spec, SpecError
+from sensorpipe.core.values import WHITESPACE
+from sensorpipe.model.features import FeatureConfig
+from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp
 
 CORRUPT = "_corrupt"
 JSON_OPTIONS = {
@@ -47,7 +47,7 @@ def read_kafka(spark: SparkSession, where: str) -> DataFrame:
 
     The simulator keys messages by device, so one device's events share a partition and
     "first" among duplicates means offset order there. Needs the Kafka connector jars
-    (sensorpipe.launch.kafka_jars)."""
+    (sensorpipe.spark.launch.kafka_jars)."""
     bootstrap, _, topic = where.removeprefix(KAFKA).partition("/")
     if not bootstrap or not topic:
         raise ValueError(f"{where}: expected kafka://BOOTSTRAP/TOPIC")
@@ -161,7 +161,7 @@ def with_validated(spec: Spec, features: FeatureConfig):
 
 
 def _parsed(text: C, col) -> C:
-    """A field's value by its type's grammar (sensorpipe.spark_values), unchecked; text as is."""
+    """A field's value by its type's grammar (sensorpipe.spark.columns), unchecked; text as is."""
     if col.type == "timestamp":
         return parse_timestamp(text, F.col(f"_iso_{col.name}"))
     return {"float": parse_float, "int": parse_int}.get(col.type, lambda x: x)(text)

@@ -1,6 +1,6 @@
 """A topic read back in batch with Spark's Kafka source, for tests/test_kafka.py.
 
-    spark-submit --jars "$(python -c 'from sensorpipe.launch import kafka_jars; print(",".join(kafka_jars()))')" \\
+    spark-submit --jars "$(python -c 'from sensorpipe.spark.launch import kafka_jars; print(",".join(kafka_jars()))')" \\
         tests/kafka_read_job.py --bootstrap 127.0.0.1:9092 --topic events --output OUT
 
 OUT is JSON lines: key and value as text, partition and offset.

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sensorpipe.features import clean_sensors, feature_config, with_features
-from sensorpipe.model import Model, ModelConfig, make_estimator
-from sensorpipe.registry import save_model
-from sensorpipe.simulate import CLEAN, EventStream, Rates
-from sensorpipe.spec import load_spec
+from sensorpipe.core.spec import load_spec
+from sensorpipe.model.classifier import Model, ModelConfig, make_estimator
+from sensorpipe.model.features import clean_sensors, feature_config, with_features
+from sensorpipe.model.registry import save_model
+from sensorpipe.sim.simulate import CLEAN, EventStream, Rates
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "conf" / "sensors.toml"

@@ -74,7 +74,7 @@ def hdfs(hadoop_cluster, monkeypatch):
     """pydoop.hdfs in this process (its JVM with the project's `hadoop classpath`)."""
     monkeypatch.setenv("JAVA_HOME", hadoop_cluster.env["JAVA_HOME"])
     monkeypatch.setenv("HADOOP_CONF_DIR", str(hadoop_cluster.conf_dir))
-    from sensorpipe.hdfs import pydoop_hdfs  # noqa: PLC0415
+    from sensorpipe.store.hdfs import pydoop_hdfs  # noqa: PLC0415
 
     return pydoop_hdfs()
 
@@ -184,8 +184,8 @@ def test_stream_on_hdfs_resumes_from_its_pin(hadoop_cluster, hdfs, spark, stream
     registry that does not exist, resumes with the version it started with; metrics.jsonl is
     appended to there; scored/, alerts/ (written by the driver through Hadoop's FileSystem)
     and quarantine/ equal a local run in this process over the same two files."""
-    from sensorpipe.simulate import EventStream  # noqa: PLC0415
-    from sensorpipe.spec import load_spec  # noqa: PLC0415
+    from sensorpipe.core.spec import load_spec  # noqa: PLC0415
+    from sensorpipe.sim.simulate import EventStream  # noqa: PLC0415
     from streaming.score_stream import make_context, run_available_now  # noqa: PLC0415
 
     spec_path = ROOT / "conf" / "sensors.toml"

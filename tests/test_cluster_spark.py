@@ -13,14 +13,14 @@ from threadpoolctl import threadpool_limits
 from conftest import DATA, ROOT, SHARED, Output, assert_same, run_clean
 from jobs.features import read_readings, with_features, with_labels
 from jobs.score import with_scores
-from sensorpipe import features as pdf
 from sensorpipe.cli import main as cli
-from sensorpipe.cmapss import read_raw
-from sensorpipe.features import feature_config, rul_max
-from sensorpipe.launch import run_spark, spark_submit_command
-from sensorpipe.model import ModelConfig, train
-from sensorpipe.registry import save_model
-from sensorpipe.spec import load_spec
+from sensorpipe.core.spec import load_spec
+from sensorpipe.model.classifier import ModelConfig, train
+from sensorpipe.model.classifier import features as pdf
+from sensorpipe.model.features import feature_config, rul_max
+from sensorpipe.model.raw import read_raw
+from sensorpipe.model.registry import save_model
+from sensorpipe.spark.launch import run_spark, spark_submit_command
 from streaming.score_stream import make_context, run_available_now
 
 CMAPSS = ROOT / "conf" / "cmapss.toml"
@@ -92,7 +92,7 @@ def test_stream_runs_on_the_cluster_as_in_local_mode(cluster, spark, stream_mode
     """The Structured Streaming job, submitted to the cluster with --available-now, scores and
     quarantines the landed events exactly as a local run does (the model's Python runs on the
     executors from the shipped environment archive)."""
-    from sensorpipe.simulate import EventStream
+    from sensorpipe.sim.simulate import EventStream
 
     spec = ROOT / "conf" / "sensors.toml"
     landing = tmp_path / "landing"

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import ROOT, SHARED, Output, assert_same, run_clean
-from sensorpipe.synth import write_csv
+from sensorpipe.sim.synth import write_csv
 
 AI4I = SHARED / "ai4i2020.csv"
 

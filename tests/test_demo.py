@@ -10,9 +10,10 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from sensorpipe.demo import MARKER, StepFailed, compare_clean, prepare_out
-from sensorpipe.demo import main as demo
-from sensorpipe.demo_procs import Processes
+from sensorpipe.demo.batch import compare_clean
+from sensorpipe.demo.procs import Processes
+from sensorpipe.demo.run import main as demo
+from sensorpipe.demo.session import MARKER, StepFailed, prepare_out
 
 
 def _clean(out, *parts):

@@ -1,4 +1,4 @@
-"""Rolling features and labels (sensorpipe.features) against values worked out by hand."""
+"""Rolling features and labels (sensorpipe.model.features) against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from sensorpipe.features import (
+from sensorpipe.core.spec import SpecError, load_spec, parse_spec
+from sensorpipe.model.classifier import best_cut, best_threshold
+from sensorpipe.model.features import (
     FeatureConfig,
     _full_windows,
     _partial_windows,
@@ -18,8 +20,6 @@ from sensorpipe.features import (
     with_features,
     with_labels,
 )
-from sensorpipe.model import best_cut, best_threshold
-from sensorpipe.spec import SpecError, load_spec, parse_spec
 
 
 def config(windows=(2,), sensors=("x",)) -> FeatureConfig:

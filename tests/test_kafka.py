@@ -11,8 +11,8 @@ import pytest
 
 from conftest import ROOT
 from sensorpipe.cli import main as cli
-from sensorpipe.kafka import messages, run_kafka
-from sensorpipe.launch import kafka_jars, run_spark
+from sensorpipe.sim.kafka import messages, run_kafka
+from sensorpipe.spark.launch import kafka_jars, run_spark
 
 
 class Producer:

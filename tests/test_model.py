@@ -13,10 +13,10 @@ from threadpoolctl import threadpool_limits
 
 from conftest import ROOT, SHARED
 from sensorpipe.cli import main as cli
-from sensorpipe.features import feature_config, with_features, with_labels
-from sensorpipe.model import model_config, score, train
-from sensorpipe.registry import CURRENT, ModelIntegrityError, load_model, save_model, set_current
-from sensorpipe.spec import parse_spec
+from sensorpipe.core.spec import parse_spec
+from sensorpipe.model.classifier import model_config, score, train
+from sensorpipe.model.features import feature_config, with_features, with_labels
+from sensorpipe.model.registry import CURRENT, ModelIntegrityError, load_model, save_model, set_current
 
 SPEC_TOML = """
 [dataset]

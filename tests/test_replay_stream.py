@@ -2,7 +2,7 @@
 last cycle equals `sensorpipe evaluate`'s (the batch path), and so does the alert state.
 
 The model is trained on train_FD001 with a quick tmp copy of conf/cmapss.toml (logistic
-only, 3 folds); the replay (sensorpipe.replay.ReplayStream) lands test_FD001 as JSON-line
+only, 3 folds); the replay (sensorpipe.sim.replay.ReplayStream) lands test_FD001 as JSON-line
 files and the job runs once with --available-now through spark-submit.
 """
 
@@ -17,9 +17,9 @@ import pytest
 
 from bench.stream_faults import land
 from sensorpipe.cli import main as cli
-from sensorpipe.launch import spark_env, spark_submit_command
-from sensorpipe.replay import ReplayStream
-from sensorpipe.spec import load_spec
+from sensorpipe.core.spec import load_spec
+from sensorpipe.sim.replay import ReplayStream
+from sensorpipe.spark.launch import spark_env, spark_submit_command
 from tests.conftest import ROOT, SHARED
 
 CMAPSS = SHARED / "cmapss"

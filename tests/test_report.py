@@ -210,7 +210,7 @@ def test_self_contained(page):
 
 def test_parquet_clean_output_is_sampled(runs, tmp_path):
     """A Spark-style output: Parquet parts beside .crc files; at most N rows per part are read."""
-    from sensorpipe.report_data import clean_sample  # noqa: PLC0415
+    from sensorpipe.report.data import clean_sample  # noqa: PLC0415
 
     out = tmp_path / "spark"
     shutil.copytree(runs["clean"], out, ignore=shutil.ignore_patterns("clean"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sensorpipe.rows import (
+from sensorpipe.core.rows import (
     INVALID,
     MALFORMED,
     MISSING,
@@ -13,7 +13,7 @@ from sensorpipe.rows import (
     raw_text,
     split_fields,
 )
-from sensorpipe.spec import parse_spec
+from sensorpipe.core.spec import parse_spec
 
 SPEC = parse_spec(
     {
@@ -104,7 +104,7 @@ def test_field_splitter_accepts_exactly_the_line_grammar():
     import random  # noqa: PLC0415
     import re  # noqa: PLC0415
 
-    from sensorpipe.rows import line_regex  # noqa: PLC0415
+    from sensorpipe.core.rows import line_regex  # noqa: PLC0415
 
     rng = random.Random(5)
     grammar = re.compile(line_regex(","))

@@ -15,10 +15,10 @@ import pytest
 from conftest import ROOT
 from mapreduce.runner import clean
 from sensorpipe.cli import main as cli
-from sensorpipe.fleet import ffill_ids
-from sensorpipe.rows import split_fields
-from sensorpipe.simulate import CLEAN, EventStream, Format, Rates, mangle, run_stream, write_history
-from sensorpipe.spec import load_spec
+from sensorpipe.core.rows import split_fields
+from sensorpipe.core.spec import load_spec
+from sensorpipe.sim.fleet import ffill_ids
+from sensorpipe.sim.simulate import CLEAN, EventStream, Format, Rates, mangle, run_stream, write_history
 
 SPEC = ROOT / "conf" / "sensors.toml"
 COLUMNS = ["device_id", "ts", "model", "temperature", "vibration", "pressure", "rpm", "load"]
@@ -366,7 +366,7 @@ def test_cli_usage_errors(tmp_path, capsys):
 
 def test_replay_interleaves_devices_by_order_and_ends_with_the_file(tmp_path):
     """C-MAPSS lines replayed as events: cycle by cycle across units, values as in the file."""
-    from sensorpipe.replay import ReplayStream
+    from sensorpipe.sim.replay import ReplayStream
 
     line = "{u} {c} 0.0023 -0.0003 100.0 518.67 643.02 1585.29 1398.21 14.62 21.61 553.90 2388.04 9050.17 1.30 47.20 521.72 2388.03 8125.55 8.4052 0.03 392 2388 100.00 38.86 23.3735\n"
     raw = tmp_path / "test.txt"

@@ -18,9 +18,9 @@ from conftest import DATA, ROOT, Output, assert_same, run_clean
 from jobs.apply import impute_clip_scale, iso_timestamp
 from jobs.clean import clean
 from jobs.parse import split_fields
-from sensorpipe.spark_values import checked, iso_parts, parse_float, parse_int, parse_timestamp
-from sensorpipe.spec import Column, parse_spec
-from sensorpipe.transform import fit_params
+from sensorpipe.core.spec import Column, parse_spec
+from sensorpipe.core.transform import fit_params
+from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp
 
 SPEC = DATA / "messy.toml"
 HEADER = "device_id,ts,temperature,pressure,rpm,model,note\n"

@@ -16,16 +16,16 @@ import pytest
 from pyspark.errors import PySparkException
 from threadpoolctl import threadpool_limits
 
-import sensorpipe.features as pdf
+import sensorpipe.model.features as pdf
 from conftest import ROOT, SHARED
 from jobs.features import read_readings, with_features, with_labels
 from jobs.score import with_scores
 from sensorpipe.cli import main as cli
-from sensorpipe.cmapss import read_raw
-from sensorpipe.features import FeatureConfig, feature_config
-from sensorpipe.model import ModelConfig, score, train
-from sensorpipe.registry import load_model, save_model
-from sensorpipe.spec import load_spec
+from sensorpipe.core.spec import load_spec
+from sensorpipe.model.classifier import ModelConfig, score, train
+from sensorpipe.model.features import FeatureConfig, feature_config
+from sensorpipe.model.raw import read_raw
+from sensorpipe.model.registry import load_model, save_model
 
 RTOL, ATOL = 1e-9, 1e-12
 SPEC = load_spec(ROOT / "conf" / "cmapss.toml")

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import ROOT
 from sensorpipe.cli import main as cli
-from sensorpipe.spec import SpecError, load_spec
+from sensorpipe.core.spec import SpecError, load_spec
 
 GOOD = """
 [dataset]

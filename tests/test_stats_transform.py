@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from sensorpipe.spec import Column
-from sensorpipe.stats import column_stats, merge_moments, moments_of, quantiles_from_runs, sort_vocab
-from sensorpipe.transform import RowTransformer, apply_value, fit_params, output_names
+from sensorpipe.core.spec import Column
+from sensorpipe.core.stats import column_stats, merge_moments, moments_of, quantiles_from_runs, sort_vocab
+from sensorpipe.core.transform import RowTransformer, apply_value, fit_params, output_names
 
 
 def runs(values):

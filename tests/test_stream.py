@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from sensorpipe.features import clean_sensors, with_features
-from sensorpipe.spec import load_spec
+from sensorpipe.core.spec import load_spec
+from sensorpipe.model.features import clean_sensors, with_features
 from streaming.runs import make_drain_dir, request_drain, state_keys
 from streaming.score_stream import make_context, run_available_now, scored_events
 from tests.stream_fixtures import CLEANING, SPEC, events, events_frame

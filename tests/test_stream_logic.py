@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from sensorpipe.features import clean_sensors, with_features
-from sensorpipe.registry import ModelIntegrityError, cached_model
-from sensorpipe.spec import SpecError, load_spec, parse_spec
+from sensorpipe.core.spec import SpecError, load_spec, parse_spec
+from sensorpipe.model.features import clean_sensors, with_features
+from sensorpipe.model.registry import ModelIntegrityError, cached_model
 from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, step

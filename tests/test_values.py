@@ -2,7 +2,7 @@
 
 import pytest
 
-from sensorpipe.values import (
+from sensorpipe.core.values import (
     format_timestamp,
     parse_float,
     parse_int,
@@ -118,7 +118,7 @@ def test_fast_number_parsers_follow_the_regex_grammar():
     import random  # noqa: PLC0415
     import re  # noqa: PLC0415
 
-    from sensorpipe.values import FLOAT_RE, INT_RE  # noqa: PLC0415
+    from sensorpipe.core.values import FLOAT_RE, INT_RE  # noqa: PLC0415
 
     rng = random.Random(1)
     chars = "0123456789+-.eE_ iInNfFaAty\x1f"

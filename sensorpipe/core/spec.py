@@ -1,0 +1,269 @@
+"""Load and validate a dataset spec (conf/<dataset>.toml) into frozen dataclasses.
+
+Every engine reads its spec through `load_spec`; a spec that is wrong raises `SpecError`,
+whose message names the file and the offending key (the CLI turns it into exit code 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TYPES = ("string", "int", "float", "timestamp", "category")
+NUMERIC = ("int", "float")
+IMPUTES = ("none", "mean", "median", "mode", "constant")
+CLIPS = ("none", "iqr", "zscore")
+SCALES = ("none", "zscore", "minmax", "robust")
+ENCODES = ("none", "index", "onehot")
+ON_INVALID = ("null", "reject")
+DEFAULT_NULL_TOKENS = ("", "NA", "N/A", "null", "NULL", "NaN", "?")
+
+DATASET_KEYS = {"name", "delimiter", "header", "null_tokens", "key", "drop"}
+COLUMN_KEYS = {
+    "name",
+    "output",
+    "type",
+    "required",
+    "range",
+    "on_invalid",
+    "impute",
+    "fill",
+    "clip",
+    "scale",
+    "encode",
+}
+# Sections later pipeline stages read (features, labels, model); validated by those stages.
+OPEN_SECTIONS = {"features", "label", "model", "stream", "simulate"}
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message names the file and the key."""
+
+    def __init__(self, path: str, key: str, problem: str):
+        self.path, self.key, self.problem = path, key, problem
+        super().__init__(f"{path}: {key}: {problem}")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    output: str = ""
+    required: bool = False
+    range: tuple[float, float] | None = None
+    on_invalid: str = "null"
+    impute: str = "none"
+    fill: object = None
+    clip: str = "none"
+    scale: str = "none"
+    encode: str = "none"
+
+    @property
+    def out(self) -> str:
+        return self.output or self.name
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMERIC
+
+    @property
+    def needs_quantiles(self) -> bool:
+        """Exact median and quartiles cost a sort; only these columns pay it."""
+        return self.impute == "median" or self.clip == "iqr" or self.scale == "robust"
+
+    @property
+    def needs_vocab(self) -> bool:
+        return self.type == "category" or self.impute == "mode"
+
+    @property
+    def rejects_invalid(self) -> bool:
+        return self.required or self.on_invalid == "reject"
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: str
+    sha256: str
+    name: str
+    columns: tuple[Column, ...]
+    delimiter: str = ","
+    header: bool = True
+    null_tokens: frozenset[str] = frozenset(DEFAULT_NULL_TOKENS)
+    key: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file; raise SpecError naming the file and key."""
+    path = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError(path, "(file)", f"cannot read spec: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(path, "(toml)", f"not valid TOML: {exc}") from None
+    return parse_spec(doc, path, hashlib.sha256(data).hexdigest())
+
+
+def parse_spec(doc: dict, path: str = "<spec>", sha256: str = "") -> Spec:
+    unknown = set(doc) - {"dataset", "columns"} - OPEN_SECTIONS
+    if unknown:
+        raise SpecError(path, sorted(unknown)[0], "unknown section")
+    ds = _table(doc.get("dataset"), path, "dataset")
+    _no_unknown(ds, DATASET_KEYS, path, "dataset")
+    name = _typed(ds, "name", str, path, "dataset", required=True)
+    delimiter = _typed(ds, "delimiter", str, path, "dataset", default=",")
+    if delimiter != "whitespace" and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise SpecError(path, "dataset.delimiter", 'one character (not a quote), or "whitespace"')
+    header = _typed(ds, "header", bool, path, "dataset", default=True)
+    nulls = _str_list(ds, "null_tokens", path, list(DEFAULT_NULL_TOKENS))
+    raw_cols = doc.get("columns")
+    if not isinstance(raw_cols, list) or not raw_cols:
+        raise SpecError(path, "columns", "at least one [[columns]] table is required")
+    columns = tuple(_column(c, i, path) for i, c in enumerate(raw_cols))
+    names = [c.name for c in columns]
+    _unique(names, path, "columns.name")
+    key = _str_list(ds, "key", path, [])
+    drop = _str_list(ds, "drop", path, [])
+    for i, k in enumerate(key):
+        if k not in names:
+            raise SpecError(path, f"dataset.key[{i}]", f"{k!r} is not a column")
+    if not header:
+        for i, d in enumerate(drop):
+            if d not in names:
+                raise SpecError(path, f"dataset.drop[{i}]", f"{d!r} is not a column")
+    outs = [c.out for c in columns if c.name not in drop]
+    _unique(outs, path, "columns.output")
+    extra = {k: doc[k] for k in OPEN_SECTIONS if k in doc}
+    return Spec(
+        path, sha256, name, columns, delimiter, header, frozenset(nulls), tuple(key), tuple(drop), extra
+    )
+
+
+def _column(raw, i: int, path: str) -> Column:
+    where = f"columns[{i}]"
+    tbl = _table(raw, path, where)
+    name = _typed(tbl, "name", str, path, where, required=True)
+    if not name.strip() or name != name.strip():
+        raise SpecError(path, f"{where}.name", "must be non-empty without surrounding spaces")
+    where = f"columns[{i}] ({name})"
+    _no_unknown(tbl, COLUMN_KEYS, path, where)
+    ctype = _choice(tbl, "type", TYPES, path, where, None)
+    col = dict(
+        name=name,
+        type=ctype,
+        output=_typed(tbl, "output", str, path, where, default=""),
+        required=_typed(tbl, "required", bool, path, where, default=False),
+        on_invalid=_choice(tbl, "on_invalid", ON_INVALID, path, where, "null"),
+        impute=_choice(tbl, "impute", IMPUTES, path, where, "none"),
+        clip=_choice(tbl, "clip", CLIPS, path, where, "none"),
+        scale=_choice(tbl, "scale", SCALES, path, where, "none"),
+        encode=_choice(tbl, "encode", ENCODES, path, where, "none"),
+        range=_range(tbl, path, where),
+        fill=tbl.get("fill"),
+    )
+    numeric = ctype in NUMERIC
+    for key in ("clip", "scale"):
+        if col[key] != "none" and not numeric:
+            raise SpecError(path, f"{where}.{key}", f"{key} needs an int or float column, not {ctype}")
+    if col["range"] is not None and not numeric:
+        raise SpecError(path, f"{where}.range", f"range needs an int or float column, not {ctype}")
+    if col["encode"] != "none" and ctype != "category":
+        raise SpecError(path, f"{where}.encode", f"encode needs a category column, not {ctype}")
+    if col["impute"] in ("mean", "median") and not numeric:
+        raise SpecError(path, f"{where}.impute", f"{col['impute']} needs an int or float column")
+    if col["impute"] == "mode" and ctype == "timestamp":
+        raise SpecError(path, f"{where}.impute", "mode is not defined for timestamps")
+    if (col["impute"] == "constant") != ("fill" in tbl):
+        raise SpecError(path, f"{where}.fill", 'fill is given exactly when impute = "constant"')
+    if "fill" in tbl:
+        col["fill"] = _fill(tbl["fill"], ctype, path, f"{where}.fill")
+    return Column(**col)
+
+
+def _fill(value, ctype: str, path: str, key: str):
+    if ctype == "int" and type(value) is int:
+        return value
+    if ctype == "float" and type(value) in (int, float) and math.isfinite(value):
+        return float(value)
+    if ctype in ("string", "category") and isinstance(value, str):
+        return value
+    if ctype == "timestamp" and isinstance(value, str):
+        from sensorpipe.core.values import parse_timestamp  # noqa: PLC0415 (avoid cycle)
+
+        micros = parse_timestamp(value)
+        if micros is not None:
+            return micros
+    raise SpecError(path, key, f"{value!r} is not a valid {ctype} value")
+
+
+def _range(tbl: dict, path: str, where: str):
+    if "range" not in tbl:
+        return None
+    r = tbl["range"]
+    ok = (
+        isinstance(r, list)
+        and len(r) == 2
+        and all(type(v) in (int, float) and math.isfinite(v) for v in r)
+        and r[0] <= r[1]
+    )
+    if not ok:
+        raise SpecError(path, f"{where}.range", "must be [low, high] with finite low <= high")
+    return (float(r[0]), float(r[1]))
+
+
+def _table(value, path: str, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(path, where, "a table is required")
+    return value
+
+
+def _no_unknown(tbl: dict, known: set, path: str, where: str) -> None:
+    for key in tbl:
+        if key not in known:
+            raise SpecError(path, f"{where}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _typed(tbl, key, kind, path, where, default=None, required=False):
+    if key not in tbl:
+        if required:
+            raise SpecError(path, f"{where}.{key}", "is required")
+        return default
+    value = tbl[key]
+    if type(value) is not kind:
+        raise SpecError(path, f"{where}.{key}", f"must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _choice(tbl, key, choices, path, where, default):
+    value = _typed(tbl, key, str, path, where, default=default, required=default is None)
+    if value not in choices:
+        raise SpecError(path, f"{where}.{key}", f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _str_list(tbl, key, path, default):
+    value = tbl.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(path, f"dataset.{key}", "must be a list of strings")
+    return value
+
+
+def _unique(names, path, key):
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise SpecError(path, key, f"{n!r} appears twice")
+        seen.add(n)

@@ -1,0 +1,257 @@
+"""Train and score the predictive-maintenance classifier on pandas (scikit-learn).
+
+Candidates (logistic regression on standardized features, gradient-boosted trees, and
+their soft-voting average) are compared by cross-validation grouped by device, so a fold
+holds out whole run-to-failure series; the best by mean average precision is refitted on
+everything. Its decision threshold maximizes F1 on the out-of-fold predictions, and a
+one-sensor, one-threshold baseline is scored out of fold beside it. Features look only
+backwards, so a reading scored out of fold stands for a series cut at that reading, as
+the test series are. No test data is seen here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sensorpipe.core.spec import Spec, SpecError
+from sensorpipe.model.features import FeatureConfig, with_features
+
+CANDIDATES = ("logistic", "hgb", "ensemble")
+MODEL_KEYS = {"candidates", "folds", "class_weight", "seed", "max_rows", "holdout"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    candidates: tuple[str, ...] = CANDIDATES
+    folds: int = 5
+    class_weight: str = "none"
+    seed: int = 0
+    max_rows: int = 500_000  # more training rows than this: a stratified sample (noted in the card)
+    holdout: float = 0.25  # share of devices held out for the test metrics (failure-log labels)
+
+
+@dataclass
+class Model:
+    """A fitted estimator with what scoring needs: its features and threshold."""
+
+    estimator: object
+    features: FeatureConfig
+    threshold: float
+    card: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    model: Model
+    name: str
+    cv: dict
+    oof_label: np.ndarray
+    oof_proba: np.ndarray
+    oof_metrics: dict
+    baseline: dict
+
+
+def model_config(spec: Spec) -> ModelConfig:
+    """The optional [model] section, validated."""
+    raw = spec.extra.get("model", {})
+    for key in raw:
+        if key not in MODEL_KEYS:
+            raise SpecError(
+                spec.path, f"model.{key}", f"unknown key (known: {', '.join(sorted(MODEL_KEYS))})"
+            )
+    cands = raw.get("candidates", list(CANDIDATES))
+    if not isinstance(cands, list) or not cands or any(c not in CANDIDATES for c in cands):
+        raise SpecError(spec.path, "model.candidates", f"a non-empty list from {', '.join(CANDIDATES)}")
+    folds = raw.get("folds", 5)
+    if type(folds) is not int or folds < 2:
+        raise SpecError(spec.path, "model.folds", "an integer >= 2")
+    weight = raw.get("class_weight", "none")
+    if weight not in ("balanced", "none"):
+        raise SpecError(spec.path, "model.class_weight", '"balanced" or "none"')
+    seed = raw.get("seed", 0)
+    if type(seed) is not int:
+        raise SpecError(spec.path, "model.seed", "an integer")
+    max_rows = raw.get("max_rows", ModelConfig.max_rows)
+    if type(max_rows) is not int or max_rows < 100:
+        raise SpecError(spec.path, "model.max_rows", "an integer >= 100")
+    holdout = raw.get("holdout", ModelConfig.holdout)
+    if type(holdout) not in (int, float) or not 0 < holdout < 1:
+        raise SpecError(spec.path, "model.holdout", "a share of devices between 0 and 1")
+    return ModelConfig(tuple(cands), folds, weight, seed, max_rows, float(holdout))
+
+
+def make_estimator(name: str, config: ModelConfig):
+    weight = None if config.class_weight == "none" else "balanced"
+    if name == "logistic":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight=weight, max_iter=5000))
+    if name == "ensemble":
+        members = [(m, make_estimator(m, config)) for m in ("logistic", "hgb")]
+        return VotingClassifier(members, voting="soft")
+    return HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=200,
+        max_leaf_nodes=15,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        class_weight=weight,
+        early_stopping=False,
+        random_state=config.seed,
+    )
+
+
+def train(frame: pd.DataFrame, features: FeatureConfig, config: ModelConfig) -> TrainResult:
+    """Pick, threshold and refit a model on a frame with features and a `label` column."""
+    x = frame[features.names].to_numpy(dtype=float)
+    y = frame["label"].to_numpy(dtype=int)
+    groups = frame[features.device].to_numpy()
+    folds = _folds(y, groups, config)
+    cv, oof = {}, {}
+    for name in sorted(config.candidates, key=lambda n: n == "ensemble"):
+        if name == "ensemble" and {"logistic", "hgb"} <= oof.keys():
+            # soft voting averages the members' probabilities: same folds, same average
+            oof[name] = (oof["logistic"] + oof["hgb"]) / 2
+            scores = [average_precision_score(y[v], oof[name][v]) for _, v in folds]
+        else:
+            scores, oof[name] = _cross_validate(make_estimator(name, config), x, y, folds)
+        cv[name] = {"average_precision": float(np.mean(scores)), "std": float(np.std(scores))}
+    best = max(config.candidates, key=lambda n: cv[n]["average_precision"])
+    threshold = best_threshold(y, oof[best])
+    estimator = make_estimator(best, config).fit(x, y)
+    model = Model(estimator, features, threshold)
+    baseline = fit_baseline(frame, features, folds)
+    metrics = classification_metrics(y, oof[best], threshold)
+    return TrainResult(model, best, cv, y, oof[best], metrics, baseline)
+
+
+def _folds(y, groups, config: ModelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    splitter = GroupKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+    return list(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def _cross_validate(estimator, x, y, folds) -> tuple[list[float], np.ndarray]:
+    oof = np.zeros(len(y))
+    scores = []
+    for fit_idx, val_idx in folds:
+        fitted = clone(estimator).fit(x[fit_idx], y[fit_idx])
+        oof[val_idx] = fitted.predict_proba(x[val_idx])[:, 1]
+        scores.append(average_precision_score(y[val_idx], oof[val_idx]))
+    return scores, oof
+
+
+def best_threshold(y: np.ndarray, proba: np.ndarray) -> float:
+    """The probability cut (predict 1 when p >= cut) with the highest F1."""
+    precision, recall, cuts = precision_recall_curve(y, proba)
+    precision, recall = precision[:-1], recall[:-1]
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0
+    )
+    return float(cuts[int(np.argmax(f1))])
+
+
+def best_cut(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
+    """(F1, threshold, direction) of the best rule `x >= t` ("above") or `x <= t` ("below")."""
+    best = (-1.0, float("nan"), "above")
+    positives = y.sum()
+    for direction, sign in (("above", 1.0), ("below", -1.0)):
+        v = sign * x
+        order = np.argsort(-v, kind="stable")
+        vs, ys = v[order], y[order]
+        f1 = 2 * np.cumsum(ys) / (np.arange(1, len(vs) + 1) + positives)
+        f1[:-1][vs[1:] == vs[:-1]] = -1.0  # cut only after the last copy of a value
+        i = int(np.argmax(f1))
+        if f1[i] > best[0]:
+            best = (float(f1[i]), float(sign * vs[i]), direction)
+    return best
+
+
+def _fit_rule(frame: pd.DataFrame, sensors, y) -> dict:
+    rules = [(*best_cut(frame[s].to_numpy(dtype=float), y), s) for s in sensors]
+    f1, threshold, direction, sensor = max(rules, key=lambda r: r[0])
+    return {"sensor": sensor, "direction": direction, "threshold": threshold, "train_f1": f1}
+
+
+def apply_rule(frame: pd.DataFrame, rule: dict) -> np.ndarray:
+    x = frame[rule["sensor"]].to_numpy(dtype=float)
+    hit = x >= rule["threshold"] if rule["direction"] == "above" else x <= rule["threshold"]
+    return hit.astype(int)
+
+
+def fit_baseline(frame: pd.DataFrame, features: FeatureConfig, folds) -> dict:
+    """The best one-sensor rule, refitted on all rows, with its out-of-fold scores."""
+    y = frame["label"].to_numpy(dtype=int)
+    pred = np.zeros(len(y), dtype=int)
+    for fit_idx, val_idx in folds:
+        rule = _fit_rule(frame.iloc[fit_idx], features.sensors, y[fit_idx])
+        pred[val_idx] = apply_rule(frame.iloc[val_idx], rule)
+    rule = _fit_rule(frame, features.sensors, y)
+    rule["oof"] = classification_metrics(y, pred, 0.5)
+    return rule
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict:
+    """Scores of `proba >= threshold` against y; the AUCs use proba itself."""
+    y = np.asarray(y, dtype=int)
+    pred = (np.asarray(proba) >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "roc_auc": float(roc_auc_score(y, proba)) if both else None,
+        "pr_auc": float(average_precision_score(y, proba)) if both else None,
+        "n": len(y),
+    }
+
+
+def score(frame: pd.DataFrame, model: Model) -> pd.Series:
+    """Failure probabilities aligned with frame's index.
+
+    A frame that already holds the model's feature columns is scored as it is; one that
+    holds raw readings (device, order, sensors) gets its features computed first.
+    """
+    names = model.features.names
+    rows = frame
+    if not set(names) <= set(frame.columns):
+        # features sort by (device, order); the positional index puts rows back in place
+        rows = with_features(frame.reset_index(drop=True), model.features).sort_index()
+    proba = model.estimator.predict_proba(rows[names].to_numpy(dtype=float))[:, 1]
+    return pd.Series(proba, index=frame.index, name="probability")
+
+
+def feature_importance(model: Model, frame: pd.DataFrame, seed: int = 0, rows: int = 1000) -> pd.Series:
+    """Logistic: |standardized coefficient|; trees: permutation importance on a subsample."""
+    names = model.features.names
+    est = model.estimator
+    if hasattr(est, "steps"):
+        return pd.Series(np.abs(est.steps[-1][1].coef_[0]), index=names).sort_values(ascending=False)
+    from sklearn.inspection import permutation_importance
+
+    sample = frame.sample(n=min(rows, len(frame)), random_state=seed)
+    result = permutation_importance(
+        est,
+        sample[names].to_numpy(dtype=float),
+        sample["label"].to_numpy(dtype=int),
+        scoring="average_precision",
+        n_repeats=2,
+        random_state=seed,
+    )
+    return pd.Series(result.importances_mean, index=names).sort_values(ascending=False)

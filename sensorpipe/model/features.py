@@ -1,0 +1,313 @@
+"""Per-device rolling-window features and run-to-failure labels, on pandas.
+
+These definitions are the contract a Spark implementation must match row for row.
+Readings are grouped by the device column and ordered by the order column (for
+C-MAPSS: `unit`, `cycle`). Let t be a reading's 0-based position within its device and
+N a window size. The window W holds the n = min(N, t + 1) readings at positions
+t-n+1 .. t: at the start of a device a window uses the readings there are
+(min_periods = 1). Within W, i = 0 .. n-1 is the reading index, oldest first. For each
+sensor x and each N in `windows`:
+
+- `<x>_mean_<N>`  = sum(x) / n
+- `<x>_std_<N>`   = sqrt(sum((x - mean)^2) / n)          (population std; n = 1 -> 0.0)
+- `<x>_min_<N>`, `<x>_max_<N>`
+- `<x>_slope_<N>` = sum((i - ibar)(x - mean)) / sum((i - ibar)^2), ibar = (n-1)/2: the
+  least-squares slope per reading (not per unit of the order column); n = 1 -> 0.0
+- `<x>_delta_<N>` = x_t - x_{t-n+1}, the change since the window's first reading
+
+plus `<x>` itself (the current reading) and `since` = order - origin: time since the
+device's last maintenance. The origin is the latest maintenance at or before the reading
+(a maintenance log, e.g. the simulator's maintenance.csv), else the device's first
+reading; for C-MAPSS, whose units each start in a fresh state, always the first cycle.
+A timestamp order column gives `since` in seconds.
+Sensors must be non-null (features run on cleaned data, where nulls were imputed).
+In Spark: avg, stddev_pop, min, max, coalesce(regr_slope(x, k), 0.0) with k a
+row_number() column made first (dependent variable first; one reading gives null) and
+first(x), over a window partitioned by device, ordered by order, rowsBetween(-N+1, 0). Compare engines with a relative and an
+absolute tolerance: a slope of zero may be 1e-17 in one and 0.0 in the other.
+
+Labels, from the [label] section: with `rul_max = R` (run-to-failure series, C-MAPSS),
+label = 1 when the remaining useful life, the device's last order in the training file
+minus the reading's order, is <= R; with `horizon_hours = H` (a failure log, e.g. the
+simulator's failures.csv), label = 1 when the device's next failure at or after the
+reading comes within H hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sensorpipe.core.spec import Spec, SpecError
+
+STATS = ("mean", "std", "min", "max", "slope", "delta")
+FEATURE_KEYS = {"device", "order", "sensors", "windows"}
+LABEL_KEYS = {"rul_max", "horizon_hours"}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    device: str
+    order: str
+    sensors: tuple[str, ...]
+    windows: tuple[int, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """The model's input columns, in order."""
+        rolled = [f"{x}_{s}_{n}" for n in self.windows for x in self.sensors for s in STATS]
+        return [*self.sensors, *rolled, "since"]
+
+    def to_dict(self) -> dict:
+        return {
+            "device": self.device,
+            "order": self.order,
+            "sensors": list(self.sensors),
+            "windows": list(self.windows),
+        }
+
+
+def feature_config(spec: Spec) -> FeatureConfig:
+    """The [features] section, validated; device and order default to the spec's key."""
+    raw = spec.extra.get("features")
+    if not isinstance(raw, dict):
+        raise SpecError(spec.path, "features", "a [features] table is required")
+    for key in raw:
+        if key not in FEATURE_KEYS:
+            raise SpecError(
+                spec.path, f"features.{key}", f"unknown key (known: {', '.join(sorted(FEATURE_KEYS))})"
+            )
+    names = {c.out for c in spec.columns}
+    key = list(spec.key) + ["", ""]
+    device = raw.get("device", key[0])
+    order = raw.get("order", key[1])
+    for k, v in (("device", device), ("order", order)):
+        if not isinstance(v, str) or v not in names:
+            raise SpecError(spec.path, f"features.{k}", f"{v!r} is not a column")
+    sensors = raw.get("sensors")
+    if not isinstance(sensors, list) or not sensors or not all(isinstance(s, str) for s in sensors):
+        raise SpecError(spec.path, "features.sensors", "must be a non-empty list of column names")
+    for i, s in enumerate(sensors):
+        if s not in names or not spec.column(s).numeric:
+            raise SpecError(spec.path, f"features.sensors[{i}]", f"{s!r} is not a numeric column")
+    windows = raw.get("windows")
+    if not isinstance(windows, list) or not windows or not all(type(n) is int and n >= 1 for n in windows):
+        raise SpecError(spec.path, "features.windows", "must be a non-empty list of integers >= 1")
+    return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))))
+
+
+def label_config(spec: Spec) -> dict:
+    """The [label] section: {"rul_max": R} or {"horizon_hours": H}, exactly one of them."""
+    raw = spec.extra.get("label")
+    if not isinstance(raw, dict) or len(set(raw) & LABEL_KEYS) != 1:
+        raise SpecError(
+            spec.path, "label", "a [label] table with either rul_max or horizon_hours is required"
+        )
+    for key in raw:
+        if key not in LABEL_KEYS:
+            raise SpecError(
+                spec.path, f"label.{key}", f"unknown key (known: {', '.join(sorted(LABEL_KEYS))})"
+            )
+    if "rul_max" in raw:
+        value = raw["rul_max"]
+        if type(value) is not int or value < 0:
+            raise SpecError(spec.path, "label.rul_max", f"must be an integer >= 0, got {value!r}")
+        return {"rul_max": value}
+    value = raw["horizon_hours"]
+    if type(value) not in (int, float) or not value > 0:
+        raise SpecError(spec.path, "label.horizon_hours", f"must be a number > 0, got {value!r}")
+    return {"horizon_hours": float(value)}
+
+
+def rul_max(spec: Spec) -> int:
+    """The [label] section's `rul_max`: a reading is positive when RUL <= rul_max."""
+    label = label_config(spec)
+    if "rul_max" not in label:
+        raise SpecError(spec.path, "label.rul_max", "this spec labels by horizon_hours (a failure log)")
+    return label["rul_max"]
+
+
+def with_features(
+    frame: pd.DataFrame,
+    config: FeatureConfig,
+    maintenance: pd.DataFrame | None = None,
+    first: dict | None = None,
+    only: pd.Index | None = None,
+) -> pd.DataFrame:
+    """Sort by (device, order) and add the feature columns; the index is kept.
+
+    `maintenance` (columns device and order, one row per maintenance) moves `since`'s origin.
+    `first` ({device: order of its first reading}) stands in for the frame's earliest
+    readings, for a frame that holds only a device's latest ones (the stream's state).
+    `only` (index labels): return just these rows, with the others as their history (the
+    stream's new readings after its kept ones); their values are the same either way.
+    """
+    missing = [c for c in (config.device, config.order, *config.sensors) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"columns missing for features: {missing}")
+    df = frame.sort_values([config.device, config.order], kind="stable")
+    if df[list(config.sensors)].isna().any().any():
+        raise ValueError("sensor values must be non-null (clean the data first)")
+    pos = df.groupby(config.device, sort=False).cumcount().to_numpy()
+    at = np.arange(len(df)) if only is None else np.flatnonzero(df.index.isin(only))
+    new = {"since": _since(df, config, maintenance, first)[at]}
+    for n in config.windows:
+        for x in config.sensors:
+            new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x, at))
+    df = df.iloc[at]
+    out = pd.DataFrame(new, index=df.index)
+    return pd.concat([df, out[[c for c in config.names if c in out.columns]]], axis=1)
+
+
+def window_stats(
+    x: np.ndarray, pos: np.ndarray, n: int, name: str, at: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The six statistics of the trailing window of size n, for rows sorted by device (at
+    the positions `at`; all rows by default).
+
+    Rows are laid out as a (rows, n) matrix of lagged values (lag 0 = the current
+    reading); moments are then two-pass, so a constant window gives a std and slope of
+    exactly 0.0. Rows with n readings behind them (most, once a device has a history) take
+    the plain matrix; the first n-1 readings of a device a mask of the lags at or after
+    its first reading. Both add the same numbers in the same order.
+    """
+    at = np.arange(len(x)) if at is None else at
+    full = pos[at] >= n - 1
+    if full.all():
+        return _full_windows(x, n, name, at)
+    out = {f"{name}_{s}_{n}": np.empty(len(at)) for s in STATS}
+    for rows, stats in (
+        (full, _full_windows(x, n, name, at[full])),
+        (~full, _partial_windows(x, pos, n, name, at[~full])),
+    ):
+        for key, values in stats.items():
+            out[key][rows] = values
+    return out
+
+
+def _full_windows(x: np.ndarray, n: int, name: str, at: np.ndarray) -> dict[str, np.ndarray]:
+    lags = np.arange(n)
+    win = x[np.maximum(at[:, None] - lags[None, :], 0)]
+    mean = win.sum(axis=1) / n
+    dev = win - mean[:, None]
+    std = np.sqrt((dev * dev).sum(axis=1) / n)
+    # reading index i = n-1-lag, so i - ibar = (n-1)/2 - lag
+    sxx = n * (n * n - 1) / 12.0
+    slope = (dev * ((n - 1) / 2.0 - lags)).sum(axis=1) / sxx if sxx > 0 else np.zeros(len(at))
+    return {
+        f"{name}_mean_{n}": mean,
+        f"{name}_std_{n}": std,
+        f"{name}_min_{n}": win.min(axis=1),
+        f"{name}_max_{n}": win.max(axis=1),
+        f"{name}_slope_{n}": slope,
+        f"{name}_delta_{n}": x[at] - win[:, n - 1],
+    }
+
+
+def _partial_windows(
+    x: np.ndarray, pos: np.ndarray, n: int, name: str, at: np.ndarray
+) -> dict[str, np.ndarray]:
+    lags = np.arange(n)
+    valid = pos[at][:, None] >= lags[None, :]
+    win = x[np.maximum(at[:, None] - lags[None, :], 0)]
+    # sums over the valid cells, zeros elsewhere: what nansum over a NaN-padded window adds
+    count = valid.sum(axis=1)
+    mean = np.where(valid, win, 0.0).sum(axis=1) / count
+    dev = np.where(valid, win - mean[:, None], 0.0)
+    std = np.sqrt((dev * dev).sum(axis=1) / count)
+    # reading index i = count-1-lag, so i - ibar = (count-1)/2 - lag
+    centred = np.where(valid, (count[:, None] - 1) / 2.0 - lags[None, :], 0.0)
+    sxx = count * (count * count - 1) / 12.0
+    sxy = (centred * dev).sum(axis=1)
+    slope = np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
+    first = win[np.arange(len(at)), count - 1]
+    return {
+        f"{name}_mean_{n}": mean,
+        f"{name}_std_{n}": std,
+        f"{name}_min_{n}": np.where(valid, win, np.inf).min(axis=1),
+        f"{name}_max_{n}": np.where(valid, win, -np.inf).max(axis=1),
+        f"{name}_slope_{n}": slope,
+        f"{name}_delta_{n}": x[at] - first,
+    }
+
+
+def _since(
+    df: pd.DataFrame,
+    config: FeatureConfig,
+    maintenance: pd.DataFrame | None = None,
+    first: dict | None = None,
+) -> np.ndarray:
+    order = df[config.order]
+    origin = df.groupby(config.device, sort=False)[config.order].transform("min")
+    if first:
+        origin = (
+            df[config.device].map(first).astype(origin.dtype).where(df[config.device].isin(first), origin)
+        )
+    if maintenance is not None and len(maintenance):
+        last = _asof(df, maintenance, config, "backward")
+        origin = origin.where(last.isna() | (last < origin), last)
+    since = order - origin
+    if pd.api.types.is_timedelta64_dtype(since):
+        return since.dt.total_seconds().to_numpy()
+    return since.to_numpy(dtype=float)
+
+
+def _asof(df: pd.DataFrame, events: pd.DataFrame, config: FeatureConfig, direction: str) -> pd.Series:
+    """Per row of df, the order of the device's event at or before ("backward") or at or
+    after ("forward") the row's order; NaN/NaT where there is none. Aligned with df."""
+    d, o = config.device, config.order
+    left = pd.DataFrame({d: df[d].to_numpy(), o: df[o].to_numpy(), "_row": np.arange(len(df))})
+    right = pd.DataFrame({d: events[d].to_numpy(), o: events[o].to_numpy()})
+    right = right.astype({o: left[o].dtype}).assign(_event=lambda r: r[o])
+    merged = pd.merge_asof(
+        left.sort_values(o, kind="stable"),
+        right.sort_values(o, kind="stable"),
+        on=o,
+        by=d,
+        direction=direction,
+    )
+    return pd.Series(merged.sort_values("_row")["_event"].to_numpy(), index=df.index)
+
+
+def with_labels(frame: pd.DataFrame, config: FeatureConfig, rul_max: int) -> pd.DataFrame:
+    """Add `rul` (last order of the device minus order) and `label` (rul <= rul_max)."""
+    last = frame.groupby(config.device)[config.order].transform("max")
+    rul = last - frame[config.order]
+    return frame.assign(rul=rul, label=(rul <= rul_max).astype(int))
+
+
+def with_failure_labels(
+    frame: pd.DataFrame, config: FeatureConfig, failures: pd.DataFrame, horizon_hours: float
+) -> pd.DataFrame:
+    """Add `ttf` (seconds to the device's next failure at or after the reading; NaN when
+    none is recorded) and `label` (ttf <= horizon). failures: columns device and order."""
+    nxt = _asof(frame, failures, config, "forward")
+    ttf = (nxt - frame[config.order]).dt.total_seconds()
+    return frame.assign(ttf=ttf, label=(ttf <= horizon_hours * 3600.0).astype(int))
+
+
+def clean_sensors(frame: pd.DataFrame, cleaning: dict) -> pd.DataFrame:
+    """Raw sensor values -> the values a cleaning run writes: impute -> clip -> scale, with
+    the parameters a model card keeps (sensorpipe.core.transform.sensor_cleaning), vectorized.
+    Nulls are NaN; an int column that is not scaled is rounded half to even when clipped."""
+    new = {}
+    for name, p in cleaning.items():
+        col = frame[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            x = col.to_numpy(dtype=float, copy=True)
+        else:
+            x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if p.get("fill") is not None:
+            x[np.isnan(x)] = float(p["fill"])
+        if p.get("bounds") is not None:
+            lo, hi = p["bounds"]
+            clipped = np.clip(x, lo, hi)
+            if p.get("as_int"):
+                clipped = np.where(clipped == x, clipped, np.round(clipped))
+            x = clipped
+        if p.get("divisor") is not None:
+            x = (x - p["center"]) / p["divisor"] if p["divisor"] != 0 else x * 0.0
+        new[name] = x
+    return frame.assign(**new)

@@ -1,0 +1,110 @@
+"""The value grammars of sensorpipe.core.values as Spark column expressions (built-ins only, no
+Python UDF), for the two Spark engines: the batch jobs (jobs/parse.py) and the stream
+(streaming/source.py) parse a field the same way because they call these.
+
+The grammars are the same regular expressions, anchored for Java's regex. This is the one
+core module that needs pyspark; only the Spark engines import it.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column as C
+from pyspark.sql import functions as F
+
+from sensorpipe.core.spec import Column
+from sensorpipe.core.values import EPOCH_RE, FLOAT_RE, INT_RE, ISO_RE, TS_MAX, TS_MIN, WHITESPACE
+
+
+def strip(x) -> C:
+    """Surrounding whitespace removed, the same characters as values.WHITESPACE."""
+    return F.btrim(x, F.lit(WHITESPACE))
+
+
+def anchored(regex: str) -> str:
+    return rf"^(?:{regex})\z"
+
+
+# Parsing is staged: each select refers to the previous one's columns, so no regex result
+# is copied into several places of one expression (Spark would evaluate every copy, and
+# the generated method would grow too large for the JIT to compile).
+
+
+def parse_float(raw: C) -> C:
+    return F.when(raw.rlike(anchored(FLOAT_RE)), raw.try_cast("double"))
+
+
+def parse_int(raw: C) -> C:
+    return F.when(raw.rlike(anchored(INT_RE)), raw.try_cast("bigint"))
+
+
+# The common shape, 2026-01-01T00:00:00Z (or a space, or no Z): one regex, then substrings.
+FIXED_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?\z"
+
+
+def iso_parts(raw: C) -> C:
+    """The 8 groups of ISO_RE as array<string> ("" for an absent group), from one match."""
+    iso = anchored(ISO_RE)
+    groups = "|".join(f"${i}" for i in range(1, 9))
+    return F.when(~raw.rlike(FIXED_ISO) & raw.rlike(iso), F.split(F.regexp_replace(raw, iso, groups), "[|]"))
+
+
+def _micros(y: C, mo: C, d: C, hh: C, mi: C, ss: C) -> C:
+    stamp = F.try_make_timestamp(y, mo, d, hh, mi, ss.cast("decimal(8,6)"), F.lit("UTC"))
+    return F.when((y >= 1) & (ss < 60), F.unix_micros(stamp))
+
+
+def from_fixed_iso(raw: C) -> C:
+    """Spark's strict datetime parser (Feb 30, 24:00 and :60 are invalid), in UTC; year 0 is not.
+
+    Measured faster here than make_timestamp or integer calendar arithmetic in expressions.
+    """
+    text = F.concat(F.substring(raw, 1, 10), F.lit(" "), F.substring(raw, 12, 8))
+    stamp = F.try_to_timestamp(text, F.lit("yyyy-MM-dd HH:mm:ss"))
+    return F.when(F.substring(raw, 1, 4) != "0000", F.unix_micros(stamp))
+
+
+def from_epoch(raw: C) -> C:
+    whole = F.split(raw, "[.]")
+    secs = F.element_at(whole, 1).try_cast("bigint")
+    frac = F.rpad(F.coalesce(F.try_element_at(whole, F.lit(2)), F.lit("")), 6, "0").cast("bigint")
+    sign = F.when(raw.startswith("-"), -1).otherwise(1)
+    return F.try_add(F.try_multiply(secs, F.lit(1_000_000)), sign * frac)
+
+
+def from_iso_parts(parts: C) -> C:
+    def part(i: int) -> C:
+        return F.element_at(parts, i)
+
+    def num(i: int) -> C:
+        return F.when(part(i) == "", 0).otherwise(part(i).cast("int"))
+
+    zone = part(8)
+    digits = F.regexp_replace(F.substring(zone, 2, 6), ":", "")
+    zh, zm = F.substring(digits, 1, 2).cast("int"), F.substring(digits, 3, 2).cast("int")
+    sign = F.when(zone.startswith("+"), 1).otherwise(-1)
+    offset = F.when((zone == "") | (zone == "Z"), 0).otherwise(
+        F.when((zh <= 18) & (zm <= 59), (zh * 60 + zm) * 60 * sign)
+    )
+    frac = F.rpad(part(7), 6, "0").cast("bigint")
+    return _micros(*(num(i) for i in range(1, 7))) + frac - offset.cast("bigint") * 1_000_000
+
+
+def parse_timestamp(raw: C, parts: C) -> C:
+    """Epoch microseconds (bigint) from ISO-8601 or epoch seconds (unchecked range)."""
+    return (
+        F.when(raw.rlike(FIXED_ISO), from_fixed_iso(raw))
+        .when(parts.isNotNull(), from_iso_parts(parts))
+        .when(raw.rlike(anchored(EPOCH_RE)), from_epoch(raw))
+    )
+
+
+def checked(v: C, col: Column) -> C:
+    """Finite, and inside the timestamp limits and the spec's range (a text column, which has
+    no range, is returned as it is)."""
+    if col.type == "float":
+        v = F.when(~F.isnan(v) & (F.abs(v) != F.lit(float("inf"))), v)
+    if col.type == "timestamp":
+        v = F.when((v >= TS_MIN) & (v <= TS_MAX), v)
+    if col.range is not None:
+        v = F.when(v.between(*col.range), v)
+    return v
