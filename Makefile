@@ -62,6 +62,7 @@ $(PYDOOP): $(STAMP) $(CLUSTER)
 	touch $@
 
 test: setup $(PYDOOP)
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 # Only the tests that start clusters (Spark standalone, Kafka, Hadoop); `make test` runs them too.
@@ -88,7 +89,9 @@ $(DIST_ENV): requirements-executor.txt
 	build/env/bin/venv-pack -q -f --format tar.gz -p build/env -o $@.tmp
 	mv $@.tmp $@
 
+# The import contracts of pyproject.toml ([tool.importlinter]), then ruff.
 lint: setup
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
