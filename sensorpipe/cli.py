@@ -191,7 +191,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from sensorpipe.sim.simulate import command  # noqa: PLC0415 (numpy and pyarrow load on demand)
+    from sensorpipe.sim.command import command  # noqa: PLC0415 (numpy and pyarrow load on demand)
 
     return command(args)
 

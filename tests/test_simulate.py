@@ -17,8 +17,10 @@ from mapreduce.runner import clean
 from sensorpipe.cli import main as cli
 from sensorpipe.core.rows import split_fields
 from sensorpipe.core.spec import load_spec
+from sensorpipe.sim.feed import EventStream, run_stream
 from sensorpipe.sim.fleet import ffill_ids
-from sensorpipe.sim.simulate import CLEAN, EventStream, Format, Rates, mangle, run_stream, write_history
+from sensorpipe.sim.history import write_history
+from sensorpipe.sim.text import CLEAN, Format, Rates, mangle
 
 SPEC = ROOT / "conf" / "sensors.toml"
 COLUMNS = ["device_id", "ts", "model", "temperature", "vibration", "pressure", "rpm", "load"]

@@ -1,7 +1,8 @@
 """The machines behind `sensorpipe simulate`: bearings that wear, cooling that fails, repairs,
 planned maintenance and changes of operating regime, simulated one time window at a time
 as numpy arrays of shape (devices, steps); then sensors that misbehave, and the order in
-which a feed delivers readings. Arrays only: text and files live in sensorpipe.sim.simulate.
+which a feed delivers readings. Arrays only: text lives in sensorpipe.sim.text, files in
+sensorpipe.sim.history and sensorpipe.sim.feed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sensorpipe.sim.synth import MODELS
+from sensorpipe.sim.catalog import MODELS, SENSORS
 
 BEARING, COOLING, PLANNED = 0, 1, 2  # why a machine stopped
 MODES = ("bearing", "cooling")  # failures.csv `mode`, by stop code
@@ -19,7 +20,6 @@ KINDS = ("repair", "planned")  # maintenance.csv `kind`: after a failure, or pla
 RPM_NOMINAL = np.array([1500.0, 1800.0, 3000.0, 1200.0])  # per model, in MODELS order
 REGIME_LOAD = np.array([25.0, 60.0, 90.0])  # idle, normal, heavy: % of rated load
 REGIME_RPM = np.array([0.6, 1.0, 1.15])
-SENSORS = ("temperature", "vibration", "pressure", "rpm", "load")
 LATE_STEPS = 30  # a late reading arrives after up to this many later steps
 STUCK_STEPS = (10, 120)  # length of a stuck stretch
 

@@ -86,7 +86,7 @@ def run_kafka(
     sleep=time.sleep,
     make_producer=producer,
 ) -> dict:
-    """Publish rate * interval events of `events` (a simulate.EventStream) at the end of each
+    """Publish rate * interval events of `events` (a feed.EventStream) at the end of each
     interval, for `duration` seconds or until Ctrl-C; return when the broker has them all."""
     sender = Sender(make_producer(bootstrap), topic)
     started, k, sent = clock(), 0, 0

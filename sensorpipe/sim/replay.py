@@ -7,7 +7,7 @@ Readings go out in the order the engines lived them: every device's first readin
 every device's second, ... (order column, then device), so the stream interleaves devices
 the way a fleet's feed does. Each event is one JSON object keyed by the spec's column
 names with the file's values, typed per the spec (ints stay ints); the replay ends when
-the file does. The files land in the directory by atomic rename (sensorpipe.sim.simulate).
+the file does. The files land in the directory by atomic rename (sensorpipe.sim.feed).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sensorpipe.model.raw import read_raw
 
 
 class ReplayStream:
-    """A raw file's readings as JSON lines, handed out n at a time (like simulate.EventStream)."""
+    """A raw file's readings as JSON lines, handed out n at a time (like feed.EventStream)."""
 
     def __init__(self, spec: Spec, path: str | Path):
         features = feature_config(spec)

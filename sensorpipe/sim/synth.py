@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-HEADER = "device_id,ts,model,temperature,vibration,pressure,rpm,load"
-MODELS = ("M100", "M200", "M300", "X9")
-START = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+from sensorpipe.sim.catalog import FIELDS, MODELS, START
+
+HEADER = ",".join(FIELDS)
 
 
 def _iso(seconds: int) -> str:
