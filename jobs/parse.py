@@ -1,7 +1,8 @@
 """The spec's row semantics as Spark column expressions: split, parse, validate, reject.
 
-Mirrors sensorpipe/rows.py and sensorpipe/values.py with built-in expressions only (no
-Python UDF); the grammars are the same regular expressions, anchored for Java's regex.
+Mirrors sensorpipe/core/rows.py with built-in expressions only (no Python UDF): the value
+grammars are sensorpipe.spark.columns, the reject cascade sensorpipe.spark.rejects, both
+shared with the stream (streaming/source.py).
 """
 
 from __future__ import annotations
@@ -10,18 +11,10 @@ from pyspark.sql import Column as C
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sensorpipe.core.rows import (
-    BOM,
-    DUPLICATE,
-    INVALID,
-    MALFORMED,
-    MISSING,
-    Layout,
-    java_field_regex,
-    line_regex,
-)
+from sensorpipe.core.rows import BOM, DUPLICATE, Layout, java_field_regex, line_regex
 from sensorpipe.core.spec import Spec
 from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp, strip
+from sensorpipe.spark.rejects import invalid_value, missing_required, reject_reason
 
 
 def filter_headers_and_blanks(headers: dict[int, int]):
@@ -104,13 +97,9 @@ def with_parsed_columns(layouts: dict[int, Layout]):
         )
         n_fields = per_file({f: lay.n_fields for f, lay in layouts.items()})
         malformed = ~F.is_valid_utf8("value") | F.col("_fields").isNull() | (F.size("_fields") != n_fields)
-        missing = _any(raws[i].isNull() for i, c in enumerate(layout.columns) if c.required)
-        invalid = _any(
-            raws[i].isNotNull() & F.col(f"_v{i}").isNull()
-            for i, c in enumerate(layout.columns)
-            if c.rejects_invalid
-        )
-        reason = F.when(malformed, MALFORMED).when(missing, MISSING).when(invalid, INVALID)
+        missing = missing_required(zip(cols, raws))
+        invalid = invalid_value((c, raws[i], F.col(f"_v{i}")) for i, c in enumerate(cols))
+        reason = reject_reason(malformed, missing, invalid)
         keep = [F.col(f"_v{i}").alias(c.name) for i, c in enumerate(layout.columns) if layout.kept[i]]
         keys = [
             F.col(f"_v{layout.columns.index(spec.column(k))}").alias(f"_key{j}")
@@ -119,13 +108,6 @@ def with_parsed_columns(layouts: dict[int, Layout]):
         return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys)
 
     return transform
-
-
-def _any(conds) -> C:
-    out = F.lit(False)
-    for c in conds:
-        out = out | c
-    return out
 
 
 def duplicated_keys(df: DataFrame, n_keys: int) -> DataFrame:

@@ -26,7 +26,6 @@ from sensorpipe.core.spec import parse_spec  # noqa: E402
 import tomllib  # noqa: E402
 
 JOB_FILE = "job.json"
-SEP = "\t"
 
 
 def load_job(path: str = JOB_FILE) -> dict:
@@ -84,13 +83,3 @@ def text_records(stream=None):
 def counter(group: str, name: str, n: int = 1) -> None:
     if n:
         sys.stderr.write(f"reporter:counter:{group},{name},{n}\n")
-
-
-def status(msg: str) -> None:
-    sys.stderr.write(f"reporter:status:{msg}\n")
-
-
-def sort_key_fields(line: str, n: int) -> tuple[str, str]:
-    """Split a 'k1<TAB>k2<TAB>...<TAB>value' line into its first n key fields and the rest."""
-    parts = line.split(SEP, n)
-    return SEP.join(parts[:n]), parts[n] if len(parts) > n else ""

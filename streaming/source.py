@@ -2,9 +2,10 @@
 
 Every field is read as text (from_json turns a JSON number into its text), stripped, a
 null token made null, then parsed with the grammars of sensorpipe.core.values as built-in Spark
-expressions (sensorpipe.spark.columns, the batch job's; no Python UDF). Reasons:
-malformed_row (not UTF-8, not a JSON object), missing_required, invalid_value;
-duplicate_key and late are decided later, in the per-device state.
+expressions (sensorpipe.spark.columns, the batch job's; no Python UDF). Reasons, in the
+batch job's cascade (sensorpipe.spark.rejects): malformed_row (not UTF-8, not a JSON
+object), missing_required, invalid_value; duplicate_key and late are decided later, in the
+per-device state.
 Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
 lines), so "first" among duplicates means file order, then line order, as in the batch
 engines.
@@ -17,11 +18,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sensorpipe.core.rows import INVALID, MALFORMED, MISSING
 from sensorpipe.core.spec import Spec, SpecError
 from sensorpipe.core.values import WHITESPACE
 from sensorpipe.model.features import FeatureConfig
 from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp
+from sensorpipe.spark.rejects import invalid_value, missing_required, reject_reason
 
 CORRUPT = "_corrupt"
 JSON_OPTIONS = {
@@ -127,7 +128,7 @@ def with_validated(spec: Spec, features: FeatureConfig):
         texts = texts.select("*", *[iso_parts(t[c.name]).alias(f"_iso_{c.name}") for c in stamps])
         parsed_ = texts.select(
             *keep, "_malformed",
-            _any(t[c.name].isNull() for c in fields if c.required).alias("_missing"),
+            missing_required((c, t[c.name]) for c in fields).alias("_missing"),
             *[t[c.name].alias(f"_t_{c.name}") for c in fields if c.rejects_invalid],
             *[_parsed(t[c.name], c).alias(f"_p_{c.name}") for c in fields],
         )  # fmt: skip
@@ -136,15 +137,10 @@ def with_validated(spec: Spec, features: FeatureConfig):
             *[f"_t_{c.name}" for c in fields if c.rejects_invalid],
             *[checked(F.col(f"_p_{c.name}"), c).alias(f"_v_{c.name}") for c in fields],
         )  # fmt: skip
-        invalid = _any(
-            F.col(f"_t_{c.name}").isNotNull() & F.col(f"_v_{c.name}").isNull()
-            for c in fields
-            if c.rejects_invalid
+        invalid = invalid_value(
+            (c, F.col(f"_t_{c.name}"), F.col(f"_v_{c.name}")) for c in fields if c.rejects_invalid
         )
-        reason = F.when(
-            ~F.col(DRAIN),
-            F.when(F.col("_malformed"), MALFORMED).when(F.col("_missing"), MISSING).when(invalid, INVALID),
-        )
+        reason = F.when(~F.col(DRAIN), reject_reason(F.col("_malformed"), F.col("_missing"), invalid))
         staged = typed_.select(*keep, *[f"_v_{c.name}" for c in fields], reason.alias("reason"))
         value = {c.out: F.col(f"_v_{c.name}") for c in fields}
         order = value[features.order]
@@ -177,10 +173,3 @@ def _text(spec: Spec, col) -> C:
     """A field's stripped text; null when absent or a null token."""
     text = F.btrim(F.col("_j").getField(col.name), F.lit(WHITESPACE))
     return F.when(~text.isin(list(spec.null_tokens)), text)
-
-
-def _any(conds) -> C:
-    out = F.lit(False)
-    for c in conds:
-        out = out | c
-    return out

@@ -55,7 +55,3 @@ def header_from_lines(lines, spec: Spec, source: str) -> tuple[list[str] | None,
             return fields, offset, line_no
         offset += len(raw)
     return None, -1, -1
-
-
-def file_size(path: str) -> int:
-    return os.path.getsize(path)

@@ -22,8 +22,6 @@ ISO_RE = (
     r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?)?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
-_FLOAT = re.compile(FLOAT_RE, re.ASCII).fullmatch
-_INT = re.compile(INT_RE, re.ASCII).fullmatch
 _EPOCH = re.compile(EPOCH_RE, re.ASCII).fullmatch
 _ISO = re.compile(ISO_RE, re.ASCII).fullmatch
 
@@ -106,11 +104,6 @@ def format_timestamp(micros: int) -> str:
     if frac:
         text += "." + f"{frac:06d}".rstrip("0")
     return text + "Z"
-
-
-def format_float(value: float) -> str:
-    """Shortest text that reads back as the same double."""
-    return repr(value)
 
 
 def sortable(value: float) -> str:

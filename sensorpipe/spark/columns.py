@@ -2,8 +2,8 @@
 Python UDF), for the two Spark engines: the batch jobs (jobs/parse.py) and the stream
 (streaming/source.py) parse a field the same way because they call these.
 
-The grammars are the same regular expressions, anchored for Java's regex. This is the one
-core module that needs pyspark; only the Spark engines import it.
+The grammars are the same regular expressions, anchored for Java's regex. The reject
+cascade built on them is sensorpipe.spark.rejects.
 """
 
 from __future__ import annotations
