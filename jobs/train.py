@@ -40,7 +40,7 @@ def read_clean(spark: SparkSession, spec: Spec, out: str, columns: list[str]) ->
     fs = HadoopFS(spark)
     if not fs.exists(f"{out}/_SUCCESS"):
         raise ValueError(f"{out}: not a finished cleaning output (no _SUCCESS)")
-    stats = json.loads(b"".join(fs.head_lines(f"{out}/stats.json")).decode("utf-8"))
+    stats = json.loads(fs.read_bytes(f"{out}/stats.json").decode("utf-8"))
     names = stats["output_columns"]
     parts = fs.list_inputs(f"{out}/clean")
     if any(p.endswith(".parquet") for p in parts):

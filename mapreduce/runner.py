@@ -5,9 +5,9 @@
   2 stats      map+combine+reduce  counts, moments, vocabularies, exact quantiles
   3 transform  map-only   impute, clip, scale, encode with the fitted stats -> clean/
   4 rejects    map-only   reject JSON lines -> rejects/
-Every script and the core package travel with -files, as on a cluster. With hdfs:// input
-and output (--engine hadoop) the passes' outputs and the staged result live on HDFS
-(sensorpipe.store.hdfs, pydoop); the shipped files stay local, as -files wants them.
+Every script and the core package travel with -files, as on a cluster. The driver's file
+work goes through a sensorpipe.store: local, or with hdfs:// input and output (--engine
+hadoop) HDFS through pydoop; the shipped files stay local, as -files wants them.
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
-from sensorpipe.core.inputs import InputError, list_inputs, read_header
-from sensorpipe.core.output import report_document, staged_output, write_json
+from sensorpipe.core.inputs import InputError
+from sensorpipe.core.output import report_document, write_json
 from sensorpipe.core.rows import carried_columns, make_layout, stored_columns
-from sensorpipe.core.spec import load_spec
+from sensorpipe.core.spec import Spec, load_spec
 from sensorpipe.core.stats import column_stats, stats_document
 from sensorpipe.core.transform import fit_params, output_names
 from sensorpipe.store import hdfs
+from sensorpipe.store.base import Store
+from sensorpipe.store.local import LocalStore
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent / "sensorpipe"
@@ -64,26 +65,14 @@ class Step:
 
 def part_lines(directory):
     """The text lines of a local job output's part-* files, in part order."""
-    for part in sorted(Path(directory).glob("part-*")):
-        yield from part.read_text(encoding="utf-8").splitlines()
+    return LocalStore().part_lines(str(directory))
 
 
-# Where a run's files live: the local file system, or HDFS for hdfs:// URIs.
-LOCAL = SimpleNamespace(
-    list_inputs=list_inputs,
-    read_header=read_header,
-    staged_output=staged_output,
-    part_lines=part_lines,
-    write_json=lambda path, doc: write_json(Path(path), doc),
-    remove=shutil.rmtree,
-)
-
-
-def file_store(engine: str, input_path: str, out: str):
-    """LOCAL, or sensorpipe.store.hdfs when both --input and --output are hdfs:// URIs."""
+def file_store(engine: str, input_path: str, out: str) -> Store:
+    """Where a run's files live: locally, or on HDFS when --input and --output are hdfs://."""
     remote = hdfs.is_hdfs(input_path), hdfs.is_hdfs(out)
     if not any(remote):
-        return LOCAL
+        return LocalStore()
     if not all(remote):
         raise InputError(
             f"{input_path} -> {out}: an hdfs:// run needs both --input and --output on HDFS "
@@ -91,11 +80,13 @@ def file_store(engine: str, input_path: str, out: str):
         )
     if engine != "hadoop":
         raise InputError(f"{input_path}: --engine {engine} reads local files; use --engine hadoop or spark")
-    return hdfs
+    return hdfs.HdfsStore()
 
 
-def build_manifest(spec, paths: list[str], header_of=read_header) -> dict:
-    """Each input file with its header; the carried columns all files must agree on."""
+def build_manifest(spec, paths: list[str], header_of=None) -> dict:
+    """Each input file with its header (header_of: a store's read_header, by default the
+    local one); the carried columns all files must agree on."""
+    header_of = header_of or LocalStore().read_header
     files, carried = [], None
     for path in paths:
         header, offset, _ = header_of(path, spec)
@@ -155,6 +146,31 @@ def read_stats(lines, columns, spec, rows: int) -> dict:
     return doc
 
 
+@dataclass
+class Plan:
+    """What a run reads: the spec, the input files, and job.json, the document every script
+    reads (the manifest, then each pass's results: the count pass's splits, the stats)."""
+
+    spec: Spec
+    paths: list[str]
+    columns: list  # the stored columns (sensorpipe.core.rows.stored_columns)
+    job: dict
+
+
+def plan(spec: Spec, input_path: str, store: Store) -> Plan:
+    """List the inputs and read their headers: a layout error fails the run before any pass."""
+    paths = store.list_inputs(input_path)
+    manifest = build_manifest(spec, paths, store.read_header)
+    job = {
+        "spec_text": Path(spec.path).read_text(encoding="utf-8"),
+        "spec_path": spec.path,
+        "spec_sha256": spec.sha256,
+        **manifest,
+        "splits": {},
+    }
+    return Plan(spec, paths, stored_columns(spec, manifest["carried"]), job)
+
+
 def clean(
     spec_path: str,
     input_path: str,
@@ -171,84 +187,94 @@ def clean(
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     spec = load_spec(spec_path)
     store = file_store(engine, input_path, out)
-    paths = store.list_inputs(input_path)
-    manifest = build_manifest(spec, paths, store.read_header)
-    columns = stored_columns(spec, manifest["carried"])
-    python = python or sys.executable
-    workers = workers or max(2, os.cpu_count() or 2)
+    run_plan = plan(spec, input_path, store)
+    python, workers = python or sys.executable, workers or max(2, os.cpu_count() or 2)
     with store.staged_output(out) as stage, _local_work(store, stage) as local:
-        work = f"{stage}/_work"  # the passes' outputs
-        ship_list = ship(local / "files")
-        job = {
-            "spec_text": Path(spec_path).read_text(encoding="utf-8"),
-            "spec_path": spec.path,
-            "spec_sha256": spec.sha256,
-            **manifest,
-            "splits": {},
-        }
-        run = _runner(engine, local, ship_list, python, split_bytes, workers, echo)
-
-        def step(s: Step) -> dict:
-            write_json(local / "files" / "job.json", job)
-            t0 = time.time()
-            counters = run(s)
-            echo(f"[{engine}] {s.name}: done in {time.time() - t0:.1f}s")
-            return counters
-
-        rows_dir = f"{work}/rows"
-        step(Step("count", "count_mapper.py", paths, f"{work}/count", reducer=None))
-        job["splits"] = split_table(store.part_lines(f"{work}/count"))
-        c1 = step(
-            Step(
-                "validate",
-                "validate_mapper.py",
-                paths,
-                rows_dir,
-                reducer="dedup_reducer.py",
-                reducers=reducers,
-            )
-        )
-        step(
-            Step(
-                "stats",
-                "stats_mapper.py",
-                [rows_dir],
-                f"{work}/stats",
-                reducer="stats_reducer.py",
-                combiner="stats_combiner.py",
-                reducers=reducers,
-            )
-        )
-        core = c1.get("sensorpipe", {})
-        stats = read_stats(store.part_lines(f"{work}/stats"), columns, spec, core.get("rows_clean", 0))
-        store.write_json(f"{stage}/stats.json", stats)
-        job["stats"] = stats
-        c3 = step(Step("transform", "transform_mapper.py", [rows_dir], f"{stage}/clean", verbatim=True))
-        step(Step("rejects", "rejects_mapper.py", [rows_dir], f"{stage}/rejects", verbatim=True))
-        if not os.environ.get("SENSORPIPE_KEEP_WORK"):
-            store.remove(work)
-        if store is LOCAL:
-            _tidy(stage)
-        report = report_document(
-            engine,
-            core.get("rows_in", 0),
-            core.get("rows_clean", 0),
-            core,
-            {c.out: c3.get("sensorpipe.imputed", {}).get(str(i), 0) for i, c in enumerate(columns)},
-            {c.out: c3.get("sensorpipe.clipped", {}).get(str(i), 0) for i, c in enumerate(columns)},
-            time.time() - started,
-            inputs=paths,
-            counters={"validate": c1, "transform": c3},
-        )
+        run = _runner(engine, local, ship(local / "files"), python, split_bytes, workers, echo)
+        step = _pass_runner(engine, run, local / "files" / "job.json", run_plan.job, echo)
+        validated, transformed = run_passes(step, store, stage, run_plan, reducers)
+        _finish(store, stage)
+        report = clean_report(engine, run_plan, validated, transformed, time.time() - started)
         store.write_json(f"{stage}/report.json", report)
     return report
+
+
+def _pass_runner(engine: str, run, job_file: Path, job: dict, echo):
+    """run() for one pass, with job.json as it stands written for the scripts first."""
+
+    def step(s: Step) -> dict:
+        write_json(job_file, job)
+        t0 = time.time()
+        counters = run(s)
+        echo(f"[{engine}] {s.name}: done in {time.time() - t0:.1f}s")
+        return counters
+
+    return step
+
+
+def run_passes(step, store: Store, stage: str, run_plan: Plan, reducers: int) -> tuple[dict, dict]:
+    """The five passes in order, each fed what the ones before it found: count -> split
+    table, validate, stats -> stats.json, transform -> clean/, rejects -> rejects/.
+    Returns the counters of validate and transform."""
+    work, paths, job = f"{stage}/_work", run_plan.paths, run_plan.job  # _work: the passes' outputs
+    rows = f"{work}/rows"
+    step(Step("count", "count_mapper.py", paths, f"{work}/count"))
+    job["splits"] = split_table(store.part_lines(f"{work}/count"))
+    validated = step(
+        Step("validate", "validate_mapper.py", paths, rows, reducer="dedup_reducer.py", reducers=reducers)
+    )
+    step(
+        Step(
+            "stats",
+            "stats_mapper.py",
+            [rows],
+            f"{work}/stats",
+            reducer="stats_reducer.py",
+            combiner="stats_combiner.py",
+            reducers=reducers,
+        )
+    )
+    rows_clean = validated.get("sensorpipe", {}).get("rows_clean", 0)
+    job["stats"] = read_stats(store.part_lines(f"{work}/stats"), run_plan.columns, run_plan.spec, rows_clean)
+    store.write_json(f"{stage}/stats.json", job["stats"])
+    transformed = step(Step("transform", "transform_mapper.py", [rows], f"{stage}/clean", verbatim=True))
+    step(Step("rejects", "rejects_mapper.py", [rows], f"{stage}/rejects", verbatim=True))
+    return validated, transformed
+
+
+def _finish(store: Store, stage: str) -> None:
+    """Drop the passes' outputs (kept with SENSORPIPE_KEEP_WORK) and Hadoop's .crc files."""
+    if not os.environ.get("SENSORPIPE_KEEP_WORK"):
+        store.delete(f"{stage}/_work")
+    store.tidy(stage)
+
+
+def clean_report(engine: str, run_plan: Plan, validated: dict, transformed: dict, seconds: float) -> dict:
+    """report.json from the counters: validate's row accounting, transform's per-column
+    imputed and clipped counts (keyed by column index)."""
+    core, columns = validated.get("sensorpipe", {}), run_plan.columns
+    imputed, clipped = (
+        {c.out: transformed.get(group, {}).get(str(i), 0) for i, c in enumerate(columns)}
+        for group in ("sensorpipe.imputed", "sensorpipe.clipped")
+    )
+    return report_document(
+        engine,
+        core.get("rows_in", 0),
+        core.get("rows_clean", 0),
+        core,
+        imputed,
+        clipped,
+        seconds,
+        inputs=run_plan.paths,
+        counters={"validate": validated, "transform": transformed},
+    )
 
 
 @contextlib.contextmanager
 def _local_work(store, stage):
     """Local scratch for the shipped files and the job clients' working directories: inside
     the local stage, or a temporary directory when the run lives on HDFS."""
-    if store is LOCAL:
+    if isinstance(store, LocalStore):
         yield Path(stage) / "_work"
         return
     with tempfile.TemporaryDirectory(prefix="sensorpipe-hadoop-") as scratch:
@@ -270,9 +296,3 @@ def _runner(engine, work: Path, ship_list, python, split_bytes, workers, echo):
 
         return run
     raise ValueError(f"unknown engine {engine!r}")
-
-
-def _tidy(stage: Path) -> None:
-    """Drop the local file system's .crc side files from the output."""
-    for crc in stage.rglob(".*.crc"):
-        crc.unlink()

@@ -1,7 +1,7 @@
 """The `sensorpipe` command: thin wiring from arguments to the engines.
 
 Exit codes: 0 success, 2 bad usage or invalid spec (the message names the key and the
-file), 1 a run that failed (nothing half-written: see sensorpipe.core.output).
+file), 1 a run that failed (nothing half-written: see sensorpipe.store.base).
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from sensorpipe.core.inputs import InputError
-from sensorpipe.core.output import OutputError, check_replaceable
+from sensorpipe.core.output import OutputError
 from sensorpipe.core.rows import LayoutError
 from sensorpipe.core.spec import SpecError, load_spec
 from sensorpipe.demo.run import add_arguments as demo_arguments
 from sensorpipe.store import hdfs
+from sensorpipe.store.local import LocalStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,7 +149,7 @@ def _simulate_parser(sub) -> None:
 def cmd_clean(args) -> int:
     load_spec(args.spec)  # a bad spec or output is a usage error (exit 2) before anything runs
     if not hdfs.is_hdfs(args.output):  # an HDFS output is checked where the run opens HDFS
-        check_replaceable(Path(args.output).absolute())
+        LocalStore().check_replaceable(args.output)
     if args.engine == "spark":
         from sensorpipe.spark.launch import run_spark  # noqa: PLC0415
 
@@ -254,7 +254,7 @@ def cmd_score(args) -> int:
     from sensorpipe.spark.launch import run_spark  # noqa: PLC0415
 
     load_spec(args.spec)
-    check_replaceable(Path(args.output).absolute())
+    LocalStore().check_replaceable(args.output)
     job = ["--spec", args.spec, "--model", args.model, "--input", args.input, "--output", args.output]
     return 1 if run_spark("jobs/score.py", job, args.master) else 0
 

@@ -10,7 +10,7 @@ devices, event time watermark from the spec's [stream] section) and scores, stre
 OUT/scored/, OUT/alerts/, OUT/quarantine/ exactly once, OUT/metrics.jsonl and a console
 line per batch; the checkpoint is OUT/checkpoint/. Restarted with the same OUT, the job
 resumes from its checkpoint, scoring with the model version it started with
-(OUT/checkpoint/model.json; streaming/runs.py).
+(OUT/checkpoint/model.json; streaming/restarts.py).
 
 Events are scored once their bucket's newest event time less the watermark delay reaches
 them (streaming/logic.py; a bucket's held events wait for its next data); --available-now
@@ -35,7 +35,7 @@ from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.model.features import feature_config
 from sensorpipe.model.history import read_log
 from sensorpipe.model.registry import ModelIntegrityError, current_version, load_model
-from streaming import runs
+from streaming import restarts
 from streaming.config import stream_config
 from streaming.logic import STATE_SCHEMA, Context, process_bucket
 from streaming.sinks import ProgressListener, appender, batch_writer
@@ -99,12 +99,12 @@ def scored_events(
     spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, keys: list[int], max_files=None
 ) -> DataFrame:
     """The state's output stream: scored rows and quarantined lines, one schema (see Context).
-    keys: the state's grouping key of each bucket (streaming/runs.state_keys)."""
+    keys: the state's grouping key of each bucket (streaming/restarts.state_keys)."""
     lines = read_lines(spark, landing, max_files).observe("sensorpipe", F.count(F.lit(1)).alias("events"))
-    lines = lines.unionByName(read_drain(spark, runs.drain_dir(out)))
+    lines = lines.unionByName(read_drain(spark, restarts.drain_dir(out)))
     events = lines.transform(with_validated(spec, ctx.features))
     # a bucket of devices per state key: one Python call does all of its devices (streaming/logic.py)
-    bucket = runs.bucket_key(F.col(ctx.features.device), keys)
+    bucket = restarts.bucket_key(F.col(ctx.features.device), keys)
     # a partial of a module function ships by reference: workers share the module's model cache
     body = partial(process_bucket, ctx)
     return (
@@ -132,7 +132,7 @@ def start(
     partitions = min(buckets, spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    runs.make_drain_dir(spark, out)
+    restarts.make_drain_dir(spark, out)
     alerts_by_batch: dict = {}
     if "://" not in out:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def start(
         spark.streams.removeListener(old)
     _LISTENERS[out] = ProgressListener(appender(spark, f"{out}/metrics.jsonl"), alerts_by_batch, echo)
     spark.streams.addListener(_LISTENERS[out])
-    keys = runs.state_keys(spark, out, buckets)
+    keys = restarts.state_keys(spark, out, buckets)
     writer = (
         scored_events(spark, spec, ctx, landing, out, keys, max_files)
         .writeStream.foreachBatch(batch_writer(out, ctx.features, ctx.order_is_time, alerts_by_batch))
@@ -159,11 +159,16 @@ def run_available_now(
     for _ in range(rounds):
         query = start(spark, spec, ctx, landing, out, None, max_files, echo)
         query.awaitTermination()
-        runs.flush_listeners(spark)
-        held = runs.held_devices(spark, out)
+        _flush_listeners(spark)
+        held = restarts.held_devices(spark, out)
         if not held:
             return
-        runs.request_drain(spark, out, _name(spec, ctx.features.device), held)
+        restarts.request_drain(spark, out, _name(spec, ctx.features.device), held)
+
+
+def _flush_listeners(spark: SparkSession) -> None:
+    """Wait until every listener (the progress writer among them) has seen every event so far."""
+    spark._jsc.sc().listenerBus().waitUntilEmpty()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = SparkSession.builder.appName("sensorpipe-stream").getOrCreate()
     try:
         try:
-            ctx = make_context(spec, runs.pinned_version(spark, args.model, args.output), args.maintenance)
-            runs.pin_model(spark, args.output, ctx.model_dir, ctx.model_sha256, stream_config(spec).buckets)
+            pinned = restarts.pinned_version(spark, args.model, args.output)
+            ctx = make_context(spec, pinned, args.maintenance)
+            buckets = stream_config(spec).buckets
+            restarts.pin_model(spark, args.output, ctx.model_dir, ctx.model_sha256, buckets)
         except SpecError as exc:
             print(f"sensorpipe: {exc}", file=sys.stderr)
             return 2

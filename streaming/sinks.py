@@ -7,7 +7,7 @@ there by pyarrow, in Spark's own Parquet types, without a Spark job of their own
 after a crash (Spark replays it from its offset log, with the same input, state version
 and watermark, so the same rows) first deletes whatever the failed attempt left, so no
 row lands twice. Readers skip `_staging` (names starting with `_`). Paths go through
-Hadoop's FileSystem, so OUT may be local or on HDFS.
+Hadoop's FileSystem (sensorpipe.spark.hfs), so OUT may be local or on HDFS.
 """
 
 from __future__ import annotations
@@ -24,31 +24,20 @@ from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.streaming import StreamingQueryListener
 
 from sensorpipe.model.features import FeatureConfig
+from sensorpipe.spark.hfs import HadoopFS
 from streaming.source import ORDER
-
-
-def _fs(spark: SparkSession, path: str):
-    jvm = spark._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    return p.getFileSystem(spark._jsc.hadoopConfiguration()), p
 
 
 def commit_batch(frame: DataFrame, sink: str, batch_id: int, options: dict | None = None) -> None:
     """Write one batch's rows into sink/ under names that say their batch, idempotently."""
-    spark = frame.sparkSession
-    fs, root = clear_batch(spark, sink, batch_id)
-    jvm = spark._jvm
-    staging = jvm.org.apache.hadoop.fs.Path(root, f"_staging/{batch_id}")
-    frame.write.options(**(options or {})).parquet(staging.toString())
-    parts = sorted(
-        s.getPath().getName() for s in fs.listStatus(staging) if s.getPath().getName().startswith("part-")
-    )
+    fs = HadoopFS(frame.sparkSession)
+    clear_batch(fs, sink, batch_id)
+    staging = f"{sink}/_staging/{batch_id}"
+    frame.write.options(**(options or {})).parquet(staging)
+    parts = sorted(e.name for e in fs.entries(staging) if e.name.startswith("part-"))
     for i, name in enumerate(parts):
-        fs.rename(
-            jvm.org.apache.hadoop.fs.Path(staging, name),
-            jvm.org.apache.hadoop.fs.Path(root, f"{_prefix(batch_id)}{i:05d}.parquet"),
-        )
-    fs.delete(staging, True)
+        fs.rename(f"{staging}/{name}", f"{sink}/{_prefix(batch_id)}{i:05d}.parquet")
+    fs.delete(staging)
 
 
 def commit_rows(spark: SparkSession, rows: list, schema: T.StructType, sink: str, batch_id: int) -> None:
@@ -56,20 +45,16 @@ def commit_rows(spark: SparkSession, rows: list, schema: T.StructType, sink: str
 
     The Parquet bytes come from pyarrow with the types Spark writes (timestamps as INT96,
     naive UTC), and go through Hadoop's FileSystem: a staging file, then a rename."""
-    fs, root = clear_batch(spark, sink, batch_id)
+    fs = HadoopFS(spark)
+    clear_batch(fs, sink, batch_id)
     columns = {f.name: [r[i] for r in rows] for i, f in enumerate(schema.fields)}
     table = pa.table({f.name: pa.array(columns[f.name], _arrow_type(f.dataType)) for f in schema.fields})
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer, use_deprecated_int96_timestamps=True, compression="snappy")
-    jvm = spark._jvm
-    staging = jvm.org.apache.hadoop.fs.Path(root, f"_staging/{batch_id}/part-00000.parquet")
-    stream = fs.create(staging, True)
-    try:
-        stream.write(buffer.getvalue().to_pybytes())
-    finally:
-        stream.close()
-    fs.rename(staging, jvm.org.apache.hadoop.fs.Path(root, f"{_prefix(batch_id)}00000.parquet"))
-    fs.delete(staging.getParent(), True)
+    staging = f"{sink}/_staging/{batch_id}"
+    fs.write_bytes(f"{staging}/part-00000.parquet", buffer.getvalue().to_pybytes())
+    fs.rename(f"{staging}/part-00000.parquet", f"{sink}/{_prefix(batch_id)}00000.parquet")
+    fs.delete(staging)
 
 
 def _arrow_type(spark_type: T.DataType) -> pa.DataType:
@@ -78,24 +63,20 @@ def _arrow_type(spark_type: T.DataType) -> pa.DataType:
     return pa.timestamp("us") if isinstance(spark_type, T.TimestampType) else to_arrow_type(spark_type)
 
 
-def clear_batch(spark: SparkSession, sink: str, batch_id: int):
+def clear_batch(fs: HadoopFS, sink: str, batch_id: int) -> None:
     """Delete what an earlier attempt of this batch left in sink/ (its files, its staging)."""
-    fs, root = _fs(spark, sink)
-    jvm = spark._jvm
-    for old in fs.globStatus(jvm.org.apache.hadoop.fs.Path(root, _prefix(batch_id) + "*")) or []:
-        fs.delete(old.getPath(), False)
-    fs.delete(jvm.org.apache.hadoop.fs.Path(root, f"_staging/{batch_id}"), True)
-    return fs, root
+    for old in fs.glob(f"{sink}/{_prefix(batch_id)}*"):
+        fs.delete(old)
+    fs.delete(f"{sink}/_staging/{batch_id}")
 
 
 def _prefix(batch_id: int) -> str:
     return f"batch-{batch_id:010d}-"
 
 
-def has_data(spark: SparkSession, sink: str) -> bool:
+def has_data(fs: HadoopFS, sink: str) -> bool:
     """Whether sink/ holds a batch file (so a reader finds the sink's schema there)."""
-    fs, root = _fs(spark, sink)
-    return bool(fs.globStatus(spark._jvm.org.apache.hadoop.fs.Path(root, "batch-*.parquet")))
+    return bool(fs.glob(f"{sink}/batch-*.parquet"))
 
 
 def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_by_batch: dict):
@@ -115,13 +96,14 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_
 
     def to_sink(spark: SparkSession, sink: str, batch_id: int, has_rows: bool, commit) -> None:
         """commit() the batch's rows into sink/, or only clear what a failed attempt left."""
-        if sink not in sinks_with_data and has_data(spark, sink):
+        fs = HadoopFS(spark)
+        if sink not in sinks_with_data and has_data(fs, sink):
             sinks_with_data.add(sink)
         if has_rows or sink not in sinks_with_data:
             commit()
             sinks_with_data.add(sink)
         else:
-            clear_batch(spark, sink, batch_id)
+            clear_batch(fs, sink, batch_id)
 
     def write(df: DataFrame, batch_id: int) -> None:
         spark = df.sparkSession
@@ -198,16 +180,8 @@ def appender(spark: SparkSession, path: str):
                 fh.write(text)
 
         return append_local
-    fs, where = _fs(spark, path)
-
-    def append_remote(text: str) -> None:
-        stream = fs.append(where) if fs.exists(where) else fs.create(where, False)
-        try:
-            stream.write(text.encode())
-        finally:
-            stream.close()
-
-    return append_remote
+    fs = HadoopFS(spark)
+    return lambda text: fs.append(path, text.encode())
 
 
 class ProgressListener(StreamingQueryListener):

@@ -87,7 +87,7 @@ def read_lines(spark: SparkSession, landing: str, max_files: int | None = None) 
 
 
 def read_drain(spark: SparkSession, where: str) -> DataFrame:
-    """The job's own drain requests (streaming/runs.py writes them): one JSON line per device."""
+    """The job's own drain requests (streaming/restarts.py writes them): one JSON line per device."""
     return spark.readStream.text(where).select(
         F.col("_metadata.file_path").alias("source"), F.lit(0).cast("long").alias("line"),
         F.col("value").alias("raw"), F.lit(True).alias(DRAIN),

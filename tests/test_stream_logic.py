@@ -17,7 +17,7 @@ from sensorpipe.model.registry import ModelIntegrityError, cached_model
 from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, step
-from streaming.runs import bucket_key, pin_model, pinned_version, state_keys
+from streaming.restarts import bucket_key, pin_model, pinned_version, state_keys
 from streaming.score_stream import make_context
 from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
 

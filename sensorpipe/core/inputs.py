@@ -1,13 +1,8 @@
-"""Input discovery shared by the engines: which files, in which order, with which header.
-
-A directory input means its visible files (names not starting with '_' or '.', as Hadoop's
-FileInputFormat skips them), sorted by name: "file order" for de-duplication.
+"""An input file's header, read from the raw lines at its start, and the error that names a
+bad input. Which files an input holds is a store's work (sensorpipe.store.base.list_inputs).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from sensorpipe.core.rows import LayoutError, decode_line, is_blank, split_fields
 from sensorpipe.core.spec import Spec
@@ -17,30 +12,9 @@ class InputError(ValueError):
     """An input path that cannot be read (the run fails, naming the path)."""
 
 
-def list_inputs(path: str | Path) -> list[str]:
-    p = Path(path)
-    if p.is_file():
-        return [os.path.abspath(p)]
-    if p.is_dir():
-        return sorted(
-            os.path.abspath(f) for f in p.iterdir() if f.is_file() and not f.name.startswith(("_", "."))
-        )
-    raise InputError(f"{path}: no such file or directory")
-
-
-def read_header(path: str, spec: Spec) -> tuple[list[str] | None, int, int]:
-    """(header fields, byte offset, line number of the header), or (None, -1, -1).
-
-    The header is the first non-blank line; only the file's head is read.
-    """
-    if not spec.header:
-        return None, -1, -1
-    with open(path, "rb") as f:
-        return header_from_lines(f, spec, path)
-
-
 def header_from_lines(lines, spec: Spec, source: str) -> tuple[list[str] | None, int, int]:
-    """read_header over any iterable of raw byte lines (the start of a file)."""
+    """(header fields, byte offset, line number of the header), or (None, -1, -1), from
+    any iterable of raw byte lines (the start of a file): the first non-blank line."""
     if not spec.header:
         return None, -1, -1
     offset = 0

@@ -1,52 +1,22 @@
-"""The output layout every engine writes, committed atomically.
-
-A run writes into a hidden staging directory next to OUT; only a run that finished moves
-it into place, with `_SUCCESS` written last. A failed run leaves OUT as it was.
+"""The output layout every engine writes: its file names, report.json, and the error for an
+OUT that is something else. The staged commit (`_SUCCESS` last, nothing half-written on
+failure) is sensorpipe.store.base's, which the mapper scripts do not need.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from sensorpipe.core.rows import REASONS
 
+# a directory holding one of these is an earlier output (sensorpipe.store.base.check_replaceable)
 OUR_FILES = {"_SUCCESS", "stats.json", "report.json", "clean", "rejects"}
 
 
 class OutputError(ValueError):
     """OUT exists and is not an earlier sensorpipe output: refuse to replace it."""
-
-
-def check_replaceable(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (set(os.listdir(out)) & OUR_FILES))):
-        raise OutputError(f"{out}: exists and is not a sensorpipe output; refusing to replace it")
-
-
-@contextlib.contextmanager
-def staged_output(out: str | Path):
-    """Yield a staging dir; on success write _SUCCESS and swap it in as OUT."""
-    out = Path(out).absolute()
-    check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    try:
-        yield stage
-        (stage / "_SUCCESS").write_bytes(b"")
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.rename(out, old)
-        os.rename(stage, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
 
 
 def write_json(path: Path, doc: dict) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from sensorpipe.core.hashing import file_sha256
-from sensorpipe.core.output import staged_output, write_json
+from sensorpipe.core.output import write_json
 from sensorpipe.core.spec import Spec, load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model.classifier import (
@@ -43,6 +43,7 @@ from sensorpipe.model.history import read_clean, read_log, split_devices, strati
 from sensorpipe.model.plots import write_plots
 from sensorpipe.model.raw import last_readings, read_raw, read_truth
 from sensorpipe.model.registry import load_model, save_model
+from sensorpipe.store.local import LocalStore
 
 # Published results on C-MAPSS FD001, label "fails within 30 cycles", last test cycle.
 ANCHORS = (
@@ -236,9 +237,9 @@ def run_evaluate(spec_path: str, model_dir: str, test: str, truth: str, out: str
             "predicted": (proba >= model.threshold).astype(int),
         }
     )
-    with staged_output(out) as stage:
-        write_json(stage / "metrics.json", doc)
-        predictions.to_csv(stage / "predictions.csv", index=False)
+    with LocalStore().staged_output(out) as stage:
+        write_json(Path(stage) / "metrics.json", doc)
+        predictions.to_csv(Path(stage) / "predictions.csv", index=False)
     return doc
 
 

@@ -1,21 +1,17 @@
-"""The driver's file work through Hadoop's FileSystem API, so one job runs on file://,
-hdfs:// or s3a:// alike: list the inputs, read their headers, stage and commit the output.
-Only heads of files and small JSON documents pass through the driver.
+"""Hadoop's FileSystem API over py4j as a sensorpipe.store.base.Store, so a Spark driver's file
+work runs on file://, hdfs:// or s3a:// alike; the one JVM file helper of the batch jobs and
+the stream (its sinks' batch files, its pin, its drain requests).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import uuid
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import SparkSession
 
-from sensorpipe.core.inputs import InputError, header_from_lines
-from sensorpipe.core.output import OUR_FILES, OutputError
-from sensorpipe.core.spec import Spec
+from sensorpipe.store.base import DIR, FILE, OTHER, Entry, Store
 
 CHUNK = 1 << 16
 
@@ -26,30 +22,42 @@ def display(uri: str) -> str:
     return os.path.abspath(unquote(parts.path)) if parts.scheme in ("", "file") else uri
 
 
-class HadoopFS:
+class HadoopFS(Store):
+    """Only heads of files and small documents pass through the driver."""
+
     def __init__(self, spark: SparkSession):
         self.jvm = spark._jvm
         self.conf = spark._jsc.hadoopConfiguration()
+        self.gateway = spark.sparkContext._gateway
+        self.path_class = self.jvm.org.apache.hadoop.fs.Path  # looked up once: each lookup is a py4j call
 
     def _fs(self, path: str):
-        p = self.jvm.org.apache.hadoop.fs.Path(path)
+        p = self.path_class(path)
         return p.getFileSystem(self.conf), p
 
-    def exists(self, path: str) -> bool:
-        fs, p = self._fs(path)
-        return fs.exists(p)
+    @staticmethod
+    def _kind(status) -> str:
+        return FILE if status.isFile() else DIR if status.isDirectory() else OTHER
 
-    def list_inputs(self, path: str) -> list[str]:
-        """The input file, or a directory's visible files sorted by name, as full URIs."""
+    def kind(self, path: str) -> str | None:
         fs, p = self._fs(path)
-        if not fs.exists(p):
-            raise InputError(f"{path}: no such file or directory")
-        if fs.getFileStatus(p).isFile():
-            return [fs.makeQualified(p).toString()]
-        files = [s.getPath() for s in fs.listStatus(p) if s.isFile()]
-        return sorted(f.toString() for f in files if not f.getName().startswith(("_", ".")))
+        return self._kind(fs.getFileStatus(p)) if fs.exists(p) else None
 
-    def head_lines(self, path: str):
+    def entries(self, directory: str) -> list[Entry]:
+        fs, p = self._fs(directory)
+        listed = [(s.getPath().toString(), self._kind(s)) for s in fs.listStatus(p)]
+        return [Entry(uri.rsplit("/", 1)[-1], uri, kind) for uri, kind in listed]
+
+    def qualify(self, path: str) -> str:
+        fs, p = self._fs(path)
+        return fs.makeQualified(p).toString()
+
+    def split(self, path: str) -> tuple[str, str]:
+        fs, p = self._fs(path)
+        q = fs.makeQualified(p)
+        return q.getParent().toString(), q.getName()
+
+    def head_lines(self, path: str) -> Iterator[bytes]:
         """Raw lines from the start of a file, read in chunks (for the header)."""
         fs, p = self._fs(path)
         stream = fs.open(p)
@@ -67,13 +75,13 @@ class HadoopFS:
         finally:
             stream.close()
 
-    def read_header(self, path: str, spec: Spec):
-        return (
-            header_from_lines(self.head_lines(path), spec, display(path)) if spec.header else (None, -1, -1)
-        )
-
-    def write_json(self, path: str, doc: dict) -> None:
-        self.write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+    def read_bytes(self, path: str) -> bytes:
+        fs, p = self._fs(path)
+        stream = fs.open(p)
+        try:
+            return bytes(stream.readAllBytes())
+        finally:
+            stream.close()
 
     def write_bytes(self, path: str, data: bytes) -> None:
         fs, p = self._fs(path)
@@ -83,43 +91,45 @@ class HadoopFS:
         finally:
             out.close()
 
-    def _check_replaceable(self, out: str) -> None:
-        fs, p = self._fs(out)
-        if not fs.exists(p):
-            return
-        names = (
-            {s.getPath().getName() for s in fs.listStatus(p)} if fs.getFileStatus(p).isDirectory() else {"?"}
-        )
-        if names and not names & OUR_FILES:
-            raise OutputError(f"{out}: exists and is not a sensorpipe output; refusing to replace it")
-
-    @contextlib.contextmanager
-    def staged_output(self, out: str):
-        """Yield a staging directory beside `out`; on success write _SUCCESS and swap it in."""
-        self._check_replaceable(out)
-        fs, target = self._fs(out)
-        target = fs.makeQualified(target)
-        parent, name = target.getParent(), target.getName()
-        stage = self.jvm.org.apache.hadoop.fs.Path(parent, f".{name}.staging-{uuid.uuid4().hex[:8]}")
-        fs.mkdirs(stage)
-        try:
-            yield stage.toString()
-            self.write_bytes(stage.toString() + "/_SUCCESS", b"")
-            old = self.jvm.org.apache.hadoop.fs.Path(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
-            moved = fs.exists(target) and fs.rename(target, old)
-            if not fs.rename(stage, target):
-                raise OSError(f"could not move {stage} to {target}")
-            if moved:
-                fs.delete(old, True)
-        except BaseException:
-            fs.delete(stage, True)
-            raise
-
-    def tidy(self, path: str) -> None:
-        """Drop the local file system's .crc side files."""
+    def mkdir(self, path: str) -> None:
         fs, p = self._fs(path)
-        files = fs.listFiles(p, True)
-        while files.hasNext():
-            f = files.next().getPath()
-            if f.getName().startswith(".") and f.getName().endswith(".crc"):
-                fs.delete(f, False)
+        fs.mkdirs(p)
+
+    def rename(self, src: str, dst: str) -> None:
+        fs, p = self._fs(src)
+        if not fs.rename(p, self.path_class(dst)):
+            raise OSError(f"could not move {src} to {dst}")
+
+    def delete(self, path: str) -> None:
+        fs, p = self._fs(path)
+        fs.delete(p, True)
+
+    def display(self, path: str) -> str:
+        return display(path)
+
+    # -- beyond the Store protocol: what the stream's sinks and restarts need -------------
+
+    def glob(self, pattern: str) -> list[str]:
+        """The full names matching a Hadoop glob pattern (batch-0000000007-*)."""
+        fs, p = self._fs(pattern)
+        return [s.getPath().toString() for s in fs.globStatus(p) or []]
+
+    def append(self, path: str, data: bytes) -> None:
+        """Append to a file, creating it (Hadoop's append: HDFS supports it, the local
+        file system does not)."""
+        fs, p = self._fs(path)
+        stream = fs.append(p) if fs.exists(p) else fs.create(p, False)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+    def replace(self, src: str, dst: str) -> None:
+        """Rename src over an existing dst in one step: FileContext's rename with OVERWRITE,
+        atomic on HDFS and on a local disk (FileSystem.rename refuses an existing file)."""
+        rename = self.jvm.org.apache.hadoop.fs.Options.Rename
+        options = self.gateway.new_array(rename, 1)
+        options[0] = rename.OVERWRITE
+        target = self.path_class(dst)
+        context = self.jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), self.conf)
+        context.rename(self.path_class(src), target, options)

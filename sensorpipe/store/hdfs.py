@@ -13,18 +13,15 @@ command on PATH the project's conf/hadoop/bin/hadoop (`make setup`) stands in.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import sys
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sensorpipe.core.inputs import InputError, header_from_lines
-from sensorpipe.core.output import OUR_FILES, OutputError
-from sensorpipe.core.spec import Spec
+from sensorpipe.core.inputs import InputError
+from sensorpipe.store.base import DIR, FILE, OTHER, Entry, Store
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "conf" / "hadoop" / "bin"
 LOG4J = LAUNCHER.parent / "log4j-client.properties"
@@ -76,72 +73,56 @@ def _same_authority(like: str, listed: str) -> str:
     return f"{want.scheme}://{want.netloc or got.netloc}{got.path}"
 
 
-def list_inputs(uri: str) -> list[str]:
-    """The file, or a directory's visible files sorted by name (as sensorpipe.core.inputs does)."""
-    hdfs = pydoop_hdfs()
-    if not hdfs.path.exists(uri):
-        raise InputError(f"{uri}: no such file or directory")
-    if hdfs.path.isfile(uri):
-        return [_same_authority(uri, uri)]
-    names = [e["name"] for e in hdfs.lsl(uri) if e["kind"] == "file"]
-    visible = [n for n in names if not n.rstrip("/").rsplit("/", 1)[-1].startswith(("_", "."))]
-    return sorted(_same_authority(uri, n) for n in visible)
+_KINDS = {"file": FILE, "directory": DIR}
 
 
-def read_header(uri: str, spec: Spec):
-    """sensorpipe.core.inputs.read_header for an HDFS file: only the file's head is read."""
-    if not spec.header:
-        return None, -1, -1
-    with pydoop_hdfs().open(uri, "rb") as f:
-        return header_from_lines(iter(f.readline, b""), spec, uri)
+def _name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
-def part_lines(directory: str):
-    """The text lines of a job output's part-* files, in part order."""
-    hdfs = pydoop_hdfs()
-    for name in sorted(n for n in hdfs.ls(directory) if n.rsplit("/", 1)[-1].startswith("part-")):
-        yield from hdfs.load(name, mode="rt").splitlines()
+class HdfsStore(Store):
+    """HDFS through pydoop: the driver's file work of a MapReduce cleaning on hdfs:// URIs."""
 
+    def __init__(self):
+        self.hdfs = pydoop_hdfs()
 
-def write_json(uri: str, doc: dict) -> None:
-    pydoop_hdfs().dump(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", uri, mode="wt")
+    def kind(self, path: str) -> str | None:
+        if not self.hdfs.path.exists(path):
+            return None
+        if self.hdfs.path.isfile(path):
+            return FILE
+        return DIR if self.hdfs.path.isdir(path) else OTHER
 
+    def entries(self, directory: str) -> list[Entry]:
+        listed = [(e["name"], _KINDS.get(e["kind"], OTHER)) for e in self.hdfs.lsl(directory)]
+        return [Entry(_name(uri), _same_authority(directory, uri), kind) for uri, kind in listed]
 
-def remove(uri: str) -> None:
-    pydoop_hdfs().rm(uri, recursive=True)
+    def qualify(self, path: str) -> str:
+        return _same_authority(path, path)
 
+    def split(self, path: str) -> tuple[str, str]:
+        parent, name = path.rstrip("/").rsplit("/", 1)
+        return parent, name
 
-def check_replaceable(out: str) -> None:
-    hdfs = pydoop_hdfs()
-    if not hdfs.path.exists(out):
-        return
-    names = {n.rsplit("/", 1)[-1] for n in hdfs.ls(out)} if hdfs.path.isdir(out) else {"?"}
-    if names and not names & OUR_FILES:
-        raise OutputError(f"{out}: exists and is not a sensorpipe output; refusing to replace it")
+    def head_lines(self, path: str) -> Iterator[bytes]:
+        with self.hdfs.open(path, "rb") as f:
+            yield from iter(f.readline, b"")
 
+    def read_bytes(self, path: str) -> bytes:
+        return self.hdfs.load(path, mode="rb")
 
-@contextlib.contextmanager
-def staged_output(out: str):
-    """sensorpipe.core.output.staged_output on HDFS: a staging directory beside `out`, moved into
-    place with `_SUCCESS` written last; removed if the run fails."""
-    hdfs = pydoop_hdfs()
-    check_replaceable(out)
-    parent, name = out.rstrip("/").rsplit("/", 1)
-    stage = f"{parent}/.{name}.staging-{uuid.uuid4().hex[:8]}"
-    hdfs.mkdir(stage)
-    try:
-        yield stage
-        hdfs.dump(b"", f"{stage}/_SUCCESS")
-        old = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}" if hdfs.path.exists(out) else None
-        if old:
-            hdfs.rename(out, old)
-        hdfs.rename(stage, out)
-        if old:
-            hdfs.rm(old)
-    except BaseException:
-        with contextlib.suppress(OSError, RuntimeError):
-            hdfs.rm(stage)
-        raise
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self.hdfs.dump(data, path)
+
+    def mkdir(self, path: str) -> None:
+        self.hdfs.mkdir(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        self.hdfs.rename(src, dst)
+
+    def delete(self, path: str) -> None:
+        if self.hdfs.path.exists(path):
+            self.hdfs.rm(path, recursive=True)
 
 
 def add_parser(sub) -> None:

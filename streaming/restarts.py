@@ -1,5 +1,6 @@
-"""How the stream job runs beyond one query: the model version pinned in the checkpoint,
-the drain at the end of an --available-now run, and waiting for the progress listener.
+"""What a stream run keeps across restarts, under OUT/checkpoint/: the model version pinned
+at first start, the state's keys (from its partition count), and the drain requests that
+end an --available-now run. Files go through sensorpipe.spark.hfs, so OUT may be on HDFS.
 
 A drain request is a file of JSON lines, one per device that holds events, written by the
 driver into OUT/checkpoint/drain/ (the query's second file source); the next batch gives
@@ -8,6 +9,7 @@ each named device its drain row, which releases everything it holds (streaming/l
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from sensorpipe.model.registry import CARD_FILE, ModelIntegrityError, current_version
+from sensorpipe.spark.hfs import HadoopFS
 
 PIN = "model.json"
 
@@ -61,14 +64,8 @@ def pin_model(spark: SparkSession, out: str, where: str, sha256: str, buckets: i
 
 def read_pin(spark: SparkSession, out: str) -> dict | None:
     """OUT/checkpoint/model.json, or None before the first start."""
-    fs, pin = _fs(spark, f"{out}/checkpoint/{PIN}")
-    if not fs.exists(pin):
-        return None
-    stream = fs.open(pin)
-    try:
-        return json.loads(spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
-    finally:
-        stream.close()
+    fs, pin = HadoopFS(spark), f"{out}/checkpoint/{PIN}"
+    return json.loads(fs.read_bytes(pin).decode("utf-8")) if fs.exists(pin) else None
 
 
 def state_keys(spark: SparkSession, out: str, buckets: int) -> list[int]:
@@ -111,62 +108,44 @@ def bucket_key(device: Column, keys: list[int]) -> Column:
 
 def checkpoint_partitions(spark: SparkSession, out: str) -> int | None:
     """The state's partition count recorded in the checkpoint's last offset log entry, if any."""
-    fs, offsets = _fs(spark, f"{out}/checkpoint/offsets")
+    fs, offsets = HadoopFS(spark), f"{out}/checkpoint/offsets"
     if not fs.exists(offsets):
         return None
-    batches = [int(s.getPath().getName()) for s in fs.listStatus(offsets) if s.getPath().getName().isdigit()]
+    batches = [int(e.name) for e in fs.entries(offsets) if e.name.isdigit()]
     if not batches:
         return None
-    stream = fs.open(spark._jvm.org.apache.hadoop.fs.Path(offsets, str(max(batches))))
+    lines = fs.head_lines(f"{offsets}/{max(batches)}")
     try:
-        reader = spark._jvm.java.io.BufferedReader(spark._jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        reader.readLine()  # the log's version, "v1"
-        meta = json.loads(reader.readLine())
+        _version, entry = itertools.islice(lines, 2)  # the log's version ("v1"), then its metadata
     finally:
-        stream.close()
+        lines.close()
+    meta = json.loads(entry)
     value = meta.get("conf", {}).get("spark.sql.shuffle.partitions")
     return int(value) if value else None
 
 
 def _committed(spark: SparkSession, out: str) -> bool:
-    fs, commits = _fs(spark, f"{out}/checkpoint/commits")
-    return fs.exists(commits) and any(st.getPath().getName().isdigit() for st in fs.listStatus(commits))
+    """Whether the query has committed a batch (checkpoint/commits/<batch>)."""
+    fs, commits = HadoopFS(spark), f"{out}/checkpoint/commits"
+    return fs.exists(commits) and any(e.name.isdigit() for e in fs.entries(commits))
 
 
 def _write_pin(spark: SparkSession, out: str, doc: dict) -> None:
-    """Write the pin whole or not at all: a temporary file, then a rename over the old one
-    (FileContext's rename with OVERWRITE, atomic on HDFS and on a local disk)."""
-    jvm = spark._jvm
-    fs, pin = _fs(spark, f"{out}/checkpoint/{PIN}")
-    fs.mkdirs(pin.getParent())
-    tmp = jvm.org.apache.hadoop.fs.Path(pin.getParent(), f".{PIN}.tmp")
-    stream = fs.create(tmp, True)
-    try:
-        stream.write((json.dumps(doc) + "\n").encode())
-    finally:
-        stream.close()
-    options = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
-    options[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
-    context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(
-        pin.toUri(), spark._jsc.hadoopConfiguration()
-    )
-    context.rename(tmp, pin, options)
-
-
-def _fs(spark: SparkSession, path: str):
-    p = spark._jvm.org.apache.hadoop.fs.Path(path)
-    return p.getFileSystem(spark._jsc.hadoopConfiguration()), p
+    """Write the pin whole or not at all: a temporary file, then a rename over the old one."""
+    fs, checkpoint = HadoopFS(spark), f"{out}/checkpoint"
+    fs.mkdir(checkpoint)
+    tmp = f"{checkpoint}/.{PIN}.tmp"
+    fs.write_bytes(tmp, (json.dumps(doc) + "\n").encode())
+    fs.replace(tmp, f"{checkpoint}/{PIN}")
 
 
 def make_drain_dir(spark: SparkSession, out: str) -> None:
-    fs, p = _fs(spark, drain_dir(out))
-    fs.mkdirs(p)
+    HadoopFS(spark).mkdir(drain_dir(out))
 
 
 def held_devices(spark: SparkSession, out: str) -> list:
     """Devices whose state holds events not yet released, read from the last committed state."""
-    fs, commits = _fs(spark, f"{out}/checkpoint/commits")
-    if not fs.exists(commits) or not [s for s in fs.listStatus(commits) if s.getPath().getName().isdigit()]:
+    if not _committed(spark, out):
         return []
     state = spark.read.format("statestore").load(f"{out}/checkpoint")
     held = state.select(F.col("value.groupState.held")).collect()
@@ -175,16 +154,7 @@ def held_devices(spark: SparkSession, out: str) -> list:
 
 def request_drain(spark: SparkSession, out: str, device_field: str, devices: list) -> None:
     """Write a drain request for `devices` by atomic rename (the source ignores `_` names)."""
-    jvm = spark._jvm
-    fs, root = _fs(spark, drain_dir(out))
-    tmp = jvm.org.apache.hadoop.fs.Path(root, "_request.tmp")
+    fs, root = HadoopFS(spark), drain_dir(out)
     data = "".join(json.dumps({device_field: d}) + "\n" for d in devices).encode()
-    stream = fs.create(tmp, True)
-    stream.write(bytearray(data))
-    stream.close()
-    fs.rename(tmp, jvm.org.apache.hadoop.fs.Path(root, f"drain-{time.time_ns()}.jsonl"))
-
-
-def flush_listeners(spark: SparkSession) -> None:
-    """Wait until every listener (the progress writer among them) has seen every event so far."""
-    spark._jsc.sc().listenerBus().waitUntilEmpty()
+    fs.write_bytes(f"{root}/_request.tmp", data)
+    fs.rename(f"{root}/_request.tmp", f"{root}/drain-{time.time_ns()}.jsonl")
