@@ -3,8 +3,8 @@ and on YARN, in one run, with the ratios to local mode.
 
   .venv/bin/python bench/cluster.py [--rows 1000000] [--work DIR] [--write bench/RESULTS-cluster.md]
 
-The clusters are the test suite's, started here on loopback (tests/cluster_spark.py: a master
-and two 1-core workers; tests/cluster_hadoop.py: HDFS + YARN in one JVM). Contenders:
+The clusters are the test suite's, started here on loopback (harness/spark_cluster.py: a master
+and two 1-core workers; harness/hadoop_cluster.py: HDFS + YARN in one JVM). Contenders:
 - spark local[*]: `sensorpipe clean --engine spark` on the local file;
 - spark standalone: the same with `--master spark://...` (the make dist zip and environment
   archive shipped to the executors);
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.clean import dataset  # noqa: E402
-from tests.cluster_hadoop import running_hadoop  # noqa: E402
-from tests.cluster_spark import running_standalone  # noqa: E402
+from harness.hadoop_cluster import running_hadoop  # noqa: E402
+from harness.spark_cluster import running_standalone  # noqa: E402
 
 SPEC = ROOT / "conf" / "sensors.toml"
 KEYS = ("rows_in", "rows_clean", "rows_rejected")

@@ -2,12 +2,12 @@
 
 read_csv(all_varchar) into a table whose rowid is the file order; one statement parses, rejects
 and de-duplicates (ROW_NUMBER over the key); one aggregation fits the stats (quantile_cont for the
-exact quartiles); the parameters come from peers.derive; COPY writes the clean CSV.
+exact quartiles); the parameters come from peer_common.derive; COPY writes the clean CSV.
 """
 
 from __future__ import annotations
 
-from peers import (
+from peer_common import (
     EPOCH_RE,
     FLOAT_RE,
     INT_RE,

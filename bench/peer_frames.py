@@ -1,13 +1,13 @@
 """The polars and pandas peers of bench/clean.py (run through bench/peers.py).
 
-Each one: parse every value with the grammar of peers.py, reject, de-duplicate on the key in file
-order, fit the stats in one aggregation, derive the parameters with peers.derive, then impute ->
+Each one: parse every value with the grammar of peer_common.py, reject, de-duplicate on the key in file
+order, fit the stats in one aggregation, derive the parameters with peer_common.derive, then impute ->
 clip -> scale -> encode and write CSV. Each library is imported by its own peer only.
 """
 
 from __future__ import annotations
 
-from peers import (
+from peer_common import (
     EPOCH_RE,
     FLOAT_RE,
     INT_RE,

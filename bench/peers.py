@@ -5,7 +5,8 @@ prints {"clean_rows": n, "seconds": s}. Each peer reads the spec with sensorpipe
 the project's row, stats or transform code. DESIGN.md corners they skip: a BOM, UTF-8 validity,
 blank lines before the header, columns the spec does not name, `header = false`; polars: quoted
 fields (it splits lines on the delimiter, as its CSV reader cannot tell a short row).
-The DuckDB peer is in bench/peer_duckdb.py, polars and pandas in bench/peer_frames.py.
+The DuckDB peer is in bench/peer_duckdb.py, polars and pandas in bench/peer_frames.py (each
+imports its library when it runs); what all peers share is in bench/peer_common.py.
 """
 
 from __future__ import annotations
@@ -18,92 +19,29 @@ import re
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+import peer_duckdb
+import peer_frames
+from peer_common import (
+    EPOCH_RE,
+    FLOAT_RE,
+    INT_RE,
+    ISO_RE,
+    QUANTILES,
+    WS,
+    Params,
+    derive,
+    kept_columns,
+    read_header,
+    sort_vocab,
+)
+
 from sensorpipe.core.spec import Column, Spec, load_spec
 
-WS = " \t\r\n\f\v"  # stripped around every value
-FLOAT_RE = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-INT_RE = r"[+-]?[0-9]+"
-EPOCH_RE = r"-?[0-9]+(?:\.[0-9]{1,6})?"
-ISO_RE = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
-    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-QUANTILES = {"q1": 0.25, "median": 0.5, "q3": 0.75}
 INT64 = (-(2**63), 2**63 - 1)
 EPOCH0 = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Params:
-    """One column's cleaning parameters, derived from its fitted stats as DESIGN.md says."""
-
-    col: Column
-    fill: object
-    bounds: tuple | None  # clip when below / above
-    clip_to: tuple | None  # what a clipped value becomes (rounded for an int kept int)
-    center: float | None
-    divisor: float | None
-    vocab: tuple
-
-    @property
-    def names(self) -> list[str]:
-        if self.col.encode == "onehot":
-            return [f"{self.col.out}__{v}" for v in self.vocab]
-        return [self.col.out]
-
-
-def derive(col: Column, st: dict) -> Params:
-    as_int = col.type == "int" and col.scale == "none"
-    fill = None
-    if col.impute == "constant":
-        fill = col.fill
-    elif col.impute in ("mean", "median") and st.get(col.impute) is not None:
-        fill = round(st[col.impute]) if as_int else float(st[col.impute])
-    elif col.impute == "mode" and st.get("vocab"):
-        fill = st["vocab"][0][0]
-    bounds = None
-    if col.clip == "iqr" and st.get("q1") is not None:
-        iqr = st["q3"] - st["q1"]
-        bounds = (st["q1"] - 1.5 * iqr, st["q3"] + 1.5 * iqr)
-    elif col.clip == "zscore" and st.get("mean") is not None:
-        bounds = (st["mean"] - 3 * st["std"], st["mean"] + 3 * st["std"])
-    clip_to = bounds and (tuple(round(b) for b in bounds) if as_int else bounds)
-    center = divisor = None
-    if col.scale == "zscore" and st.get("mean") is not None:
-        center, divisor = st["mean"], st["std"]
-    elif col.scale == "minmax" and st.get("min") is not None:
-        lo, hi = float(st["min"]), float(st["max"])
-        if bounds:
-            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
-        center, divisor = lo, hi - lo
-    elif col.scale == "robust" and st.get("median") is not None:
-        center, divisor = st["median"], st["q3"] - st["q1"]
-    vocab = tuple(v for v, _ in st.get("vocab") or ()) if col.type == "category" else ()
-    return Params(col, fill, bounds, clip_to, center, divisor, vocab)
-
-
-def sort_vocab(counts) -> list:
-    """[[value, n], ...] by descending count, then value."""
-    return [[v, int(n)] for v, n in sorted(counts, key=lambda kv: (-kv[1], kv[0]))]
-
-
-def read_header(spec: Spec, path: str) -> list[str]:
-    """The header (the first line), checked to name exactly the spec's columns."""
-    if not spec.header or spec.delimiter == "whitespace":
-        raise ValueError(f"{spec.path}: the benchmark peers read delimited files with a header only")
-    with open(path, encoding="utf-8", newline="") as f:
-        header = [h.strip(WS) for h in next(csv.reader(f, delimiter=spec.delimiter))]
-    if sorted(header) != sorted(c.name for c in spec.columns):
-        raise ValueError(f"{path}: the benchmark peers need a header naming exactly the spec's columns")
-    return header
-
-
-def kept_columns(spec: Spec) -> list[Column]:
-    return [c for c in spec.columns if c.name not in spec.drop]
 
 
 # --- plain Python: csv module, two passes (parse + stats, then transform + write) ---------------
@@ -261,9 +199,6 @@ def python_pass2(params: list[Params], data: list[tuple], dst: str) -> None:
 
 
 def main() -> None:
-    import peer_duckdb  # noqa: PLC0415 (each library is imported by its own peer only)
-    import peer_frames  # noqa: PLC0415
-
     peers = {
         "python": run_python,
         "duckdb": peer_duckdb.run_duckdb,

@@ -43,7 +43,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.json as pj  # noqa: E402
 
-from bench.stream_faults import SPEC, Job, JobDied, batches, land, snapshot, tick, wait_for  # noqa: E402
+from harness.faults import tick  # noqa: E402
+from harness.paths import SPEC  # noqa: E402
+from harness.stream_job import Job, JobDied, batches, snapshot, wait_for  # noqa: E402
+from sensorpipe.sim.landing import land  # noqa: E402
 from streaming.config import duration_us  # noqa: E402
 
 
@@ -107,7 +110,8 @@ def run_rate(
     landing, out = work / "landing", work / "out"
     landing.mkdir(parents=True)
     warm_ts = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min") - pd.Timedelta(minutes=30)
-    land(landing, 999_999, tick(devices, warm_ts))  # sorts after the simulator's names; read first anyway
+    # sorts after the simulator's names; read first anyway
+    land(landing / "events-999999.jsonl", tick(devices, warm_ts))
     job = Job.start(spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger)
     try:
         wait_for(lambda: batches(out, "commits") >= 1, 900, "the warm-up batch", job)
@@ -221,7 +225,7 @@ def main() -> int:
     ap.add_argument("--buckets", type=int, help="the job's [stream] buckets (default: the spec's, 8)")
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
-    from tests.stream_fixtures import make_model  # noqa: PLC0415
+    from harness.models import make_model  # noqa: PLC0415
 
     work = Path(args.work or ROOT / "bench" / "data" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}")
     work.mkdir(parents=True, exist_ok=False)

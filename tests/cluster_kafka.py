@@ -1,91 +1,14 @@
-"""A real one-node Kafka broker (KRaft: broker and controller in one JVM) on loopback ports.
-
-Its jars come from Maven Central through conf/kafka/pom.xml (`make setup`). The storage is
-formatted with kafka.tools.StorageTool, the broker runs as `kafka.Kafka server.properties`
-in its own process group, and it counts as up when a client gets its metadata.
-"""
+"""The session's Kafka broker (KRaft, one node: harness/kafka_broker.py)."""
 
 from __future__ import annotations
 
-import base64
-import subprocess
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
-from cluster_spark import free_port, poll, start_daemon, stop_daemon
 
-ROOT = Path(__file__).resolve().parent.parent
-LIB = ROOT / "conf" / "kafka" / "lib"
-
-SERVER = """\
-process.roles=broker,controller
-node.id=1
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.quorum.bootstrap.servers=127.0.0.1:{controller}
-log.dirs={logs}
-num.partitions=2
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-"""
-
-
-@dataclass(frozen=True)
-class Broker:
-    bootstrap: str  # 127.0.0.1:P
-
-    def create_topic(self, name: str, partitions: int = 2) -> str:
-        from confluent_kafka.admin import AdminClient, NewTopic  # noqa: PLC0415
-
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
-            future.result(30)
-        return name
-
-
-def java(main: str, *args: str) -> list[str]:
-    # a small heap and the serial collector: a test broker on a busy 2-core machine
-    opts = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"]
-    return ["java", *opts, "-cp", f"{LIB}/*", main, *args]
-
-
-def _metadata(bootstrap: str) -> bool:
-    from confluent_kafka.admin import AdminClient  # noqa: PLC0415
-
-    try:
-        brokers = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2).brokers
-    except Exception:  # noqa: BLE001 (KafkaException until the broker answers)
-        return False
-    return bool(brokers)
+from harness.kafka_broker import Broker, running_kafka
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory) -> Broker:
     """A formatted, running broker; killed (with its process group) at teardown."""
-    if not list(LIB.glob("kafka_2.13-*.jar")):
-        pytest.fail(f"no Kafka jars in {LIB}: run `make setup`")
-    base = tmp_path_factory.mktemp("kafka")
-    port, controller = free_port(), free_port()
-    props = base / "server.properties"
-    props.write_text(SERVER.format(port=port, controller=controller, logs=base / "data"))
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    fmt = java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone")
-    done = subprocess.run(fmt, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    log = base / "broker.log"
-    broker = start_daemon(java("kafka.Kafka", str(props)), log, None, base)
-    try:
-        bootstrap = f"127.0.0.1:{port}"
-        poll("Kafka broker", lambda: _metadata(bootstrap), 90, [broker], [log])
-        yield Broker(bootstrap)
-    finally:
-        stop_daemon(broker)
+    with running_kafka(tmp_path_factory.mktemp("kafka")) as broker:
+        yield broker

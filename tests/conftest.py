@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.paths import ROOT, SHARED  # noqa: F401 (tests import SHARED from here)
 from sensorpipe.cli import main as cli
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-SHARED = ROOT.parent / "shared" / "data"
 pytest_plugins = [
     "cluster_spark",
     "cluster_kafka",
     "cluster_hadoop",
-]  # session fixtures: a Spark cluster, a Kafka broker, HDFS + YARN
+]  # session fixtures wrapping harness/: a Spark cluster, a Kafka broker, HDFS + YARN
 
 
 def run_clean(engine: str, spec: Path, source: Path, out: Path, split_mb: float = 0.0002) -> int:
@@ -115,8 +114,8 @@ def spark():
 
 @pytest.fixture(scope="session")
 def stream_model(tmp_path_factory) -> Path:
-    """One small registered model for the stream's tests (tests/stream_fixtures.py)."""
-    from tests.stream_fixtures import make_model  # noqa: PLC0415
+    """One small registered model for the stream's tests (harness/models.py)."""
+    from harness.models import make_model  # noqa: PLC0415
 
     where = tmp_path_factory.mktemp("stream-model")
     make_model(where)

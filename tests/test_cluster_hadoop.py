@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DATA, ROOT, Output, assert_same, run_clean
+from conftest import DATA, Output, assert_same, run_clean
+from harness.paths import ROOT
 
 pytestmark = pytest.mark.cluster
 SPEC = DATA / "messy.toml"
@@ -185,7 +186,7 @@ def test_stream_on_hdfs_resumes_from_its_pin(hadoop_cluster, hdfs, spark, stream
     appended to there; scored/, alerts/ (written by the driver through Hadoop's FileSystem)
     and quarantine/ equal a local run in this process over the same two files."""
     from sensorpipe.core.spec import load_spec  # noqa: PLC0415
-    from sensorpipe.sim.simulate import EventStream  # noqa: PLC0415
+    from sensorpipe.sim.feed import EventStream  # noqa: PLC0415
     from streaming.score_stream import make_context, run_available_now  # noqa: PLC0415
 
     spec_path = ROOT / "conf" / "sensors.toml"

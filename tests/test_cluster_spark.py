@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from conftest import DATA, ROOT, SHARED, Output, assert_same, run_clean
+import sensorpipe.model.features as pdf
+from conftest import DATA, Output, assert_same, run_clean
+from harness.paths import ROOT, SHARED
 from jobs.features import read_readings, with_features, with_labels
 from jobs.score import with_scores
 from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model.classifier import ModelConfig, train
-from sensorpipe.model.classifier import features as pdf
 from sensorpipe.model.features import feature_config, rul_max
 from sensorpipe.model.raw import read_raw
 from sensorpipe.model.registry import save_model
@@ -92,7 +93,7 @@ def test_stream_runs_on_the_cluster_as_in_local_mode(cluster, spark, stream_mode
     """The Structured Streaming job, submitted to the cluster with --available-now, scores and
     quarantines the landed events exactly as a local run does (the model's Python runs on the
     executors from the shipped environment archive)."""
-    from sensorpipe.sim.simulate import EventStream
+    from sensorpipe.sim.feed import EventStream
 
     spec = ROOT / "conf" / "sensors.toml"
     landing = tmp_path / "landing"

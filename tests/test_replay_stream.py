@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.stream_faults import land
+from harness.paths import ROOT, SHARED
 from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import load_spec
+from sensorpipe.sim.landing import Landing
 from sensorpipe.sim.replay import ReplayStream
 from sensorpipe.spark.launch import spark_env, spark_submit_command
-from tests.conftest import ROOT, SHARED
 
 CMAPSS = SHARED / "cmapss"
 SPEC = ROOT / "conf" / "cmapss.toml"
@@ -46,11 +46,10 @@ def test_replayed_engines_score_as_the_batch_evaluation(tmp_path):
     assert cli([*evaluate, "--truth", str(truth), "--output", str(evaluation)]) == 0
     batch = pd.read_csv(evaluation / "predictions.csv").set_index("device")
 
-    replay, landing, seq = ReplayStream(load_spec(SPEC), test), tmp_path / "landing", 0
-    landing.mkdir()
+    replay, landing = ReplayStream(load_spec(SPEC), test), tmp_path / "landing"
+    inbox = Landing(landing)
     while not replay.done:
-        land(landing, seq, replay.take(2000))
-        seq += 1
+        inbox.put(replay.take(2000))
     out = tmp_path / "out"
     job = ["--spec", str(SPEC), "--model", str(model), "--input", str(landing), "--output", str(out)]
     cmd = spark_submit_command("streaming/score_stream.py", [*job, "--available-now"], "local[2]")

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from harness.models import CLEANING, events, events_frame
+from harness.paths import SPEC
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model.features import clean_sensors, with_features
-from streaming.runs import make_drain_dir, request_drain, state_keys
+from sensorpipe.sim.landing import Landing
+from streaming.restarts import make_drain_dir, request_drain, state_keys
 from streaming.score_stream import make_context, run_available_now, scored_events
-from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
 
 HAND = [  # one device, hand-counted reasons
     '{"device_id":"dev-a","ts":"2026-11-01T00:00:00Z","temperature":60,"rpm":1500}',  # ok
@@ -51,22 +53,16 @@ def run(spark, ctx, landing, out):
     run_available_now(spark, load_spec(SPEC), ctx, str(landing), str(out), echo=lambda m: None)
 
 
-def land(landing, seq: int, data: bytes) -> None:
-    landing.mkdir(exist_ok=True)
-    tmp = landing / f".events-{seq:06d}.tmp"
-    tmp.write_bytes(data)
-    tmp.rename(landing / f"events-{seq:06d}.jsonl")
-
-
 def read(out, sink: str) -> pd.DataFrame:
     return pd.read_parquet(out / sink) if any((out / sink).glob("*.parquet")) else pd.DataFrame()
 
 
 def test_quarantine_reasons_lines_and_drain(spark, ctx, tmp_path):
-    land(tmp_path / "in", 0, ("\n".join(HAND) + "\n").encode())
+    inbox = Landing(tmp_path / "in")  # events-000000.jsonl, events-000001.jsonl, ...
+    inbox.put(("\n".join(HAND) + "\n").encode())
     run(spark, ctx, tmp_path / "in", tmp_path / "out")
-    land(tmp_path / "in", 1, ("\n".join(HAND_2) + "\n").encode())
-    land(tmp_path / "in", 2, ("\n".join(HAND_3) + "\n").encode())
+    inbox.put(("\n".join(HAND_2) + "\n").encode())
+    inbox.put(("\n".join(HAND_3) + "\n").encode())
     run(spark, ctx, tmp_path / "in", tmp_path / "out")
     q = read(tmp_path / "out", "quarantine")
     q["file"] = q["source"].str.rsplit("/", n=1).str[-1]
@@ -105,14 +101,16 @@ def fleet_run(spark, ctx, tmp_path_factory):
     lines = data.decode().splitlines(keepends=True)
     chunks = [lines[i : i + 120] for i in range(0, 360, 120)]
     rng = np.random.default_rng(0)
-    for k, chunk in enumerate(chunks):
-        land(tmp / "ordered", k, "".join(chunk).encode())
+    ordered = Landing(tmp / "ordered")
+    for chunk in chunks:
+        ordered.put("".join(chunk).encode())
     run(spark, ctx, tmp / "ordered", tmp / "out")
     moved = [list(c) for c in chunks]
     moved[1] += moved[0][-4:]
     del moved[0][-4:]  # minute 29's readings arrive with the next file, inside the watermark
-    for k, chunk in enumerate(moved):
-        land(tmp / "shuffled", k, "".join(rng.permutation(chunk)).encode())
+    shuffled = Landing(tmp / "shuffled")
+    for chunk in moved:
+        shuffled.put("".join(rng.permutation(chunk)).encode())
     run(spark, ctx, tmp / "shuffled", tmp / "out2")
     return tmp, events_frame(data)
 

@@ -1,8 +1,8 @@
 """Kill -9 the streaming job at random moments while events keep arriving, in a landing
 directory and on a Kafka topic (two runs side by side), restart it from its checkpoint each
 time, drain it: scored/ holds each valid event once, and alerts/ and the quarantine equal one
-uninterrupted run's over the same events read from files (bench/stream_faults.py drives it;
-longer runs: run that script). For the Kafka run that reference also shows that the job reads
+uninterrupted run's over the same events read from files (harness/faults.py drives it;
+longer runs: bench/stream_faults.py). For the Kafka run that reference also shows that the job reads
 a topic as it reads a landing directory: the same scores, alerts and quarantined lines."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.stream_faults import run_with_kills
-from tests.stream_fixtures import make_model
+from harness.faults import run_with_kills
+from harness.models import make_model
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from harness.models import CLEANING, events, events_frame
+from harness.paths import SPEC
 from sensorpipe.core.spec import SpecError, load_spec, parse_spec
 from sensorpipe.model.features import clean_sensors, with_features
 from sensorpipe.model.registry import ModelIntegrityError, cached_model
@@ -19,7 +21,6 @@ from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, step
 from streaming.restarts import bucket_key, pin_model, pinned_version, state_keys
 from streaming.score_stream import make_context
-from tests.stream_fixtures import CLEANING, SPEC, events, events_frame
 
 MIN = 60_000_000  # one minute in microseconds
 

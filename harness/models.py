@@ -1,4 +1,5 @@
-"""Test material for the stream: simulated JSON-lines events and a small registered model.
+"""Stream material for the bench and the tests: simulated JSON-lines events and a small
+registered model.
 
 The model is a logistic regression fitted in a second on the events' own features (label:
 a high 10-reading temperature mean), saved through the registry with a card that holds
@@ -13,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.paths import SPEC
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model.classifier import Model, ModelConfig, make_estimator
 from sensorpipe.model.features import clean_sensors, feature_config, with_features
 from sensorpipe.model.registry import save_model
-from sensorpipe.sim.simulate import CLEAN, EventStream, Rates
+from sensorpipe.sim.feed import EventStream
+from sensorpipe.sim.text import CLEAN, Rates
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "conf" / "sensors.toml"
 # fill, clip bounds, scaling per sensor, as a cleaning run's stats would give them
 CLEANING = {
     "temperature": {"fill": 70.0, "bounds": [20.0, 120.0], "center": 70.0, "divisor": 10.0, "as_int": False},
@@ -45,6 +46,7 @@ def events_frame(lines: bytes) -> pd.DataFrame:
 
 
 def make_model(model_dir: Path, devices: int = 4, n: int = 2000) -> Path:
+    """Fit the small model on `n` clean events of `devices` devices and register it in model_dir."""
     spec = load_spec(SPEC)
     features = feature_config(spec)
     frame = clean_sensors(events_frame(events(devices, n, seed=11)), CLEANING)

@@ -1,0 +1,205 @@
+"""Kill -9 the streaming job again and again while events keep landing, and check exactly-once
+against one uninterrupted run over the same events (`run_with_kills`; bench/stream_faults.py
+and tests/test_stream_faults.py drive it, the first longer and with more kills).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from harness.paths import SPEC
+from harness.stream_job import Job, batches, snapshot, wait_for, wait_more
+from sensorpipe.core.spec import load_spec
+from sensorpipe.sim.feed import EventStream
+from sensorpipe.sim.kafka import Sender, producer
+from sensorpipe.sim.landing import Landing
+from sensorpipe.sim.text import Rates, device_names
+from streaming.source import kafka_input
+
+# faults whose outcome does not depend on where batches begin: no late readings
+RATES = Rates(missing=0.002, malformed=0.002, stuck=0.002, spike=0.001, duplicate=0.002, late=0.0)
+KEY = ["device_id", "ts"]
+TS = re.compile(rb'"ts":"([^"]*)"')
+
+
+def read_sink(out: Path, sink: str) -> pd.DataFrame:
+    d = out / sink
+    if not any(d.glob("*.parquet")):
+        return pd.DataFrame()
+    frame = pd.read_parquet(d)
+    if len(frame):
+        ts = pd.to_datetime(frame["ts"])
+        frame["ts"] = ts.dt.tz_convert("UTC").dt.tz_localize(None) if ts.dt.tz else ts
+    return frame
+
+
+def valid_keys(landing: Path) -> set[tuple[str, pd.Timestamp]]:
+    """(device_id, ts) of every line that is a JSON object with both, computed from the files
+    alone: what the spec accepts of this feed (no late readings; a duplicate counts once)."""
+    keys = set()
+    for path in sorted(landing.glob("events-*.jsonl")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(row, dict) or row.get("device_id") is None or row.get("ts") is None:
+                continue
+            ts = row["ts"]
+            stamp = pd.Timestamp(ts, unit="s") if isinstance(ts, int) else pd.Timestamp(ts).tz_localize(None)
+            keys.add((row["device_id"], stamp))
+    return keys
+
+
+def steps(data: bytes) -> list[bytes]:
+    """data's lines cut where the event time moves on; a line with no readable ts (a broken
+    one) stays with the lines before it."""
+    out, current, ts = [], [], None
+    for line in data.splitlines(keepends=True):
+        found = TS.search(line)
+        if found and found.group(1) != ts and current:
+            out.append(b"".join(current))
+            current = []
+        ts = found.group(1) if found else ts
+        current.append(line)
+    return out + [b"".join(current)] if current else out
+
+
+def tick(devices: int, when: pd.Timestamp) -> bytes:
+    return "".join(
+        json.dumps({"device_id": d, "ts": when.strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n"
+        for d in device_names(devices)
+    ).encode()
+
+
+def run_with_kills(
+    work: Path, model: Path, kills: int, seconds: float, devices: int = 6, per_file: int = 60,
+    seed: int = 0, timeout: float = 900.0, echo=print, kafka: tuple[str, str] | None = None,
+) -> dict:  # fmt: skip
+    """Feed, kill and restart `kills` times over about `seconds`, drain, run the reference.
+
+    kafka = (bootstrap, topic): each file's events are also published to the topic (keyed by
+    device, acknowledged before the next step) and the job and the reference read the topic;
+    the landing directory then only records what was fed."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    landing, out, ref, log = work / "landing", work / "out", work / "reference", work / "job.log"
+    landing.mkdir(parents=True)
+    inbox = Landing(landing)  # events-000000.jsonl on, each mtime after the one before
+    code = snapshot(work / "code")
+    stream = EventStream(load_spec(SPEC), devices, seed=seed, rates=RATES)
+    source = kafka_input(*kafka) if kafka else landing
+    sender = Sender(producer(kafka[0]), kafka[1]) if kafka else None
+
+    def put(data: bytes) -> None:
+        inbox.put(data)
+        for step in steps(data) if sender else ():
+            sender.send(step)
+            sender.producer.flush(30)
+
+    def feed(n_files: int) -> None:
+        for _ in range(n_files):
+            put(stream.take(per_file))
+
+    feed(2)
+    job, restarts = Job.start(SPEC, model, source, out, log, code=code), 0
+    pause = seconds / (kills + 1)
+    try:
+        for k in range(kills):
+            feed(1)
+            wait_more(out, "commits", job, timeout)  # progress since this (re)start
+            feed(1 + rng.randrange(3))
+            if rng.random() < 0.5:  # while a batch is planned and not committed
+                wait_more(out, "offsets", job, timeout)
+                when, delay = "in batch", rng.uniform(0, 1.5)
+            else:
+                when, delay = "anytime", rng.uniform(0, pause)
+            deadline = time.monotonic() + delay
+            wait_for(lambda t=deadline: time.monotonic() >= t, delay + 1, "the kill moment", job)
+            state = (batches(out, "offsets"), batches(out, "commits"))
+            job.kill()
+            echo(f"kill {k + 1}/{kills} ({when}, +{delay:.1f} s): offsets {state[0]}, commits {state[1]}")
+            feed(1)
+            if k < kills - 1:  # after the last kill, the drain below is the restart
+                job, restarts = Job.start(SPEC, model, source, out, log, code=code), restarts + 1
+    finally:
+        job.kill()
+    last_ts = max(ts for _, ts in valid_keys(landing))
+    put(tick(devices, last_ts + pd.Timedelta(days=1)))
+    put(tick(devices, last_ts + pd.Timedelta(days=2)))
+    if sender:
+        sender.close()
+        sender = None  # librdkafka's threads go with the producer (else they outlive the broker)
+    # the killed run restarted from its checkpoint to drain, and the uninterrupted reference over
+    # the files fed (also for a Kafka run: its reference reads the same events from the files)
+    drain = Job.start(SPEC, model, source, out, log, live=False, code=code, max_files=None)
+    restarts += 1
+    reference = Job.start(
+        SPEC, model, landing, ref, work / "reference.log", live=False, code=code, max_files=None
+    )
+    assert drain.wait(timeout) == 0, log.read_text(errors="replace")[-3000:]
+    faulted = time.monotonic() - started
+    assert reference.wait(timeout) == 0, (work / "reference.log").read_text(errors="replace")[-3000:]
+    return summarize(landing, out, ref, kills, restarts, faulted, time.monotonic() - started, last_ts)
+
+
+def summarize(landing, out, ref, kills, restarts, faulted, total, last_ts) -> dict:
+    scored, expect = read_sink(out, "scored"), read_sink(ref, "scored")
+    got = set(zip(scored["device_id"], scored["ts"]))
+    real = {k for k in got if k[1] <= last_ts}  # the ticks aside
+    valid = {k for k in valid_keys(landing) if k[1] <= last_ts}
+    alerts, ref_alerts = _by_key(read_sink(out, "alerts")), _by_key(read_sink(ref, "alerts"))
+    return {
+        "events written": sum(p.read_bytes().count(b"\n") for p in landing.glob("events-*.jsonl")),
+        "valid events": len(valid),
+        "scored": len(scored),
+        "reference scored": len(expect),
+        "duplicates": int(scored.duplicated(KEY).sum()),
+        "missing": len(valid - real),
+        "unexpected": len(real - valid),
+        "same as reference": got == set(zip(expect["device_id"], expect["ts"])),
+        "alerts": len(alerts),
+        "alerts equal": same_rows(alerts, ref_alerts),
+        "quarantine equal": quarantined(out) == quarantined(ref),
+        "quarantine reasons": reasons(out),
+        "reference quarantine reasons": reasons(ref),
+        "kills": kills,
+        "restarts": restarts,
+        "seconds with kills": round(faulted, 1),
+        "total seconds": round(total, 1),
+        "scored rows": scored,
+        "reference rows": expect,
+        "alert rows": (alerts, ref_alerts),
+    }
+
+
+def quarantined(out: Path) -> list[tuple[str, str]]:
+    """(reason, raw line) of every quarantined line, sorted (where a line came from differs:
+    a file and line, or a topic partition and offset)."""
+    q = read_sink(out, "quarantine")
+    return sorted(zip(q["reason"], q["raw"])) if len(q) else []
+
+
+def reasons(out: Path) -> dict[str, int]:
+    """How many lines were quarantined for each reason (a lost event shows here if it went late)."""
+    return dict(Counter(reason for reason, _ in quarantined(out)))
+
+
+def _by_key(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values([*KEY, "episode"]).reset_index(drop=True) if len(frame) else frame
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Equal row for row; floats to 1e-9 (rolling sums over a longer history round differently)."""
+    try:
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-12)
+    except AssertionError:
+        return False
+    return True

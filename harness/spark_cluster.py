@@ -1,0 +1,84 @@
+"""A Spark standalone cluster on loopback: one master and two 1-core workers.
+
+The daemons come from the pyspark wheel (`spark-class ...Master` / `...Worker`); jobs reach
+them with spark-submit and the `make dist` artifacts, as on a real cluster. The workers run
+without the project on PYTHONPATH, so a job works only if --py-files and --archives carry
+what the executors need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.daemons import free_port, poll, start_daemon, stop_daemon
+from harness.paths import ROOT
+
+WORKERS = 2
+
+
+def spark_class() -> Path:
+    import pyspark  # noqa: PLC0415
+
+    return Path(pyspark.__file__).parent / "bin" / "spark-class"
+
+
+@dataclass(frozen=True)
+class StandaloneCluster:
+    url: str  # spark://127.0.0.1:P
+    web: str  # http://127.0.0.1:Q
+    work: Path  # the workers' work directories (executor logs under app-*/N/)
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(f"{self.web}/json/", timeout=5) as r:
+            return json.load(r)
+
+
+def _alive(cluster: StandaloneCluster) -> int:
+    try:
+        return cluster.status().get("aliveworkers", 0) >= WORKERS
+    except OSError:
+        return False
+
+
+def daemon_env(local_dirs: Path) -> dict:
+    """The daemons' environment: loopback only, and nothing of the project for the executors."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "PYTHON", "SPARK_"))}
+    return env | {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOCAL_DIRS": str(local_dirs)}
+
+
+def build_dist() -> Path:
+    """dist/sensorpipe.zip (fresh each session) and the environment archive (built when missing)."""
+    subprocess.run(["make", "-s", "dist"], cwd=ROOT, check=True, stdin=subprocess.DEVNULL)
+    return ROOT / "dist"
+
+
+@contextmanager
+def running_standalone(base: Path):
+    """A master with two registered workers (1 core, 1 GB each) under `base`, killed on exit."""
+    build_dist()
+    env = daemon_env(base / "local")
+    port, web = free_port(), free_port()
+    cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{web}", base)
+    master_argv = [str(spark_class()), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
+    master_argv += ["--port", str(port), "--webui-port", str(web)]
+    procs, logs = [], [base / "master.log"]
+    with ExitStack() as stack:
+        procs.append(start_daemon(master_argv, logs[0], env, base))
+        stack.callback(stop_daemon, procs[0])
+        for i in range(WORKERS):
+            work = base / f"worker-{i}"
+            work.mkdir()
+            argv = [str(spark_class()), "org.apache.spark.deploy.worker.Worker", cluster.url]
+            argv += ["--cores", "1", "--memory", "1g", "--host", "127.0.0.1", "--work-dir", str(work)]
+            argv += ["--webui-port", str(free_port())]
+            logs.append(base / f"worker-{i}.log")
+            procs.append(start_daemon(argv, logs[-1], env, work))
+            stack.callback(stop_daemon, procs[-1])
+        poll("standalone cluster", lambda: _alive(cluster), 120, procs, logs)
+        yield cluster
