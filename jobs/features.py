@@ -22,7 +22,8 @@ from jobs.parse import split_fields
 from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import Column as SpecColumn
 from sensorpipe.core.spec import Spec, SpecError, load_spec
-from sensorpipe.model.features import FeatureConfig, feature_config, rul_max
+from sensorpipe.model.features import FeatureConfig, feature_config
+from sensorpipe.model.labels import rul_max
 from sensorpipe.spark.columns import iso_parts, parse_timestamp, strip
 from sensorpipe.spark.hfs import HadoopFS
 

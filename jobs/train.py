@@ -29,8 +29,9 @@ from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model.classifier import model_config
-from sensorpipe.model.features import FeatureConfig, feature_config, label_config
+from sensorpipe.model.features import FeatureConfig, feature_config
 from sensorpipe.model.history import split_devices
+from sensorpipe.model.labels import label_config
 from sensorpipe.model.workflow import dir_fingerprint, fit_and_register
 from sensorpipe.spark.hfs import HadoopFS
 

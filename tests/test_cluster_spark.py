@@ -11,6 +11,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import sensorpipe.model.features as pdf
+import sensorpipe.model.labels as pdl
 from conftest import DATA, Output, assert_same, run_clean
 from harness.paths import ROOT, SHARED
 from jobs.features import read_readings, with_features, with_labels
@@ -18,7 +19,8 @@ from jobs.score import with_scores
 from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model.classifier import ModelConfig, train
-from sensorpipe.model.features import feature_config, rul_max
+from sensorpipe.model.features import feature_config
+from sensorpipe.model.labels import rul_max
 from sensorpipe.model.raw import read_raw
 from sensorpipe.model.registry import save_model
 from sensorpipe.spark.launch import run_spark, spark_submit_command
@@ -154,7 +156,7 @@ def registry(fd001_head, tmp_path_factory):
     """A logistic model trained on the 3 units (3 folds), saved as the current version."""
     spec = load_spec(CMAPSS)
     config = feature_config(spec)
-    frame = pdf.with_labels(pdf.with_features(read_raw(spec, fd001_head), config), config, pdf.rul_max(spec))
+    frame = pdl.with_labels(pdf.with_features(read_raw(spec, fd001_head), config), config, pdl.rul_max(spec))
     with threadpool_limits(limits=1):
         result = train(frame, config, ModelConfig(candidates=("logistic",), folds=3))
     where = tmp_path_factory.mktemp("registry") / "models"

@@ -16,10 +16,9 @@ from sensorpipe.model.features import (
     _full_windows,
     _partial_windows,
     feature_config,
-    rul_max,
     with_features,
-    with_labels,
 )
+from sensorpipe.model.labels import rul_max, with_labels
 
 
 def config(windows=(2,), sensors=("x",)) -> FeatureConfig:

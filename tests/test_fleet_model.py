@@ -14,8 +14,9 @@ from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.core.values import parse_timestamp
-from sensorpipe.model.features import FeatureConfig, clean_sensors, with_failure_labels, with_features
+from sensorpipe.model.features import FeatureConfig, clean_sensors, with_features
 from sensorpipe.model.history import read_clean, split_devices, stratified_sample
+from sensorpipe.model.labels import with_failure_labels
 from sensorpipe.model.registry import load_model
 
 CONFIG = FeatureConfig("device", "ts", ("x",), (2,))
@@ -128,7 +129,7 @@ def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_pa
 
 def test_label_section_needs_exactly_one_rule(tmp_path):
     from sensorpipe.core.spec import SpecError
-    from sensorpipe.model.features import label_config
+    from sensorpipe.model.labels import label_config
 
     text = (ROOT / "conf" / "sensors.toml").read_text()
     for bad, key in (

@@ -15,7 +15,8 @@ from conftest import ROOT, SHARED
 from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import parse_spec
 from sensorpipe.model.classifier import model_config, score, train
-from sensorpipe.model.features import feature_config, with_features, with_labels
+from sensorpipe.model.features import feature_config, with_features
+from sensorpipe.model.labels import with_labels
 from sensorpipe.model.registry import CURRENT, ModelIntegrityError, load_model, save_model, set_current
 
 SPEC_TOML = """

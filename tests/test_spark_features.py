@@ -17,6 +17,7 @@ from pyspark.errors import PySparkException
 from threadpoolctl import threadpool_limits
 
 import sensorpipe.model.features as pdf
+import sensorpipe.model.labels as pdl
 from conftest import ROOT, SHARED
 from jobs.features import read_readings, with_features, with_labels
 from jobs.score import with_scores
@@ -57,7 +58,7 @@ def spark_and_pandas(spark, config: FeatureConfig, horizon: int):
     rows = spark.createDataFrame(READINGS, SCHEMA)
     got = to_pandas(rows.transform(with_features(config)).transform(with_labels(config, horizon)))
     frame = pd.DataFrame(READINGS, columns=["unit", "cycle", "x", "c"])
-    want = pdf.with_labels(pdf.with_features(frame, config), config, horizon).reset_index(drop=True)
+    want = pdl.with_labels(pdf.with_features(frame, config), config, horizon).reset_index(drop=True)
     return got, want
 
 
@@ -132,9 +133,9 @@ def spark_featured(spark, fd001_head):
 
 def test_cmapss_first_units_match_pandas_in_every_column(fd001_head, spark_featured):
     _, raw = fd001_head
-    config, horizon = feature_config(SPEC), pdf.rul_max(SPEC)
+    config, horizon = feature_config(SPEC), pdl.rul_max(SPEC)
     got = to_pandas(spark_featured.transform(with_labels(config, horizon)))
-    want = pdf.with_labels(pdf.with_features(raw, config), config, horizon).reset_index(drop=True)
+    want = pdl.with_labels(pdf.with_features(raw, config), config, horizon).reset_index(drop=True)
     assert len(got) == 1116 and list(got.columns) == list(want.columns)
     # Spark types the readings by the spec; pandas infers them, so s17 and s18 (whole numbers
     # in FD001, "float" in the spec) are int64 there: compare the readings' values exactly
@@ -152,7 +153,7 @@ def registry(fd001_head, tmp_path_factory):
     """A logistic model trained on the first 5 units (3 folds), saved as the current version."""
     _, raw = fd001_head
     config = feature_config(SPEC)
-    frame = pdf.with_labels(pdf.with_features(raw, config), config, pdf.rul_max(SPEC))
+    frame = pdl.with_labels(pdf.with_features(raw, config), config, pdl.rul_max(SPEC))
     with threadpool_limits(limits=1):
         result = train(frame, config, ModelConfig(candidates=("logistic",), folds=3))
     where = tmp_path_factory.mktemp("registry") / "models"
@@ -237,7 +238,7 @@ def test_spark_maintenance_origin_and_failure_labels_equal_pandas(spark):
     )
     frame = pd.DataFrame(readings, columns=["device", "ts", "x"])
     mp, fp = pd.DataFrame(maint, columns=["device", "ts"]), pd.DataFrame(fails, columns=["device", "ts"])
-    want = pdf.with_failure_labels(pdf.with_features(frame, config, mp), config, fp, horizon)
+    want = pdl.with_failure_labels(pdf.with_features(frame, config, mp), config, fp, horizon)
     want = want.sort_values(["device", "ts"]).reset_index(drop=True)
     # by hand: a's origins 0, 0, 2, 2, 4 minutes; next failures 3, 3, 3, 3, 9 minutes
     assert got["since"].tolist() == [0.0, 60.0, 0.0, 60.0, 60.0, 0.0, 60.0]

@@ -1,4 +1,4 @@
-"""Per-device rolling-window features and run-to-failure labels, on pandas.
+"""Per-device rolling-window features on pandas (labels: sensorpipe.model.labels).
 
 These definitions are the contract a Spark implementation must match row for row.
 Readings are grouped by the device column and ordered by the order column (for
@@ -26,11 +26,6 @@ row_number() column made first (dependent variable first; one reading gives null
 first(x), over a window partitioned by device, ordered by order, rowsBetween(-N+1, 0). Compare engines with a relative and an
 absolute tolerance: a slope of zero may be 1e-17 in one and 0.0 in the other.
 
-Labels, from the [label] section: with `rul_max = R` (run-to-failure series, C-MAPSS),
-label = 1 when the remaining useful life, the device's last order in the training file
-minus the reading's order, is <= R; with `horizon_hours = H` (a failure log, e.g. the
-simulator's failures.csv), label = 1 when the device's next failure at or after the
-reading comes within H hours.
 """
 
 from __future__ import annotations
@@ -44,7 +39,6 @@ from sensorpipe.core.spec import Spec, SpecError
 
 STATS = ("mean", "std", "min", "max", "slope", "delta")
 FEATURE_KEYS = {"device", "order", "sensors", "windows"}
-LABEL_KEYS = {"rul_max", "horizon_hours"}
 
 
 @dataclass(frozen=True)
@@ -96,37 +90,6 @@ def feature_config(spec: Spec) -> FeatureConfig:
     if not isinstance(windows, list) or not windows or not all(type(n) is int and n >= 1 for n in windows):
         raise SpecError(spec.path, "features.windows", "must be a non-empty list of integers >= 1")
     return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))))
-
-
-def label_config(spec: Spec) -> dict:
-    """The [label] section: {"rul_max": R} or {"horizon_hours": H}, exactly one of them."""
-    raw = spec.extra.get("label")
-    if not isinstance(raw, dict) or len(set(raw) & LABEL_KEYS) != 1:
-        raise SpecError(
-            spec.path, "label", "a [label] table with either rul_max or horizon_hours is required"
-        )
-    for key in raw:
-        if key not in LABEL_KEYS:
-            raise SpecError(
-                spec.path, f"label.{key}", f"unknown key (known: {', '.join(sorted(LABEL_KEYS))})"
-            )
-    if "rul_max" in raw:
-        value = raw["rul_max"]
-        if type(value) is not int or value < 0:
-            raise SpecError(spec.path, "label.rul_max", f"must be an integer >= 0, got {value!r}")
-        return {"rul_max": value}
-    value = raw["horizon_hours"]
-    if type(value) not in (int, float) or not value > 0:
-        raise SpecError(spec.path, "label.horizon_hours", f"must be a number > 0, got {value!r}")
-    return {"horizon_hours": float(value)}
-
-
-def rul_max(spec: Spec) -> int:
-    """The [label] section's `rul_max`: a reading is positive when RUL <= rul_max."""
-    label = label_config(spec)
-    if "rul_max" not in label:
-        raise SpecError(spec.path, "label.rul_max", "this spec labels by horizon_hours (a failure log)")
-    return label["rul_max"]
 
 
 def with_features(
@@ -246,7 +209,7 @@ def _since(
             df[config.device].map(first).astype(origin.dtype).where(df[config.device].isin(first), origin)
         )
     if maintenance is not None and len(maintenance):
-        last = _asof(df, maintenance, config, "backward")
+        last = asof(df, maintenance, config, "backward")
         origin = origin.where(last.isna() | (last < origin), last)
     since = order - origin
     if pd.api.types.is_timedelta64_dtype(since):
@@ -254,7 +217,7 @@ def _since(
     return since.to_numpy(dtype=float)
 
 
-def _asof(df: pd.DataFrame, events: pd.DataFrame, config: FeatureConfig, direction: str) -> pd.Series:
+def asof(df: pd.DataFrame, events: pd.DataFrame, config: FeatureConfig, direction: str) -> pd.Series:
     """Per row of df, the order of the device's event at or before ("backward") or at or
     after ("forward") the row's order; NaN/NaT where there is none. Aligned with df."""
     d, o = config.device, config.order
@@ -269,23 +232,6 @@ def _asof(df: pd.DataFrame, events: pd.DataFrame, config: FeatureConfig, directi
         direction=direction,
     )
     return pd.Series(merged.sort_values("_row")["_event"].to_numpy(), index=df.index)
-
-
-def with_labels(frame: pd.DataFrame, config: FeatureConfig, rul_max: int) -> pd.DataFrame:
-    """Add `rul` (last order of the device minus order) and `label` (rul <= rul_max)."""
-    last = frame.groupby(config.device)[config.order].transform("max")
-    rul = last - frame[config.order]
-    return frame.assign(rul=rul, label=(rul <= rul_max).astype(int))
-
-
-def with_failure_labels(
-    frame: pd.DataFrame, config: FeatureConfig, failures: pd.DataFrame, horizon_hours: float
-) -> pd.DataFrame:
-    """Add `ttf` (seconds to the device's next failure at or after the reading; NaN when
-    none is recorded) and `label` (ttf <= horizon). failures: columns device and order."""
-    nxt = _asof(frame, failures, config, "forward")
-    ttf = (nxt - frame[config.order]).dt.total_seconds()
-    return frame.assign(ttf=ttf, label=(ttf <= horizon_hours * 3600.0).astype(int))
 
 
 def clean_sensors(frame: pd.DataFrame, cleaning: dict) -> pd.DataFrame:

@@ -31,15 +31,9 @@ from sensorpipe.model.classifier import (
     score,
     train,
 )
-from sensorpipe.model.features import (
-    feature_config,
-    label_config,
-    rul_max,
-    with_failure_labels,
-    with_features,
-    with_labels,
-)
+from sensorpipe.model.features import feature_config, with_features
 from sensorpipe.model.history import read_clean, read_log, split_devices, stratified_sample
+from sensorpipe.model.labels import label_config, rul_max, with_failure_labels, with_labels
 from sensorpipe.model.plots import write_plots
 from sensorpipe.model.raw import last_readings, read_raw, read_truth
 from sensorpipe.model.registry import load_model, save_model
