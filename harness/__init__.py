@@ -1,4 +1,2 @@
-"""The harness that bench/ and tests/ share: real clusters on loopback, the streaming job run
-and killed, a small registered model, the paths. Both import it; it imports neither, does not
-import pytest (a failure raises an exception) and is no part of the shipped product.
-"""
+"""What bench/ and tests/ share: real clusters on loopback (Hadoop, Spark standalone, Kafka), the
+streaming job under kill -9, the model maker and paths. Not part of the product."""

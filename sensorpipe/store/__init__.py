@@ -1,0 +1,2 @@
+"""File stores behind one interface (base.Store): local paths (local.py) and HDFS through pydoop
+(hdfs.py); list inputs, read headers, commit a run's output whole with _SUCCESS last."""
