@@ -7,7 +7,9 @@
 `--py-files dist/sensorpipe.zip`; no Python runs on executors: the cleaning is built-in
 column expressions only. Passes over the data: one to count each split's lines, one to
 parse into a cached frame, then aggregations (stats, vocabularies, clip counts) and the
-two writes over the cache.
+two writes over the cache. Each write counts the rows it writes (an Observation on the
+write): report.json's rows_clean is what clean/ got, checked against rows_in and the
+rejects counted in the stats' aggregation, never derived from them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.apply import clipped_counts, select_clean
@@ -31,7 +33,7 @@ from jobs.parse import (
 )
 from sensorpipe.core.inputs import InputError
 from sensorpipe.core.output import OutputError, report_document
-from sensorpipe.core.rows import LayoutError, carried_columns, make_layout, stored_columns
+from sensorpipe.core.rows import REASONS, LayoutError, carried_columns, make_layout, stored_columns
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.stats import stats_document
 from sensorpipe.core.transform import fit_params, output_names
@@ -69,6 +71,28 @@ def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFr
     return parsed, stored_columns(spec, carried)
 
 
+def counted_write(df: DataFrame, save) -> int:
+    """Write df with save(writer); return the rows that write wrote, counted on it (an
+    Observation), so a count can be checked against the aggregations, not copied from them."""
+    written = Observation()
+    save(df.observe(written, F.count(F.lit(1)).alias("rows")).write.mode("overwrite"))
+    return written.get["rows"]
+
+
+def save_clean(path: str, fmt: str):
+    """The clean/ write: Parquet, or CSV with the quoting every engine writes."""
+
+    def save(writer: DataFrameWriter) -> None:
+        if fmt == "csv":
+            writer.options(escape='"', ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(
+                path
+            )
+        else:
+            writer.parquet(path)
+
+    return save
+
+
 def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: str = "parquet") -> dict:
     started = time.time()
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not legacy INT96
@@ -83,23 +107,18 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     try:
         counts, per_column = fit(flagged, columns)
         params = [fit_params(c, per_column[c.out]) for c in columns]
-        rows_clean = counts["rows_in"] - sum(counts[r] for r in counts if r != "rows_in")
-        stats = stats_document(spec, columns, rows_clean, per_column, output_names(params))
+        stats = stats_document(spec, columns, counts["rows_clean"], per_column, output_names(params))
         clipped = clipped_counts(flagged, params)
         with fs.staged_output(out) as stage:
             fs.write_json(f"{stage}/stats.json", stats)
             clean_rows = flagged.transform(select_clean(params, as_text=fmt == "csv"))
-            writer = clean_rows.write.mode("overwrite")
-            if fmt == "csv":
-                writer.options(escape='"', ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(
-                    f"{stage}/clean"
-                )
-            else:
-                writer.parquet(f"{stage}/clean")
+            rows_clean = counted_write(clean_rows, save_clean(f"{stage}/clean", fmt))
             rejects = flagged.where(F.col("reason").isNotNull()).select(
                 "reason", "source", "line", F.make_valid_utf8("text").alias("raw")
             )
-            rejects.write.mode("overwrite").json(f"{stage}/rejects")
+            rejected = counted_write(rejects, lambda w: w.json(f"{stage}/rejects"))
+            if rejected != sum(counts[r] for r in REASONS):
+                raise RuntimeError(f"rejects/ got {rejected} lines; the rejects counted by reason: {counts}")
             imputed = {
                 p.column.out: (per_column[p.column.out]["nulls"] if p.fill is not None else 0) for p in params
             }
@@ -138,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = SparkSession.builder.appName("sensorpipe-clean").getOrCreate()
     try:
         report = clean(spark, args.spec, args.input, args.output, args.format)
-    except (InputError, LayoutError, OutputError) as exc:
+    except (InputError, LayoutError, OutputError, RuntimeError) as exc:
         print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
         return 1
     finally:

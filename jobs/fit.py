@@ -32,8 +32,9 @@ def _aggregates(i: int, col: Column) -> list:
 
 
 def fit(flagged: DataFrame, columns: list[Column]) -> tuple[dict, dict]:
-    """(counts: rows_in and per reason, per-column stats entries keyed by output name)."""
-    aggs = [F.count(F.lit(1)).alias("rows_in")]
+    """(counts: rows_in, rows_clean (the rows the stats are fitted on) and per reason, all
+    counted in one aggregation; per-column stats entries keyed by output name)."""
+    aggs = [F.count(F.lit(1)).alias("rows_in"), F.count_if(F.col("reason").isNull()).alias("rows_clean")]
     aggs += [F.count_if(F.col("reason") == r).alias(r) for r in REASONS]
     for i, col in enumerate(columns):
         aggs += _aggregates(i, col)
@@ -48,7 +49,7 @@ def fit(flagged: DataFrame, columns: list[Column]) -> tuple[dict, dict]:
         per_column[col.out] = column_stats(
             col, row[f"n{i}"], row[f"z{i}"], moments.get(i), quantiles, vocabs.get(i)
         )
-    counts = {"rows_in": row["rows_in"], **{r: row[r] for r in REASONS}}
+    counts = {name: row[name] for name in ("rows_in", "rows_clean", *REASONS)}
     return counts, per_column
 
 

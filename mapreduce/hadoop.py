@@ -1,9 +1,11 @@
-"""Submit one sensorpipe step to real Hadoop Streaming and read back its counters.
+"""Submit one sensorpipe step to real Hadoop Streaming.
 
 With a `hadoop` command on PATH the job goes to that cluster (`hadoop jar
 hadoop-streaming.jar ...`); otherwise the project's local Hadoop runs it in the local job
 runner: the pyspark wheel's Hadoop client jars plus the streaming jar that `make setup`
-resolves from Maven Central into conf/hadoop/lib/.
+resolves from Maven Central into conf/hadoop/lib/. The step's figures are count records in
+its output (mapreduce/runner.py); Hadoop's counters are only what the client logs, if it logs
+them at all: they go into report.json's `counters`, for reading, and decide nothing.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ _COUNTERS = re.compile(r"Counters: \d+\n((?:\t.*\n?)+)")
 
 
 def parse_counters(log: str) -> dict:
-    """Counter groups from the job client's log ('Counters: N' then indented lines)."""
+    """Counter groups from the job client's log ('Counters: N' then indented lines): {} when
+    the client logs at WARN, which is why no figure of the report is taken from here."""
     groups: dict = {}
     for block in _COUNTERS.findall(log):
         group = None
@@ -139,7 +142,8 @@ def parse_counters(log: str) -> dict:
 def run_job(
     step, workdir: str, files: list[str], python: str, split_bytes: int, workers: int, echo=None
 ) -> dict:
-    """Run one step; return its counters. Raises RuntimeError with the log tail on failure."""
+    """Run one step; return the counters its client logged (for reading only). Raises
+    RuntimeError with the log tail on failure."""
     cluster = cluster_command()
     cmd = (cluster or local_command()) + job_args(step, files, python, cluster is None, split_bytes, workers)
     proc = subprocess.Popen(

@@ -81,5 +81,17 @@ def text_records(stream=None):
 
 
 def counter(group: str, name: str, n: int = 1) -> None:
+    """A Hadoop counter, for Hadoop's UI and logs; report.json's figures come from count_record."""
     if n:
         sys.stderr.write(f"reporter:counter:{group},{name},{n}\n")
+
+
+COUNT = "C"  # the tag of a count record among a pass's output lines
+
+
+def count_record(name: str, n: int, sub: str = "-") -> str:
+    """`C<TAB>name<TAB>sub<TAB>n`: a count written as output, so that the runner reads it from
+    the job's committed output on any engine and at any client log level (Hadoop's counters
+    reach the client only through its log). The same shape is a stats-pass key (tag, column,
+    sub) with its value, so the stats pass sums these like any other partial."""
+    return f"{COUNT}\t{name}\t{sub}\t{n}\n"

@@ -152,7 +152,9 @@ def _run_pipeline(cmds: list[list[str]], env: dict, cwd: str, stdout, counters: 
 
 
 def run_job(step, workdir: str, python: str, split_bytes: int, workers: int) -> dict:
-    """Run one streaming step (see mapreduce.runner.Step) locally; return its counters."""
+    """Run one streaming step (see mapreduce.runner.Step) locally; return its counters, as
+    Hadoop's would be (for reading only: the runner takes the figures from the count records
+    in the step's output, as it does on Hadoop)."""
     me = os.path.abspath(__file__)
     counters = Counters()
     os.makedirs(step.output)

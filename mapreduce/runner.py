@@ -5,6 +5,11 @@
   2 stats      map+combine+reduce  counts, moments, vocabularies, exact quantiles
   3 transform  map-only   impute, clip, scale, encode with the fitted stats -> clean/
   4 rejects    map-only   reject JSON lines -> rejects/
+  5 tally      map-only   the imputed and clipped values of pass 3, counted again
+report.json's figures are count records that the passes write as output (validate's row
+accounting, summed through the stats pass; the tally's counts), read from the committed
+outputs: the same on every engine, whatever the client logs. A figure missing fails the run.
+Hadoop's own counters only go into report.json's `counters`, as the client logged them.
 Every script and the core package travel with -files, as on a cluster. The driver's file
 work goes through a sensorpipe.store: local, or with hdfs:// input and output (--engine
 hadoop) HDFS through pydoop; the shipped files stay local, as -files wants them.
@@ -13,7 +18,6 @@ hadoop) HDFS through pydoop; the shipped files stay local, as -files wants them.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -23,12 +27,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mapreduce.figures import read_stats, read_tally, split_table
 from sensorpipe.core.inputs import InputError
 from sensorpipe.core.output import report_document, write_json
 from sensorpipe.core.rows import carried_columns, make_layout, stored_columns
 from sensorpipe.core.spec import Spec, load_spec
-from sensorpipe.core.stats import column_stats, stats_document
-from sensorpipe.core.transform import fit_params, output_names
 from sensorpipe.store import hdfs
 from sensorpipe.store.base import Store
 from sensorpipe.store.local import LocalStore
@@ -45,6 +48,7 @@ SCRIPTS = [
     "stats_reducer.py",
     "transform_mapper.py",
     "rejects_mapper.py",
+    "tally_mapper.py",
 ]
 DEFAULT_SPLIT = 32 * 1024 * 1024
 
@@ -110,42 +114,6 @@ def ship(files_dir: Path) -> list[str]:
     return [str(files_dir / n) for n in SCRIPTS + ["sensorpipe.zip", "job.json"]]
 
 
-def split_table(lines) -> dict:
-    """file index -> [[first offset of a split, physical lines before it], ...], from the
-    count pass's output lines."""
-    per_file: dict[str, list] = {}
-    for line in lines:
-        f, first, n = line.split("\t")
-        per_file.setdefault(f, []).append((int(first), int(n)))
-    table = {}
-    for f, entries in per_file.items():
-        before, rows = 0, []
-        for first, n in sorted(entries):
-            rows.append([first, before])
-            before += n
-        table[f] = rows
-    return table
-
-
-def read_stats(lines, columns, spec, rows: int) -> dict:
-    """stats.json from the stats pass's output lines."""
-    parts: dict[str, dict] = {str(i): {"V": {}} for i in range(len(columns))}
-    for line in lines:
-        tag, col, sub, value = line.split("\t", 3)
-        if tag == "V":
-            parts[col]["V"][json.loads(sub)] = int(value)
-        else:
-            parts[col][tag] = json.loads(value)
-    per_column = {}
-    for i, c in enumerate(columns):
-        p = parts[str(i)]
-        count, nulls = p.get("N", [0, rows])
-        per_column[c.out] = column_stats(c, count, nulls, p.get("M"), p.get("Q"), p["V"])
-    doc = stats_document(spec, columns, rows, per_column, [])
-    doc["output_columns"] = output_names([fit_params(c, per_column[c.out]) for c in columns])
-    return doc
-
-
 @dataclass
 class Plan:
     """What a run reads: the spec, the input files, and job.json, the document every script
@@ -192,9 +160,9 @@ def clean(
     with store.staged_output(out) as stage, _local_work(store, stage) as local:
         run = _runner(engine, local, ship(local / "files"), python, split_bytes, workers, echo)
         step = _pass_runner(engine, run, local / "files" / "job.json", run_plan.job, echo)
-        validated, transformed = run_passes(step, store, stage, run_plan, reducers)
+        figures, counters = run_passes(step, store, stage, run_plan, reducers)
         _finish(store, stage)
-        report = clean_report(engine, run_plan, validated, transformed, time.time() - started)
+        report = clean_report(engine, run_plan, figures, counters, time.time() - started)
         store.write_json(f"{stage}/report.json", report)
     return report
 
@@ -213,9 +181,10 @@ def _pass_runner(engine: str, run, job_file: Path, job: dict, echo):
 
 
 def run_passes(step, store: Store, stage: str, run_plan: Plan, reducers: int) -> tuple[dict, dict]:
-    """The five passes in order, each fed what the ones before it found: count -> split
-    table, validate, stats -> stats.json, transform -> clean/, rejects -> rejects/.
-    Returns the counters of validate and transform."""
+    """The six passes in order, each fed what the ones before it found: count -> split
+    table, validate, stats -> stats.json and the row accounting, transform -> clean/,
+    rejects -> rejects/, tally -> imputed and clipped counts.
+    Returns (the report's figures, Hadoop's counters of validate and transform)."""
     work, paths, job = f"{stage}/_work", run_plan.paths, run_plan.job  # _work: the passes' outputs
     rows = f"{work}/rows"
     step(Step("count", "count_mapper.py", paths, f"{work}/count"))
@@ -234,12 +203,13 @@ def run_passes(step, store: Store, stage: str, run_plan: Plan, reducers: int) ->
             reducers=reducers,
         )
     )
-    rows_clean = validated.get("sensorpipe", {}).get("rows_clean", 0)
-    job["stats"] = read_stats(store.part_lines(f"{work}/stats"), run_plan.columns, run_plan.spec, rows_clean)
+    job["stats"], accounting = read_stats(store.part_lines(f"{work}/stats"), run_plan.columns, run_plan.spec)
     store.write_json(f"{stage}/stats.json", job["stats"])
     transformed = step(Step("transform", "transform_mapper.py", [rows], f"{stage}/clean", verbatim=True))
     step(Step("rejects", "rejects_mapper.py", [rows], f"{stage}/rejects", verbatim=True))
-    return validated, transformed
+    step(Step("tally", "tally_mapper.py", [rows], f"{work}/tally"))
+    tally = read_tally(store.part_lines(f"{work}/tally"), run_plan.columns, accounting["rows_clean"])
+    return {"accounting": accounting, **tally}, {"validate": validated, "transform": transformed}
 
 
 def _finish(store: Store, stage: str) -> None:
@@ -249,24 +219,20 @@ def _finish(store: Store, stage: str) -> None:
     store.tidy(stage)
 
 
-def clean_report(engine: str, run_plan: Plan, validated: dict, transformed: dict, seconds: float) -> dict:
-    """report.json from the counters: validate's row accounting, transform's per-column
-    imputed and clipped counts (keyed by column index)."""
-    core, columns = validated.get("sensorpipe", {}), run_plan.columns
-    imputed, clipped = (
-        {c.out: transformed.get(group, {}).get(str(i), 0) for i, c in enumerate(columns)}
-        for group in ("sensorpipe.imputed", "sensorpipe.clipped")
-    )
+def clean_report(engine: str, run_plan: Plan, figures: dict, counters: dict, seconds: float) -> dict:
+    """report.json from the passes' count records (run_passes); Hadoop's counters ride along
+    as `counters`, for reading only (empty when the client did not log them)."""
+    accounting = figures["accounting"]
     return report_document(
         engine,
-        core.get("rows_in", 0),
-        core.get("rows_clean", 0),
-        core,
-        imputed,
-        clipped,
+        accounting["rows_in"],
+        accounting["rows_clean"],
+        accounting,
+        figures["imputed"],
+        figures["clipped"],
         seconds,
         inputs=run_plan.paths,
-        counters={"validate": validated, "transform": transformed},
+        counters=counters,
     )
 
 

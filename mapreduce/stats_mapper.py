@@ -7,6 +7,8 @@ Three key fields (tag, column, sub) then a value:
   V  <col>  <json value> n                               value counts (category / mode)
   Q  <col>  0            n       then   Q <col> 1<hex> m  every distinct value, sortable, with
                                                           its multiplicity m, for exact quantiles
+  C  <name> -            n                               pass 1's count records, passed on to be
+                                                          summed (the runner reads them here)
 Partials are combined in memory per split; distinct values are counted in memory too and
 flushed whenever a column holds FLUSH of them (sensor readings repeat: this cuts the sort).
 """
@@ -52,6 +54,8 @@ def main() -> None:
     out = sys.stdout
     for text in mrlib.text_records():
         if not text.startswith("D\t"):
+            if text.startswith(mrlib.COUNT + "\t"):
+                out.write(text + "\n")
             continue
         values = decode_row(text[2:], decode)
         for i, v in enumerate(values):

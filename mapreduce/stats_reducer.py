@@ -4,7 +4,8 @@
 Partitioning on (tag, column) sends every Q line of a column to one reducer, sorted by
 value: it reads the count first (sub-key 0), then walks the values in order and keeps only
 the ones at the ranks numpy's linear quantiles need. One column's values stream through;
-none is held. Output: `N|M|V|Q<TAB>col<TAB>json` lines that the runner turns into stats.json.
+none is held. Output: `N|M|V|Q<TAB>col<TAB>json` lines that the runner turns into stats.json,
+and pass 1's count records `C<TAB>name<TAB>-<TAB>n`, summed like V lines.
 """
 
 import os

@@ -4,6 +4,7 @@
 Output lines have three key fields (tag, group, order) and a value:
   R  <file>:<offset>   -           reject as JSON (malformed_row, missing_required, invalid_value)
   K  <record key>      <file>:<offset>   line number, raw line, encoded row
+  C  <count name>      -           this task's count (rows_in and each reason here, zeros too)
 The partitioner hashes (tag, group), so all lines of one record key meet in one reducer,
 sorted by file then offset: the first is kept, later ones are duplicates.
 """
@@ -16,7 +17,7 @@ import json
 
 import mrlib
 from sensorpipe.core.codec import encode_key, encode_row, encoders, escape, key_encoders
-from sensorpipe.core.rows import MALFORMED, decode_line, is_blank, raw_text
+from sensorpipe.core.rows import DUPLICATE, MALFORMED, REASONS, decode_line, is_blank, raw_text
 
 GROUP = "sensorpipe"
 
@@ -71,10 +72,11 @@ def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
 def main() -> None:
     job = mrlib.load_job()
     file_idx = mrlib.current_file_index(job)
-    counts = {"rows_in": 0}
+    counts = dict.fromkeys(["rows_in", *(r for r in REASONS if r != DUPLICATE)], 0)
     map_split(job, file_idx, mrlib.records(), sys.stdout, counts)
     for name, n in counts.items():
         mrlib.counter(GROUP, name, n)
+        sys.stdout.write(mrlib.count_record(name, n))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ tests/data/messy/a_messy.csv annotates nothing itself; the line-by-line expectat
 import pytest
 
 from conftest import DATA, Output, assert_same, run_clean
+from mapreduce import hadoop
 
 SPEC = DATA / "messy.toml"
 A, B = str(DATA / "messy" / "a_messy.csv"), str(DATA / "messy" / "b_more.csv")
@@ -23,6 +24,17 @@ EXPECTED_REJECTS = sorted(
     + [(B, 2, "duplicate_key")]
 )
 TEMP_MEAN = 181.5 / 7  # 20.5 22.5 23.5 27 28 29 31
+# A Hadoop job client that logs warnings only, as many clusters' clients do: no counters in
+# its log, so every figure of the report has to come from what the passes wrote.
+CLIENT_AT_WARN = """status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %p %c{1}: %m%n
+rootLogger.level = warn
+rootLogger.appenderRef.console.ref = console
+"""
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +46,14 @@ def pipe_out(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hadoop_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("messy") / "hadoop"
-    assert run_clean("hadoop", SPEC, DATA / "messy", out) == 0
-    return Output(out)
+    """Real Hadoop Streaming (the local job runner) with its client at CLIENT_AT_WARN."""
+    where = tmp_path_factory.mktemp("messy")
+    (where / "log4j2.properties").write_text(CLIENT_AT_WARN)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hadoop, "LOG4J", where / "log4j2.properties")
+        mp.setenv("SENSORPIPE_LOCAL_HADOOP", "1")
+        assert run_clean("hadoop", SPEC, DATA / "messy", where / "hadoop") == 0
+    return Output(where / "hadoop")
 
 
 @pytest.fixture(scope="module")
@@ -130,4 +147,7 @@ def test_pipe_and_hadoop_agree(pipe_out, hadoop_out):
     assert {k: v for k, v in pipe_out.report.items() if k not in skip} == {
         k: v for k, v in hadoop_out.report.items() if k not in skip
     }
-    assert hadoop_out.report["counters"]["validate"]["sensorpipe"]["rows_in"] == 30
+    assert hadoop_out.report["counters"] == {
+        "validate": {},
+        "transform": {},
+    }  # none logged: test_counts holds

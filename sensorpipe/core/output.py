@@ -13,6 +13,8 @@ from sensorpipe.core.rows import REASONS
 
 # a directory holding one of these is an earlier output (sensorpipe.store.base.check_replaceable)
 OUR_FILES = {"_SUCCESS", "stats.json", "report.json", "clean", "rejects"}
+# the row accounting of report.json, each a count that some pass really made (none derived)
+ACCOUNTING = ("rows_in", "rows_clean", *REASONS)
 
 
 class OutputError(ValueError):
@@ -35,7 +37,19 @@ def report_document(
     seconds: float,
     **extra,
 ) -> dict:
-    by_reason = {r: int(rejected.get(r, 0)) for r in REASONS}
+    """report.json. Every count is required: a count that is missing or not a number fails
+    the run (a default of 0 would make a run that counted nothing look balanced), and so
+    does a row accounting where rows_in != rows_clean + rows_rejected."""
+    missing = [r for r in REASONS if r not in rejected]
+    figures = {
+        "rows_in": rows_in,
+        "rows_clean": rows_clean,
+        **{r: rejected[r] for r in REASONS if r in rejected},
+    }
+    bad = [f"{k}={v!r}" for k, v in figures.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0]
+    if missing or bad:
+        raise RuntimeError(f"row accounting incomplete: missing {missing}, not counts {bad}")
+    by_reason = {r: rejected[r] for r in REASONS}
     doc = {
         "engine": engine,
         "rows_in": rows_in,
