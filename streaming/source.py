@@ -3,9 +3,12 @@
 Every field is read as text (from_json turns a JSON number into its text), stripped, a
 null token made null, then parsed with the grammars of sensorpipe.core.values as built-in Spark
 expressions (sensorpipe.spark.columns, the batch job's; no Python UDF). Reasons, in the
-batch job's cascade (sensorpipe.spark.rejects): malformed_row (not UTF-8, not a JSON
-object), missing_required, invalid_value; duplicate_key and late are decided later, in the
-per-device state.
+batch job's cascade (sensorpipe.spark.rejects): malformed_row (bytes that are not UTF-8, not
+exactly one JSON object, a key repeated in an object), missing_required, invalid_value (an
+object or array where a value belongs is invalid too); duplicate_key and late are decided
+later, in the per-device state. A UTF-8 BOM is dropped at the start of a landing file, as the
+batch engines do, and of a Kafka message (a whole JSON text); the quarantine keeps each line
+with its bad bytes as U+FFFD. tests/test_stream_messy.py holds a corpus of such lines.
 Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
 lines), so "first" among duplicates means file order, then line order, as in the batch
 engines.
@@ -18,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sensorpipe.core.rows import BOM
 from sensorpipe.core.spec import Spec, SpecError
 from sensorpipe.core.values import WHITESPACE
 from sensorpipe.model.features import FeatureConfig
@@ -31,6 +35,7 @@ JSON_OPTIONS = {
     "allowSingleQuotes": "false",  # JSON, not JavaScript: 'x' is a malformed line
     "allowNonNumericNumbers": "false",
 }
+VARIANT = "_variant"  # the line parsed as a variant (inside {"_": ...})
 EVENT_TIME = "_event_time"  # the watermark's column
 ORDER = "_order"  # the order column as a long: epoch microseconds, or the int itself
 DRAIN = "_drain"  # a job-written line naming a device whose held events are to be released
@@ -63,7 +68,7 @@ def read_kafka(spark: SparkSession, where: str) -> DataFrame:
     return records.select(
         F.concat_ws("-", "topic", F.col("partition").cast("string")).alias("source"),
         (F.col("offset") + 1).alias("line"),
-        F.col("value").cast("string").alias("raw"),
+        _without_bom(F.col("value").cast("string")).alias("raw"),  # bytes kept as they are
         F.lit(False).alias(DRAIN),
     ).where(_not_blank("raw"))
 
@@ -79,11 +84,32 @@ def read_lines(spark: SparkSession, landing: str, max_files: int | None = None) 
     # a row per file (never split), cut into lines as Hadoop's LineRecordReader cuts them
     # (LF, CRLF or CR) and numbered, all in the JVM
     files = reader.text(landing, wholetext=True).select(F.col("_metadata.file_path").alias("source"), "value")
-    lines = files.select("source", F.posexplode(F.split("value", "\r\n|\r|\n")).alias("pos", "raw"))
+    lines = files.select("source", F.posexplode(_cut_lines(F.col("value"))).alias("pos", "raw"))
     # a file's final line break leaves an empty last piece, dropped with the blank lines
-    return lines.where(_not_blank("raw")).select(
-        "source", (F.col("pos") + 1).alias("line"), "raw", F.lit(False).alias(DRAIN)
+    raw = F.when(F.col("pos") == 0, _without_bom(F.col("raw"))).otherwise(F.col("raw"))
+    return lines.select(
+        "source", (F.col("pos") + 1).alias("line"), raw.alias("raw"), F.lit(False).alias(DRAIN)
+    ).where(_not_blank("raw"))
+
+
+def _cut_lines(text: C) -> C:
+    """array<string>: the lines of a file (LF, CRLF or CR), each with its own bytes.
+
+    Spark's split decodes its input as Java text, so a byte that is not UTF-8 would already be
+    U+FFFD in its line, which would then pass as UTF-8. A file with such bytes (rare) is cut
+    on its bytes instead: as hex pairs, each followed by a comma, so that a line break's code
+    can only match a whole byte ("0A," starts at a pair), then each line's hex back to bytes."""
+    pairs = F.regexp_replace(F.hex(text), "(..)", "$1,")
+    by_bytes = F.transform(
+        F.split(pairs, "0D,0A,|0D,|0A,"),
+        lambda h: F.unhex(F.replace(h, F.lit(","), F.lit(""))).cast("string"),
     )
+    return F.when(F.is_valid_utf8(text), F.split(text, "\r\n|\r|\n")).otherwise(by_bytes)
+
+
+def _without_bom(text: C) -> C:
+    """A leading UTF-8 BOM dropped (the batch engines drop it at the start of a file)."""
+    return F.when(text.startswith(BOM), F.substr(text, F.lit(2))).otherwise(text)
 
 
 def read_drain(spark: SparkSession, where: str) -> DataFrame:
@@ -111,15 +137,31 @@ def with_validated(spec: Spec, features: FeatureConfig):
     fields = [c for c in spec.columns if c.required or c.rejects_invalid or c in used]
 
     def transform(lines: DataFrame) -> DataFrame:
-        parsed = lines.select(*keep, F.from_json("raw", schema, JSON_OPTIONS).alias("_j"))
+        # Two parses, each blind where the other sees: Spark's JSON parser stops after the first
+        # value, so the line is parsed inside "[...]" (text after the object breaks the array,
+        # or makes it longer, unless it starts with "]") and, as a variant, inside {"_": ...}
+        # (broken unless the text after starts with "}"; the variant parser also refuses a key
+        # repeated in any object, where from_json would keep the last value).
+        parsed = lines.select(
+            *keep,
+            F.from_json(F.concat(F.lit("["), "raw", F.lit("]")), T.ArrayType(schema), JSON_OPTIONS).alias(
+                "_js"
+            ),
+            F.try_parse_json(F.concat(F.lit('{"_":'), "raw", F.lit("}"))).alias(VARIANT),
+        )
         malformed = (
             ~F.is_valid_utf8("raw")
             | ~F.ltrim("raw", F.lit(WHITESPACE)).startswith("{")
-            | F.col("_j").isNull()
-            | F.col("_j").getField(CORRUPT).isNotNull()
+            | (F.size("_js") != 1)  # null (a parse error) or another value after the object
+            | _json().isNull()
+            | _json().getField(CORRUPT).isNotNull()
+            | F.col(VARIANT).isNull()
         )
         texts = parsed.select(
-            *keep, malformed.alias("_malformed"), *[_text(spec, c).alias(f"_t_{c.name}") for c in fields]
+            *keep,
+            VARIANT,
+            malformed.alias("_malformed"),
+            *[_text(spec, c).alias(f"_t_{c.name}") for c in fields],
         )
         t = {c.name: F.col(f"_t_{c.name}") for c in fields}
         # staged as the batch job does: each select refers to the previous one's columns, so
@@ -150,17 +192,26 @@ def with_validated(spec: Spec, features: FeatureConfig):
             order.cast("bigint").alias(ORDER),
             F.when(F.col("reason").isNull() & ~F.col(DRAIN), F.timestamp_micros(micros)).alias(EVENT_TIME),
             *[value[s].cast("double").alias(s) for s in features.sensors],
-            "reason", *keep,
+            "reason",
+            F.make_valid_utf8("raw").alias("raw"),  # as the batch engines quote it: bad bytes as U+FFFD
+            *[k for k in keep if k != "raw"],
         )  # fmt: skip
 
     return transform
 
 
 def _parsed(text: C, col) -> C:
-    """A field's value by its type's grammar (sensorpipe.spark.columns), unchecked; text as is."""
+    """A field's value by its type's grammar (sensorpipe.spark.columns), unchecked; a text as
+    is, unless it was a JSON object or array (from_json gives those as their JSON text)."""
     if col.type == "timestamp":
         return parse_timestamp(text, F.col(f"_iso_{col.name}"))
-    return {"float": parse_float, "int": parse_int}.get(col.type, lambda x: x)(text)
+    if col.type in ("float", "int"):
+        return {"float": parse_float, "int": parse_int}[col.type](text)
+    # the variant tells a JSON string "{...}" from an object; asked only of texts that could be one
+    members = F.try_variant_get(VARIANT, "$._", "map<string,variant>")
+    kind = F.schema_of_variant(members[col.name])
+    could_be = text.startswith("{") | text.startswith("[")
+    return F.when(~could_be, text).when(~kind.startswith("OBJECT") & ~kind.startswith("ARRAY"), text)
 
 
 def _not_blank(line: str) -> C:
@@ -169,7 +220,12 @@ def _not_blank(line: str) -> C:
     return F.ltrim(line, F.lit(WHITESPACE)) != ""
 
 
+def _json() -> C:
+    """The line's object by from_json (parsed inside "[...]": the array's one element)."""
+    return F.try_element_at("_js", F.lit(1))
+
+
 def _text(spec: Spec, col) -> C:
     """A field's stripped text; null when absent or a null token."""
-    text = F.btrim(F.col("_j").getField(col.name), F.lit(WHITESPACE))
+    text = F.btrim(_json().getField(col.name), F.lit(WHITESPACE))
     return F.when(~text.isin(list(spec.null_tokens)), text)
