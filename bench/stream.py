@@ -47,6 +47,7 @@ from harness.faults import tick  # noqa: E402
 from harness.paths import SPEC  # noqa: E402
 from harness.stream_job import Job, JobDied, batches, snapshot, wait_for  # noqa: E402
 from sensorpipe.sim.landing import land  # noqa: E402
+from sensorpipe.store import sinks  # noqa: E402
 from streaming.config import duration_us  # noqa: E402
 
 
@@ -67,10 +68,11 @@ def commit_times(out: Path) -> dict[int, float]:
 
 
 def sink_rows(out: Path, sink: str) -> pd.DataFrame:
-    """A sink's device_id, ts with the batch each part file belongs to (batch-<id>-<n>.parquet)."""
+    """A sink's device_id, ts with the batch each file the manifest names belongs to
+    (batch-<id>-<token>-<n>.parquet: the job runs without compaction here)."""
     frames = [
-        pd.read_parquet(p, columns=["device_id", "ts"]).assign(batch=int(p.name.split("-")[1]))
-        for p in sorted((out / sink).glob("batch-*.parquet"))
+        pd.read_parquet(p, columns=["device_id", "ts"]).assign(batch=int(Path(p).name.split("-")[1]))
+        for p in sinks.files(out / sink) or []
     ]
     if not frames:
         return pd.DataFrame(columns=["device_id", "ts", "batch"])
@@ -112,7 +114,12 @@ def run_rate(
     warm_ts = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min") - pd.Timedelta(minutes=30)
     # sorts after the simulator's names; read first anyway
     land(landing / "events-999999.jsonl", tick(devices, warm_ts))
-    job = Job.start(spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger)
+    # compaction off: the latencies join each row to its batch by the file name (batch-<id>-...)
+    no_compaction = {"spark.sensorpipe.sinks.compactFiles": 0}
+    job = Job.start(
+        spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger,
+        confs=no_compaction,
+    )  # fmt: skip
     try:
         wait_for(lambda: batches(out, "commits") >= 1, 900, "the warm-up batch", job)
         (landing / "events-999999.jsonl").rename(landing / ".warm-up.jsonl")

@@ -32,9 +32,10 @@ class Job:
     @staticmethod
     def start(
         spec, model, landing, out, log: Path, live: bool = True, code: Path = ROOT, master: str = "local[2]",
-        max_files: int | None = 1, trigger: str = "1s",
+        max_files: int | None = 1, trigger: str = "1s", confs: dict | None = None,
     ) -> Job:  # fmt: skip
-        """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored)."""
+        """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored); confs:
+        extra Spark properties (--conf k=v), e.g. the sinks' compaction settings."""
         kafka = str(landing).startswith(KAFKA)
         args = ["--spec", str(spec), "--model", str(model), "--input", str(landing), "--output", str(out)]
         args += ["--max-files-per-trigger", str(max_files)] if max_files and not kafka else []
@@ -44,6 +45,8 @@ class Job:
             str(code / script) if c == str(ROOT / script) else c
             for c in spark_submit_command(script, args, master, kafka_jars() if kafka else ())
         ]
+        at = cmd.index(str(code / script))
+        cmd[at:at] = [a for k, v in (confs or {}).items() for a in ("--conf", f"{k}={v}")]
         env = spark_env()
         env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
         with open(log, "ab") as fh:
@@ -63,7 +66,7 @@ class Job:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.proc.wait()
+        self.proc.wait(60)  # SIGKILLed: it goes at once; a D-state wait must not hang the caller
         wait_for(lambda: not any(map(_group_alive, groups)), 30, "the killed groups to go")
 
     def wait(self, timeout: float) -> int:

@@ -133,18 +133,18 @@ def start(
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     restarts.make_drain_dir(spark, out)
-    alerts_by_batch: dict = {}
+    by_batch: dict = {}  # what metrics.jsonl adds of each batch (streaming/sinks.py)
     if "://" not in out:
         Path(out).mkdir(parents=True, exist_ok=True)
     old = _LISTENERS.pop(out, None)
     if old is not None:  # a restart in the same session: one progress line per batch, not two
         spark.streams.removeListener(old)
-    _LISTENERS[out] = ProgressListener(appender(spark, f"{out}/metrics.jsonl"), alerts_by_batch, echo)
+    _LISTENERS[out] = ProgressListener(appender(spark, f"{out}/metrics.jsonl"), by_batch, echo)
     spark.streams.addListener(_LISTENERS[out])
     keys = restarts.state_keys(spark, out, buckets)
     writer = (
         scored_events(spark, spec, ctx, landing, out, keys, max_files)
-        .writeStream.foreachBatch(batch_writer(out, ctx.features, ctx.order_is_time, alerts_by_batch))
+        .writeStream.foreachBatch(batch_writer(out, ctx.features, ctx.order_is_time, by_batch))
         .option("checkpointLocation", f"{out}/checkpoint")
         .queryName("sensorpipe-stream")
     )

@@ -1,19 +1,28 @@
 """The stream's writers: scored/, alerts/ and quarantine/ exactly once, and its progress.
 
-Each micro-batch is written by foreachBatch to `<sink>/_staging/<batch>/` and its part
-files are renamed into `<sink>/` as `batch-<batch>-<n>.parquet`. The alerts, a few rows a
-batch, come back to the driver with the scored write (an Observation) and are written from
-there by pyarrow, in Spark's own Parquet types, without a Spark job of their own. A batch that runs again
-after a crash (Spark replays it from its offset log, with the same input, state version
-and watermark, so the same rows) first deletes whatever the failed attempt left, so no
-row lands twice. Readers skip `_staging` (names starting with `_`). Paths go through
-Hadoop's FileSystem (sensorpipe.spark.hfs), so OUT may be local or on HDFS.
+Each sink is a directory of Parquet files and `_manifest.json`, the list of its visible
+files (the layout and the reader: sensorpipe/store/sinks.py). foreachBatch writes a batch
+into `<sink>/_staging/<batch>-<token>/`, moves its files into `<sink>/` as
+`batch-<batch>-<token>-<n>.parquet`, then commits the batch with ONE atomic rename: a new
+manifest naming them over the old one. A reader of the manifest sees the batch whole or not
+at all. A batch that runs again after a crash (Spark replays it from its offset log, with the
+same input, state version and watermark, so the same rows) commits a manifest that names its
+new files instead of whatever an earlier attempt committed, which are then deleted, so no row
+lands twice. Every `--compact-files` committed files of one level (default 16, all of batches
+before the current one, whose commit in Spark's log is therefore final: they never replay)
+are merged into one file of the next level, committed the same way, the originals deleted
+after the manifest stops naming them. The alerts, a few rows a batch, come back to the driver
+with the scored write (an Observation) and are written from there by pyarrow, in Spark's own
+Parquet types, without a Spark job of their own. Paths go through Hadoop's FileSystem
+(sensorpipe.spark.hfs), so OUT may be local or on HDFS.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,36 +34,144 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from sensorpipe.model.features import FeatureConfig
 from sensorpipe.spark.hfs import HadoopFS
+from sensorpipe.store import sinks as layout
 from streaming.source import ORDER
 
-
-def commit_batch(frame: DataFrame, sink: str, batch_id: int, options: dict | None = None) -> None:
-    """Write one batch's rows into sink/ under names that say their batch, idempotently."""
-    fs = HadoopFS(frame.sparkSession)
-    clear_batch(fs, sink, batch_id)
-    staging = f"{sink}/_staging/{batch_id}"
-    frame.write.options(**(options or {})).parquet(staging)
-    parts = sorted(e.name for e in fs.entries(staging) if e.name.startswith("part-"))
-    for i, name in enumerate(parts):
-        fs.rename(f"{staging}/{name}", f"{sink}/{_prefix(batch_id)}{i:05d}.parquet")
-    fs.delete(staging)
+COMPACT_FILES = "spark.sensorpipe.sinks.compactFiles"  # files of a level merged at once; 0: never
+COMPACT_BYTES = "spark.sensorpipe.sinks.compactBytes"  # files this size or larger are left alone
+DEFAULT_COMPACT_FILES, DEFAULT_COMPACT_BYTES = 16, 128 << 20
 
 
-def commit_rows(spark: SparkSession, rows: list, schema: T.StructType, sink: str, batch_id: int) -> None:
-    """Write a batch's few rows, collected on the driver, as one file in sink/, idempotently.
+class Sink:
+    """One sink directory as its writer keeps it: the manifest's entries in memory (read once
+    per query), and the commits and compactions that replace the manifest."""
+
+    def __init__(self, fs: HadoopFS, path: str, options: dict | None = None):
+        self.fs, self.path, self.options = fs, path, options or {}
+        self.files: list[dict] | None = None
+
+    def open(self) -> None:
+        """Before the query's first commit here: read the manifest (a sink from before
+        manifests: adopt its batch files; none: start an empty one), then delete what it does
+        not name, all left by a crash: a commit's or a compaction's files, staging, a
+        half-written manifest."""
+        if self.files is not None:
+            return
+        fs = self.fs
+        fs.mkdir(self.path)
+        listed = fs.lengths(self.path)
+        if layout.MANIFEST in listed:
+            self.files = layout.loads(fs.read_bytes(f"{self.path}/{layout.MANIFEST}"))
+        else:
+            self._swap(layout.legacy_entries(sorted(listed), listed), [])
+        named = {e["name"] for e in self.files}
+        for name in listed:
+            ours = (name.startswith("batch-") and name.endswith(".parquet")) or name.startswith("_manifest-")
+            if ours and name not in named:
+                fs.delete(f"{self.path}/{name}")
+        fs.delete(f"{self.path}/_staging")
+
+    def has_data(self) -> bool:
+        """Whether the sink names a file (so a reader finds the sink's schema there)."""
+        self.open()
+        return bool(self.files)
+
+    def staging(self, batch_id: int | str) -> tuple[str, str]:
+        """(a fresh staging directory for an attempt, its token)."""
+        self.open()
+        token = uuid.uuid4().hex[:8]
+        return f"{self.path}/_staging/{batch_id}-{token}", token
+
+    def publish(self, batch_id: int, staged: str, token: str) -> None:
+        """Commit the part files written to `staged` as batch_id's, in place of whatever an
+        earlier attempt of the batch committed."""
+        if any(e["level"] > 0 and e["last"] >= batch_id for e in self.files):
+            raise RuntimeError(
+                f"{self.path}: batch {batch_id} is older than a compacted one (a new checkpoint?)"
+            )
+        parts = sorted((n, size) for n, size in self.fs.lengths(staged).items() if n.startswith("part-"))
+        new = []
+        for n, (name, size) in enumerate(parts):
+            target = layout.batch_file(batch_id, token, n)
+            self.fs.rename(f"{staged}/{name}", f"{self.path}/{target}")
+            new.append(layout.entry(target, batch_id, batch_id, 0, size))
+        old = [e for e in self.files if e["level"] == 0 and e["first"] == batch_id]
+        self._swap([e for e in self.files if e not in old] + new, old)
+        self.fs.delete(f"{self.path}/_staging")  # one writer: nothing else is staged
+
+    def compact(self, spark: SparkSession, batch_id: int, fanin: int, target: int) -> bool:
+        """Once a level holds `fanin` files smaller than `target` bytes, all of batches before
+        batch_id: merge its first ones, `fanin` of them or fewer as soon as they reach
+        `target` bytes (so a merged file stays under twice that), into one file a level up.
+        At most one merge per level and call, the lowest level first; whether one was made."""
+        if fanin < 2:
+            return False
+        self.open()
+        merged, level = False, 0
+        while level <= max((e["level"] for e in self.files), default=-1):
+            small = [
+                e for e in self.files if e["level"] == level and e["last"] < batch_id and e["bytes"] < target
+            ]
+            if len(small) >= fanin:
+                group, size = [], 0
+                for e in small[:fanin]:
+                    group.append(e)
+                    size += e["bytes"]
+                    if size >= target and len(group) >= 2:
+                        break
+                self._merge(spark, group, level + 1)
+                merged = True
+            level += 1
+        return merged
+
+    def _merge(self, spark: SparkSession, group: list[dict], level: int) -> None:
+        staged, token = self.staging("compact")
+        paths = [f"{self.path}/{e['name']}" for e in group]
+        spark.read.parquet(*paths).coalesce(1).write.options(**self.options).parquet(staged)
+        parts = [(n, size) for n, size in self.fs.lengths(staged).items() if n.startswith("part-")]
+        if len(parts) != 1:  # an empty merge writes no file: keep the originals
+            self.fs.delete(f"{self.path}/_staging")
+            return
+        first, last = group[0]["first"], max(e["last"] for e in group)
+        name = layout.merged_file(first, last, token)
+        self.fs.rename(f"{staged}/{parts[0][0]}", f"{self.path}/{name}")
+        self._swap(
+            [e for e in self.files if e not in group] + [layout.entry(name, first, last, level, parts[0][1])],
+            group,
+        )
+        self.fs.delete(f"{self.path}/_staging")
+
+    def _swap(self, files: list[dict], retired: list[dict]) -> None:
+        """The commit: the new manifest over the old in one rename, then the files it no
+        longer names deleted."""
+        files = sorted(files, key=lambda e: (e["first"], e["last"], e["name"]))
+        tmp = f"{self.path}/_manifest-{uuid.uuid4().hex[:8]}.tmp"
+        self.fs.write_bytes(tmp, layout.dumps(files))
+        self.fs.replace(tmp, f"{self.path}/{layout.MANIFEST}")
+        self.files = files
+        for e in retired:
+            self.fs.delete(f"{self.path}/{e['name']}")
+
+
+def commit_batch(frame: DataFrame, sink: Sink, batch_id: int) -> None:
+    """Write one batch's rows into the sink, replacing an earlier attempt's (idempotent)."""
+    staged, token = sink.staging(batch_id)
+    frame.write.options(**sink.options).parquet(staged)
+    sink.publish(batch_id, staged, token)
+
+
+def commit_rows(rows: list, schema: T.StructType, sink: Sink, batch_id: int) -> None:
+    """Write a batch's few rows, collected on the driver, as one file of the sink, idempotently.
 
     The Parquet bytes come from pyarrow with the types Spark writes (timestamps as INT96,
-    naive UTC), and go through Hadoop's FileSystem: a staging file, then a rename."""
-    fs = HadoopFS(spark)
-    clear_batch(fs, sink, batch_id)
+    naive UTC), and go through Hadoop's FileSystem: a staging file, then the commit."""
     columns = {f.name: [r[i] for r in rows] for i, f in enumerate(schema.fields)}
     table = pa.table({f.name: pa.array(columns[f.name], _arrow_type(f.dataType)) for f in schema.fields})
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer, use_deprecated_int96_timestamps=True, compression="snappy")
-    staging = f"{sink}/_staging/{batch_id}"
-    fs.write_bytes(f"{staging}/part-00000.parquet", buffer.getvalue().to_pybytes())
-    fs.rename(f"{staging}/part-00000.parquet", f"{sink}/{_prefix(batch_id)}00000.parquet")
-    fs.delete(staging)
+    staged, token = sink.staging(batch_id)
+    sink.fs.write_bytes(f"{staged}/part-00000.parquet", buffer.getvalue().to_pybytes())
+    sink.publish(batch_id, staged, token)
 
 
 def _arrow_type(spark_type: T.DataType) -> pa.DataType:
@@ -63,97 +180,93 @@ def _arrow_type(spark_type: T.DataType) -> pa.DataType:
     return pa.timestamp("us") if isinstance(spark_type, T.TimestampType) else to_arrow_type(spark_type)
 
 
-def clear_batch(fs: HadoopFS, sink: str, batch_id: int) -> None:
-    """Delete what an earlier attempt of this batch left in sink/ (its files, its staging)."""
-    for old in fs.glob(f"{sink}/{_prefix(batch_id)}*"):
-        fs.delete(old)
-    fs.delete(f"{sink}/_staging/{batch_id}")
-
-
-def _prefix(batch_id: int) -> str:
-    return f"batch-{batch_id:010d}-"
-
-
-def has_data(fs: HadoopFS, sink: str) -> bool:
-    """Whether sink/ holds a batch file (so a reader finds the sink's schema there)."""
-    return bool(fs.glob(f"{sink}/batch-*.parquet"))
-
-
-def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, alerts_by_batch: dict):
+def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batch: dict):
     """The foreachBatch function: split the state's output into the three sinks.
 
     One pass computes the batch (cached) and writes scored/, while an Observation counts the
-    quarantine rows and collects the alert rows (a few per batch) to the driver, which
-    writes alerts/ itself (commit_rows). quarantine/ is written from the cache when it has
-    rows. A sink gets a file when the batch has rows for it, or when it holds no file yet
-    (its first file carries the schema readers need); otherwise the batch writes nothing
-    there but still deletes what a failed attempt of it may have left.
+    scored and quarantine rows, takes the scored rows' event-time percentiles and collects
+    the alert rows (a few per batch) to the driver, which writes alerts/ itself
+    (commit_rows). quarantine/ is written from the cache when it has rows. A sink gets a
+    file when the batch has rows for it, or when it holds no file yet (its first file
+    carries the schema readers need). Then each sink may compact (Sink.compact).
+
+    by_batch[batch_id] gets what metrics.jsonl reports of the batch: alerts, scored,
+    quarantined, and (when the order column is a time) latency_p50_s / latency_p95_s, the
+    seconds from the scored rows' event time to their commit (the p95 from the 5th event-time
+    percentile: the oldest rows waited longest).
     """
     d = features.device
     order = F.timestamp_micros(ORDER) if order_is_time else F.col(ORDER)
     kind = F.col("kind")
-    sinks_with_data: set[str] = set()
+    sinks: dict[str, Sink] = {}  # one per query: each reads its manifest once
 
-    def to_sink(spark: SparkSession, sink: str, batch_id: int, has_rows: bool, commit) -> None:
-        """commit() the batch's rows into sink/, or only clear what a failed attempt left."""
-        fs = HadoopFS(spark)
-        if sink not in sinks_with_data and has_data(fs, sink):
-            sinks_with_data.add(sink)
-        if has_rows or sink not in sinks_with_data:
-            commit()
-            sinks_with_data.add(sink)
-        else:
-            clear_batch(fs, sink, batch_id)
+    def sink(spark: SparkSession, name: str, options: dict | None = None) -> Sink:
+        if name not in sinks:
+            sinks[name] = Sink(HadoopFS(spark), f"{out}/{name}", options)
+        return sinks[name]
 
     def write(df: DataFrame, batch_id: int) -> None:
         spark = df.sparkSession
         alert_schema = _alert_schema(features, df.schema[d].dataType, order_is_time)
+        # dictionaries of ~70 columns of distinct doubles cost the write ~a quarter of the
+        # state stage's JVM time and save nothing; the device column keeps its own
+        scored_sink = sink(
+            spark, "scored", {"parquet.enable.dictionary": "false", f"parquet.enable.dictionary#{d}": "true"}
+        )
+        alerts_sink, quarantine_sink = sink(spark, "alerts"), sink(spark, "quarantine")
         df = df.withColumns({features.order: order, "batch_id": F.lit(batch_id).cast("long")})
         df.persist()
         try:
             seen = Observation("sensorpipe_sinks")
-            is_alert = (kind == "scored") & F.col("alert")
+            is_scored = kind == "scored"
             alert_row = F.struct(
                 *[ORDER if f.name == features.order else f.name for f in alert_schema.fields]
             )
-            scored = df.observe(
-                seen,
+            metrics = [
+                F.count_if(is_scored).alias("scored"),
                 F.count_if(kind == "quarantine").alias("quarantine"),
-                F.collect_list(F.when(is_alert, alert_row)).alias("alerts"),
-            ).where(kind == "scored")
+                F.collect_list(F.when(is_scored & F.col("alert"), alert_row)).alias("alerts"),
+            ]
+            if order_is_time:  # epoch microseconds
+                metrics.append(F.percentile(F.when(is_scored, F.col(ORDER)), [0.05, 0.5]).alias("event_us"))
+            scored = df.observe(seen, *metrics).where(is_scored)
             commit_batch(
                 scored.select(d, features.order, *features.names, "probability", "batch_id"),
-                f"{out}/scored",
+                scored_sink,
                 batch_id,
-                # dictionaries of ~70 columns of distinct doubles cost the write ~a quarter of
-                # the state stage's JVM time and save nothing; the device column keeps its own
-                {"parquet.enable.dictionary": "false", f"parquet.enable.dictionary#{d}": "true"},
             )
             n = seen.get
             alerts = sorted(n["alerts"], key=lambda r: (r[0], r[1]))
-            alerts_dir, quarantine_dir = f"{out}/alerts", f"{out}/quarantine"
-            quarantine = df.where(kind == "quarantine").select(
-                "reason", "raw", "source", "line", d, features.order, "batch_id"
-            )
-            to_sink(
-                spark,
-                alerts_dir,
-                batch_id,
-                len(alerts) > 0,
-                lambda: commit_rows(spark, alerts, alert_schema, alerts_dir, batch_id),
-            )
-            to_sink(
-                spark,
-                quarantine_dir,
-                batch_id,
-                n["quarantine"] > 0,
-                lambda: commit_batch(quarantine, quarantine_dir, batch_id),
-            )
-            alerts_by_batch[batch_id] = len(alerts)
+            if alerts or not alerts_sink.has_data():
+                commit_rows(alerts, alert_schema, alerts_sink, batch_id)
+            if n["quarantine"] or not quarantine_sink.has_data():
+                quarantine = df.where(kind == "quarantine")
+                commit_batch(
+                    quarantine.select("reason", "raw", "source", "line", d, features.order, "batch_id"),
+                    quarantine_sink,
+                    batch_id,
+                )
+            committed = time.time()
+            by_batch[batch_id] = _batch_metrics(n, len(alerts), committed)
         finally:
             df.unpersist()
+        fanin = int(spark.conf.get(COMPACT_FILES, str(DEFAULT_COMPACT_FILES)))
+        target = int(spark.conf.get(COMPACT_BYTES, str(DEFAULT_COMPACT_BYTES)))
+        for each in (scored_sink, alerts_sink, quarantine_sink):
+            each.compact(spark, batch_id, fanin, target)
 
     return write
+
+
+def _batch_metrics(observed, alerts: int, committed: float) -> dict:
+    """What metrics.jsonl says of a batch besides Spark's progress (see batch_writer)."""
+    doc = {"alerts": alerts, "scored": observed["scored"], "quarantined": observed["quarantine"]}
+    quantiles = observed.get("event_us")
+    if quantiles:  # null when the batch scored no row
+        p05, p50 = quantiles
+        doc["latency_p50_s"] = round(committed - p50 / 1e6, 3)
+        doc["latency_p95_s"] = round(committed - p05 / 1e6, 3)
+    return doc
 
 
 def _alert_schema(features: FeatureConfig, device_type: T.DataType, order_is_time: bool) -> T.StructType:
@@ -186,10 +299,11 @@ def appender(spark: SparkSession, path: str):
 
 class ProgressListener(StreamingQueryListener):
     """One console line per micro-batch, and each StreamingQueryProgress appended to metrics.jsonl
-    with {"sensorpipe": {"alerts": n}} added (a replayed batch is appended again)."""
+    with {"sensorpipe": {"alerts", "scored", "quarantined", "latency_p50_s", "latency_p95_s"}}
+    added (batch_writer's by_batch; a replayed batch is appended again)."""
 
-    def __init__(self, append, alerts_by_batch: dict, echo=None):
-        self.append, self.alerts = append, alerts_by_batch
+    def __init__(self, append, by_batch: dict, echo=None):
+        self.append, self.by_batch = append, by_batch
         self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def onQueryStarted(self, event) -> None:
@@ -204,13 +318,13 @@ class ProgressListener(StreamingQueryListener):
     def onQueryProgress(self, event) -> None:
         p = event.progress
         doc = json.loads(p.json)
-        alerts = self.alerts.get(p.batchId)
-        doc["sensorpipe"] = {"alerts": alerts}
+        ours = self.by_batch.get(p.batchId) or {"alerts": None}
+        doc["sensorpipe"] = ours
         self.append(json.dumps(doc) + "\n")
         seconds = doc.get("durationMs", {}).get("triggerExecution", 0) / 1000
         observed = doc.get("observedMetrics", {}).get("sensorpipe", {})
         rows = observed.get("events", 0)  # lines; Spark's numInputRows counts whole files
         rate = rows / seconds if seconds else 0.0
         self.echo(
-            f"batch {p.batchId}: {rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s), {alerts or 0} alerts"
+            f"batch {p.batchId}: {rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s), {ours['alerts'] or 0} alerts"
         )

@@ -1,13 +1,19 @@
 """The stream section of `sensorpipe report`, from a Structured Streaming scoring run.
 
-    STREAM_OUT/metrics.jsonl   one StreamingQueryProgress JSON per line, optionally with a
-                               "sensorpipe" object {"alerts", "latency_p50_s", "latency_p95_s"}
-    STREAM_OUT/scored/         Parquet: device_id, ts, sensor columns, probability
-    STREAM_OUT/alerts/         Parquet: device_id, ts, probability, top_sensors
+    STREAM_OUT/metrics.jsonl   one StreamingQueryProgress JSON per line, as streaming/sinks.py
+                               ProgressListener appends them: Spark's progress (timestamp,
+                               batchId, numInputRows: files and drain requests, not events,
+                               durationMs.triggerExecution, observedMetrics.sensorpipe.events:
+                               the event lines read) and a "sensorpipe" object {"alerts",
+                               "scored", "quarantined", "latency_p50_s", "latency_p95_s": event
+                               time to commit of the batch's scored rows, when the order is a time}
+    STREAM_OUT/scored/         Parquet sink: device_id, ts, sensor columns, probability
+    STREAM_OUT/alerts/         Parquet sink: device_id, ts, probability, top_sensors
     SIM_DIR/failures.csv       device_id, ts, mode (the simulator's ground truth)
 
-Any missing file or field is reported as absent; a batch reported twice (replayed after a
-restart) counts once. The traces of alerted devices: sensorpipe/report_traces.py.
+The sinks are read with sensorpipe.store.sinks (the files their manifest names: whole
+batches only). Any missing file or field is reported as absent; a batch reported twice
+(replayed after a restart) counts once. The traces of alerted devices: report/traces.py.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 
 from sensorpipe.report.html import Section, absent, figure, figure_uri, fmt, img, table
 from sensorpipe.report.traces import traces
+from sensorpipe.store.sinks import read_table
 
 MAX_ALERTS = 100_000
 SHOWN_ALERTS = 15
@@ -56,28 +62,37 @@ def read_progress(path: Path) -> pd.DataFrame | None:
         duration = _dict(doc, "durationMs")
         trigger = duration["triggerExecution"] / 1000 if _number(duration.get("triggerExecution")) else None
         # The job's own event count, where it observes one, is the number of readings;
-        # Spark's numInputRows counts source records, which need not be readings.
+        # Spark's numInputRows counts source records (whole files, drain requests).
         events = _dict(_dict(doc, "observedMetrics"), "sensorpipe").get("events")
         counted = _number(events)
+        spark_rows, spark_rps = doc.get("numInputRows"), doc.get("inputRowsPerSecond")
+        input_rps = spark_rps
+        if counted:  # Spark's rate: records over the time since the previous trigger; per event
+            if not (_number(spark_rows) and _number(spark_rps)):
+                input_rps = None
+            elif spark_rows > 0:  # 0 records/s for records read: the first batch, no previous trigger
+                input_rps = events * spark_rps / spark_rows if spark_rps > 0 else None
+            else:
+                input_rps = 0.0
         rows.append(
             {
                 "time": doc.get("timestamp"),
                 "batch": doc.get("batchId"),
-                "rows": events if counted else doc.get("numInputRows"),
-                "input_rps": doc.get("inputRowsPerSecond"),
+                "rows": events if counted else spark_rows,
+                "input_rps": input_rps,
                 "processed_rps": events / trigger
                 if counted and trigger
                 else doc.get("processedRowsPerSecond"),
                 "trigger_s": trigger,
                 "alerts": ours.get("alerts"),
+                "scored": ours.get("scored"),
+                "quarantined": ours.get("quarantined"),
                 "p50": ours.get("latency_p50_s"),
                 "p95": ours.get("latency_p95_s"),
             }
         )
-    frame = pd.DataFrame(
-        rows,
-        columns=["time", "batch", "rows", "input_rps", "processed_rps", "trigger_s", "alerts", "p50", "p95"],
-    )
+    columns = ["time", "batch", "rows", "input_rps", "processed_rps", "trigger_s", "alerts"]
+    frame = pd.DataFrame(rows, columns=[*columns, "scored", "quarantined", "p50", "p95"])
     frame["time"] = pd.to_datetime(frame["time"], utc=True, errors="coerce")
     for col in frame.columns[1:]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -97,13 +112,14 @@ def _number(value) -> bool:
 
 
 def read_alerts(path: Path) -> pd.DataFrame | None:
-    if not path.is_dir():
-        return None
+    """The alerts/ sink's rows (the files its manifest names); None when it holds none."""
     try:
-        table_ = ds.dataset(path, format="parquet", exclude_invalid_files=True).head(MAX_ALERTS)
+        table_ = read_table(path)
     except (OSError, ValueError):
         return None
-    frame = table_.to_pandas()
+    if table_ is None:
+        return None
+    frame = table_.slice(0, MAX_ALERTS).to_pandas()
     if not {"device_id", "ts"} <= set(frame.columns):
         return None
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
@@ -141,8 +157,18 @@ def _summary(progress, alerts, failures) -> str:
             f"{fmt(len(progress))} micro-batches over {_duration(span)}, {fmt(int(progress['rows'].sum()))} rows, "
             f"median <b>{fmt(_median(progress['processed_rps']), 1)} rows/s</b> processed"
         )
+        if progress["scored"].notna().any():
+            scored, quarantined = (int(progress[c].sum()) for c in ("scored", "quarantined"))
+            bits.append(f"{fmt(scored)} scored, {fmt(quarantined)} quarantined")
+        if progress["trigger_s"].notna().any():
+            bits.append(
+                f"batch duration median {fmt(_median(progress['trigger_s']), 2)} s, "
+                f"p95 {fmt(float(progress['trigger_s'].quantile(0.95)), 2)} s"
+            )
         if progress["p95"].notna().any():
-            bits.append(f"latency p95 median <b>{fmt(_median(progress['p95']), 2)} s</b>")
+            bits.append(
+                f"latency p95 median <b>{fmt(_median(progress['p95']), 2)} s</b> (event time to commit)"
+            )
     if alerts is None:
         bits.append('<span class="absent">no alerts output</span>')
     else:

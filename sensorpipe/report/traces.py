@@ -1,6 +1,7 @@
 """Sensor traces of alerted devices for `sensorpipe report`: each reading of a few
-devices from the stream's scored/ Parquet (a filtered scan: only their rows are read),
-with the alerts and the recorded failures marked."""
+devices from the stream's scored/ sink (sensorpipe.store.sinks: the files its manifest
+names; a filtered scan: only their rows are read), with the alerts and the recorded
+failures marked."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from sensorpipe.report.html import absent, figure, figure_uri, img
+from sensorpipe.store.sinks import dataset, read_table
 
 SENSORS = ("temperature", "vibration", "pressure", "rpm", "load")
 TRACED = 3  # devices whose traces are drawn
@@ -30,17 +32,17 @@ def _traced_devices(alerts: pd.DataFrame, failures) -> list:
 
 
 def traces(scored: Path, alerts: pd.DataFrame, failures) -> str:
-    if not scored.is_dir():
+    data = dataset(scored)
+    if data is None:
         return absent("scored/: absent: no sensor traces")
     devices = _traced_devices(alerts, failures)
-    data = ds.dataset(scored, format="parquet", exclude_invalid_files=True)
     names = set(data.schema.names)
     sensors = [s for s in SENSORS if s in names]
     columns = ["device_id", "ts", *sensors] + (["probability"] if "probability" in names else [])
     figures = []
     for device in devices:
         where = (ds.field("device_id") == device) & _window(data, alerts, failures, device)
-        rows = data.to_table(columns=columns, filter=where).to_pandas()
+        rows = read_table(scored, columns=columns, filter=where).to_pandas()
         rows["ts"] = pd.to_datetime(rows["ts"], utc=True)
         rows = rows.sort_values("ts").tail(MAX_TRACE)
         figures.append(_trace_figure(device, rows, sensors, alerts, failures))

@@ -133,3 +133,11 @@ class HadoopFS(Store):
         target = self.path_class(dst)
         context = self.jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), self.conf)
         context.rename(self.path_class(src), target, options)
+
+    def lengths(self, directory: str) -> dict[str, int]:
+        """The files of a directory (not its subdirectories) and their sizes in bytes; one
+        listing. Nothing there: empty."""
+        fs, p = self._fs(directory)
+        if not fs.exists(p):
+            return {}
+        return {s.getPath().getName(): s.getLen() for s in fs.listStatus(p) if s.isFile()}

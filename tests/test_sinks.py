@@ -1,0 +1,228 @@
+"""The stream's sinks (streaming/sinks.py) and their one reader (sensorpipe/store/sinks.py):
+a batch is visible whole or not at all, a replayed batch replaces its own files, compaction
+keeps the rows and what a crash leaves is no part of the sink. Driven on the session's
+local[2] Spark, without a streaming query: the writer's steps called one by one, crashes
+made by failing one of them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+from pyspark.sql import types as T
+
+from harness.models import events
+from harness.paths import SPEC
+from sensorpipe.core.spec import load_spec
+from sensorpipe.sim.landing import Landing
+from sensorpipe.spark.hfs import HadoopFS
+from sensorpipe.store import sinks as layout
+from sensorpipe.store.sinks import read_frame
+from streaming.score_stream import make_context, run_available_now
+from streaming.sinks import COMPACT_FILES, Sink, commit_batch, commit_rows
+
+SCHEMA = T.StructType(
+    [
+        T.StructField("device_id", T.StringType()),
+        T.StructField("ts", T.TimestampType()),
+        T.StructField("value", T.DoubleType()),
+        T.StructField("batch_id", T.LongType()),
+    ]
+)
+
+
+def rows_of(batch_id: int, n: int = 6) -> list[tuple]:
+    return [
+        (f"dev-{i % 3}", datetime(2026, 11, 1, batch_id, i), batch_id + i / 10, batch_id) for i in range(n)
+    ]
+
+
+def write(spark, sink: Sink, batch_id: int) -> None:
+    """A batch of 6 rows in 2 partitions: 2 part files, as the state's 2 tasks write them."""
+    commit_batch(spark.createDataFrame(rows_of(batch_id), SCHEMA).repartition(2), sink, batch_id)
+
+
+def listed(path) -> pd.DataFrame:
+    """What a plain listing reader sees (pandas / pyarrow on the directory; the old reader)."""
+    return pd.read_parquet(path) if any(path.glob("*.parquet")) else pd.DataFrame()
+
+
+def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["batch_id", "ts", "device_id"]).reset_index(drop=True)
+
+
+class Crash(Exception):
+    """A kill -9 at that point: nothing after it runs."""
+
+
+@pytest.fixture
+def sink(spark, tmp_path):
+    return Sink(HadoopFS(spark), str(tmp_path / "scored"))
+
+
+def test_a_batch_not_committed_is_not_seen(spark, sink, tmp_path, monkeypatch):
+    path = tmp_path / "scored"
+    write(spark, sink, 0)
+    # batch 1 crashes after its files are in the directory, before the manifest names them
+    monkeypatch.setattr(Sink, "_swap", lambda self, files, retired: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        write(spark, sink, 1)
+    monkeypatch.undo()
+    assert len(list(path.glob("batch-0000000001-*.parquet"))) == 2  # there, on disk
+    assert sorted(listed(path)["batch_id"].unique()) == [0, 1]  # a listing sees batch 1
+    assert read_frame(path)["batch_id"].tolist() == [0] * 6  # the reader does not
+
+    # the restarted job: the new writer deletes the leftovers, the replayed batch 1 commits whole
+    again = Sink(HadoopFS(spark), str(path))
+    write(spark, again, 1)
+    got = ordered(read_frame(path))
+    assert got["batch_id"].tolist() == [0] * 6 + [1] * 6
+    pd.testing.assert_frame_equal(ordered(listed(path)), got)  # nothing left over
+    assert not (path / "_staging").exists()
+
+
+def test_a_crash_in_the_middle_of_the_moves(spark, sink, tmp_path, monkeypatch):
+    """One part file moved, the other not: the reader sees neither."""
+    path = tmp_path / "scored"
+    write(spark, sink, 0)
+    rename, moved = HadoopFS.rename, []
+
+    def once(self, src, dst):
+        if moved:
+            raise Crash()
+        moved.append(dst)
+        rename(self, src, dst)
+
+    monkeypatch.setattr(HadoopFS, "rename", once)
+    with pytest.raises(Crash):
+        write(spark, sink, 1)
+    monkeypatch.undo()
+    assert 6 < len(listed(path)) < 12  # part of batch 1 to a listing
+    assert read_frame(path)["batch_id"].tolist() == [0] * 6
+
+
+def test_a_replayed_batch_replaces_its_own_files(spark, sink, tmp_path):
+    path = tmp_path / "scored"
+    for b in (0, 1):
+        write(spark, sink, b)
+    first = {e["name"] for e in sink.files}
+    write(spark, sink, 1)  # Spark replays batch 1 (its commit was not logged): same rows
+    assert len(read_frame(path)) == 12 and not read_frame(path).duplicated().any()
+    names = {e["name"] for e in sink.files}
+    assert len(names & first) == 2 and len(names) == 4  # batch 0's files kept, batch 1's new
+    on_disk = {p.name for p in path.glob("batch-*.parquet")}
+    assert on_disk == names  # the replaced files are gone
+
+
+def test_compaction_keeps_the_rows(spark, sink, tmp_path):
+    path = tmp_path / "scored"
+    for b in range(7):
+        write(spark, sink, b)
+    before = ordered(read_frame(path))
+    assert len(sink.files) == 14
+    # batch 7 runs: the 14 files of batches 0-6 are committed for good; 4 at a time
+    merged = [sink.compact(spark, 7, fanin=4, target=1 << 30) for _ in range(5)]
+    assert merged == [True, True, True, False, False]  # 12 of level 0 -> 3 of level 1 (< 4)
+    assert [e["level"] for e in sink.files] == [1, 1, 1, 0, 0]
+    assert [(e["first"], e["last"]) for e in sink.files] == [(0, 1), (2, 3), (4, 5), (6, 6), (6, 6)]
+    pd.testing.assert_frame_equal(ordered(read_frame(path)), before)
+    pd.testing.assert_frame_equal(ordered(listed(path)), before)  # the originals are gone
+    assert {p.name for p in path.glob("batch-*.parquet")} == {e["name"] for e in sink.files}
+    manifest = json.loads((path / layout.MANIFEST).read_text())
+    assert [e["name"] for e in manifest["files"]] == [e["name"] for e in sink.files]
+
+
+def test_compaction_leaves_the_current_batch_and_big_files(spark, sink):
+    for b in range(3):
+        write(spark, sink, b)
+    # in batch 2 only batches 0 and 1 are final: 4 files, below a fan-in of 5
+    assert not sink.compact(spark, 2, fanin=5, target=1 << 30)
+    assert not sink.compact(spark, 3, fanin=4, target=100)  # every file is "big"
+    sizes = [e["bytes"] for e in sink.files]
+    # 6 small files, but the first 2 reach the target size: only they are merged
+    assert sink.compact(spark, 3, fanin=6, target=sizes[0] + sizes[1])
+    assert [(e["first"], e["last"], e["level"]) for e in sink.files][:2] == [(0, 0, 1), (1, 1, 0)]
+    assert len(read_frame(sink.path)) == 18
+    with pytest.raises(RuntimeError, match="older than a compacted one"):
+        write(spark, sink, 0)  # a batch inside a compacted file can never be replayed
+
+
+@pytest.mark.parametrize("when", ["before the manifest", "before the deletions"])
+def test_a_crash_in_compaction_loses_and_doubles_nothing(spark, sink, tmp_path, monkeypatch, when):
+    path = tmp_path / "scored"
+    for b in range(3):
+        write(spark, sink, b)
+    before = ordered(read_frame(path))
+    swap = Sink._swap
+
+    def crash(self, files, retired):
+        if when == "before the deletions":
+            swap(self, files, [])
+        raise Crash()
+
+    monkeypatch.setattr(Sink, "_swap", crash)
+    with pytest.raises(Crash):
+        sink.compact(spark, 3, fanin=6, target=1 << 30)
+    monkeypatch.undo()
+    assert len(listed(path)) == 36  # a listing sees the merged file and its originals
+    pd.testing.assert_frame_equal(ordered(read_frame(path)), before)
+    Sink(HadoopFS(spark), str(path)).open()  # the restarted job deletes what is not named
+    pd.testing.assert_frame_equal(ordered(listed(path)), before)
+
+
+def test_a_stream_compacts_its_sinks(spark, stream_model, tmp_path):
+    """The job itself, compacting every 2 files: 4 landing files read one a batch, then the
+    drain (5 batches, 2 scored files each); every event scored once, files merged, nothing
+    left beside the manifest's."""
+    spec, out = load_spec(SPEC), tmp_path / "out"
+    lines = events(2, 120, seed=5).decode().splitlines(keepends=True)
+    inbox = Landing(tmp_path / "in")
+    for i in range(0, 120, 30):
+        inbox.put("".join(lines[i : i + 30]).encode())
+    ctx = make_context(spec, str(stream_model))
+    spark.conf.set(COMPACT_FILES, "2")
+    try:
+        run_available_now(spark, spec, ctx, str(tmp_path / "in"), str(out), max_files=1, echo=lambda m: None)
+    finally:
+        spark.conf.unset(COMPACT_FILES)
+    scored = read_frame(out / "scored")
+    assert len(scored) == 120 and not scored.duplicated(["device_id", "ts"]).any()
+    manifest = json.loads((out / "scored" / layout.MANIFEST).read_text())["files"]
+    assert max(e["level"] for e in manifest) >= 2 and len(manifest) < 10
+    assert sorted(p.name for p in (out / "scored").glob("batch-*")) == sorted(e["name"] for e in manifest)
+
+
+def test_driver_written_files_compact_in_the_same_types(spark, tmp_path):
+    """alerts/: pyarrow files of the rows the driver collected; merged by Spark."""
+    sink = Sink(HadoopFS(spark), str(tmp_path / "alerts"))
+    schema = T.StructType([*SCHEMA.fields[:1], T.StructField("ts", T.TimestampType()), *SCHEMA.fields[2:]])
+    for b in range(3):  # the order column comes to the driver as epoch microseconds
+        commit_rows(
+            [
+                (r[0], (r[1] - datetime(1970, 1, 1)) // timedelta(microseconds=1), r[2], r[3])
+                for r in rows_of(b, 2)
+            ],
+            schema,
+            sink,
+            b,
+        )
+    before = ordered(read_frame(tmp_path / "alerts"))
+    assert sink.compact(spark, 3, fanin=3, target=1 << 30)
+    after = ordered(read_frame(tmp_path / "alerts"))
+    pd.testing.assert_frame_equal(after, before)
+    assert after["ts"].iloc[0] == pd.Timestamp("2026-11-01 00:00:00")
+
+
+def test_a_sink_from_before_manifests_is_adopted(spark, tmp_path):
+    path = tmp_path / "quarantine"
+    path.mkdir()
+    old = pd.DataFrame({"reason": ["late", "late"], "batch_id": [0, 0]})
+    old.to_parquet(path / "batch-0000000000-00000.parquet", index=False)
+    assert len(read_frame(path)) == 2  # no manifest: the files listed
+    sink = Sink(HadoopFS(spark), str(path))
+    assert sink.has_data()
+    assert [(e["first"], e["level"]) for e in sink.files] == [(0, 0)]
+    assert len(read_frame(path)) == 2
+    assert read_frame(tmp_path / "nothing").empty
