@@ -197,7 +197,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(20)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.wait(60)
 
 
 def check_setup() -> None:

@@ -78,7 +78,9 @@ def running_kafka(base: Path):
     props.write_text(SERVER.format(port=port, controller=controller, logs=base / "data"))
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     fmt = java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone")
-    done = subprocess.run(fmt, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run(
+        fmt, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=120
+    )
     if done.returncode:
         raise ClusterError(f"formatting the Kafka storage failed:\n{done.stdout}{done.stderr}")
     log = base / "broker.log"

@@ -54,7 +54,7 @@ def daemon_env(local_dirs: Path) -> dict:
 
 def build_dist() -> Path:
     """dist/sensorpipe.zip (fresh each session) and the environment archive (built when missing)."""
-    subprocess.run(["make", "-s", "dist"], cwd=ROOT, check=True, stdin=subprocess.DEVNULL)
+    subprocess.run(["make", "-s", "dist"], cwd=ROOT, check=True, stdin=subprocess.DEVNULL, timeout=900)
     return ROOT / "dist"
 
 

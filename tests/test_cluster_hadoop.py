@@ -57,7 +57,7 @@ class Run:
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            self.proc.wait(60)
 
 
 def start(cluster, logs: Path, *args: str) -> Run:

@@ -102,5 +102,7 @@ def test_demo_small(tmp_path, capsys):
     assert sum(pq.ParquetFile(p).metadata.num_rows for p in parts) > 0
     assert (out / "report.html").stat().st_size > 10_000
     assert f"Open the report: {out / 'report.html'}" in printed
-    leftovers = subprocess.run(["pgrep", "-f", str(out)], check=False, capture_output=True, text=True)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(out)], check=False, capture_output=True, text=True, timeout=30
+    )
     assert leftovers.stdout.split() == []

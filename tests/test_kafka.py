@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from conftest import ROOT
 from sensorpipe.cli import main as cli
 from sensorpipe.sim.kafka import messages, run_kafka
-from sensorpipe.spark.launch import kafka_jars, run_spark
+from sensorpipe.spark.launch import kafka_jars, spark_env, spark_submit_command
 
 
 class Producer:
@@ -99,7 +100,10 @@ def test_simulated_events_reach_kafka_and_spark_reads_them_back(kafka_broker, tm
     assert cli([*argv, "--kafka", kafka_broker.bootstrap, "--topic", topic]) == 0
     out = tmp_path / "read"
     job = ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--output", str(out)]
-    assert run_spark("tests/kafka_read_job.py", job, "local[2]", kafka_jars()) == 0
+    cmd = spark_submit_command("tests/kafka_read_job.py", job, "local[2]", kafka_jars())
+    # as run_spark runs it, with a limit: a hung read fails here instead of at pytest's timeout
+    done = subprocess.run(cmd, env=spark_env(), stdin=subprocess.DEVNULL, check=False, timeout=600)
+    assert done.returncode == 0
     rows = [json.loads(line) for p in sorted(out.glob("part-*")) for line in p.read_text().splitlines()]
     assert len(rows) == 300  # 3 intervals of 0.1 s at 1000 events/s
     events = {(e["device_id"], e["ts"]): (r, e) for r in rows for e in [json.loads(r["value"])]}

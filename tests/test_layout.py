@@ -59,7 +59,12 @@ def test_the_scripts_import_on_a_stdlib_only_python(tmp_path):
     names = ", ".join(s.removesuffix(".py") for s in SCRIPTS)
     probe = f"import {names}, sensorpipe.core.transform; print(sensorpipe.core.transform.__file__)"
     done = subprocess.run(
-        [sys.executable, "-S", "-c", probe], cwd=files, capture_output=True, text=True, check=False
+        [sys.executable, "-S", "-c", probe],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "sensorpipe.zip" in done.stdout

@@ -248,4 +248,19 @@ def test_cmapss_fd001_end_to_end(tmp_path, capsys):
     assert metrics["n"] == 100
     assert metrics["f1"] >= 0.93 and metrics["roc_auc"] >= 0.98
     assert metrics["f1"] > metrics["baseline"]["test"]["f1"]
-    assert "LSTM" in capsys.readouterr().out
+    # precision, recall and F1 counted here from the predictions, against RUL_FD001.txt read here
+    truth = [int(x) for x in (data / "RUL_FD001.txt").read_text().split()]
+    predictions = pd.read_csv(tmp_path / "ev" / "predictions.csv")
+    assert predictions["device"].tolist() == list(range(1, 101)) and predictions["rul"].tolist() == truth
+    assert predictions["label"].sum() == 25  # 25 of the 100 test units fail within 30 cycles
+    assert (predictions["label"] == (predictions["rul"] <= 30)).all()
+    threshold = metrics["threshold"]
+    assert (predictions["predicted"] == (predictions["probability"] >= threshold)).all()
+    hits = int((predictions["label"] & predictions["predicted"]).sum())
+    alerted = int(predictions["predicted"].sum())
+    counted = (hits / alerted, hits / 25, 2 * hits / (alerted + 25))
+    assert [metrics[k] for k in ("precision", "recall", "f1")] == pytest.approx(counted, rel=1e-12)
+    # the printed table's first row is this run, with those figures
+    ours = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sensorpipe "))
+    assert f"(threshold {threshold:.3f})" in ours
+    assert ours.split()[-3:] == [f"{v:.3f}" for v in counted]

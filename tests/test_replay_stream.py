@@ -60,7 +60,7 @@ def test_replayed_engines_score_as_the_batch_evaluation(tmp_path):
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=600,  # under pytest-timeout's 900 s for the whole test (training included)
     )
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
 

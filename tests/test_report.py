@@ -98,9 +98,11 @@ def _train_small_model(tmp: Path) -> None:
 
 
 def _stream_fixture(tmp: Path) -> tuple[Path, Path]:
-    """A stream run to the contract: 3 devices x 180 readings, 3 alerts on 2 devices,
-    10 progress lines (one without the sensorpipe object), one line that is not JSON and
-    one batch reported twice (a replay: the first report does not count)."""
+    """A stream output laid out by hand, for the page's figures (the real job's output is
+    test_stream_section_of_a_real_run's): 3 devices x 180 readings in sinks without a
+    manifest (read as the Parquet files they list), 3 alerts on 2 devices, 10 progress lines
+    with the "sensorpipe" object streaming/sinks.py adds (one line without it), one line that
+    is not JSON and one batch reported twice (a replay: the first report does not count)."""
     out, history = tmp / "stream", tmp / "history"
     for d in (out / "scored", out / "alerts", history):
         d.mkdir(parents=True)
@@ -152,7 +154,13 @@ def _stream_fixture(tmp: Path) -> tuple[Path, Path]:
             "inputRowsPerSecond": 5.4,
             "processedRowsPerSecond": 100.0 + 10 * b,
             "durationMs": {"triggerExecution": 400 + 10 * b, "addBatch": 300},
-            "sensorpipe": {"alerts": 1 if b in (3, 8) else 0, "latency_p50_s": 0.8, "latency_p95_s": 1.5},
+            "sensorpipe": {
+                "alerts": 1 if b in (3, 8) else 0,
+                "scored": 54,
+                "quarantined": 0,
+                "latency_p50_s": 0.8,
+                "latency_p95_s": 1.5,
+            },
         }
         if b == 9:  # the last batch reports neither its rate nor the sensorpipe object
             del doc["processedRowsPerSecond"], doc["sensorpipe"]
@@ -162,6 +170,59 @@ def _stream_fixture(tmp: Path) -> tuple[Path, Path]:
     lines.insert(5, lines[5].replace('"numInputRows": 54', '"numInputRows": 999'))
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out, history
+
+
+# One landing file written by hand for a real stream run (the stream's model: harness/models.py,
+# its alerts: a high 10-reading temperature mean). 9 lines, one blank: 8 events in;
+# scored: dev-hot 00:00, 00:01, 00:02 (temperature 118: one alert, one episode) and dev-cool
+# 00:00, 00:01 (temperature 40: none); quarantined: a cut line (malformed_row), no ts
+# (missing_required), rpm 1.5 (invalid_value).
+REAL_EVENTS = [
+    '{"device_id":"dev-hot","ts":"2026-11-01T00:00:00Z","temperature":118,"vibration":3,"rpm":1500}',
+    '{"device_id":"dev-hot","ts":"2026-11-01T00:01:00Z","temperature":118,"vibration":3,"rpm":1500}',
+    '{"device_id":"dev-cool","ts":"2026-11-01T00:00:00Z","temperature":40,"vibration":3,"rpm":1500}',
+    '{"device_id":"dev-hot","ts":"2026-11-01T00:02:00Z","temperature":1',
+    "",
+    '{"device_id":"dev-cool","temperature":40}',
+    '{"device_id":"dev-cool","ts":"2026-11-01T00:01:00Z","temperature":40,"vibration":3,"rpm":1500}',
+    '{"device_id":"dev-cool","ts":"2026-11-01T00:02:00Z","rpm":1.5}',
+    '{"device_id":"dev-hot","ts":"2026-11-01T00:02:00Z","temperature":118,"vibration":3,"rpm":1500}',
+]
+
+
+def test_stream_section_of_a_real_run(spark, stream_model, tmp_path):
+    """The streaming job run in-process (available-now, local[2]) on REAL_EVENTS, then the
+    report's stream section rendered from what it wrote."""
+    from harness.paths import SPEC  # noqa: PLC0415 (the stream's tests run on the fleet's spec)
+    from sensorpipe.core.spec import load_spec  # noqa: PLC0415
+    from sensorpipe.report.stream import stream_section  # noqa: PLC0415
+    from sensorpipe.sim.landing import Landing  # noqa: PLC0415
+    from streaming.score_stream import make_context, run_available_now  # noqa: PLC0415
+
+    spec, out = load_spec(SPEC), tmp_path / "stream"
+    Landing(tmp_path / "in").put(("\n".join(REAL_EVENTS) + "\n").encode())
+    started = datetime.now(UTC)
+    ctx = make_context(spec, str(stream_model))
+    run_available_now(spark, spec, ctx, str(tmp_path / "in"), str(out), echo=lambda m: None)
+    finished = datetime.now(UTC)
+    section = stream_section(out, None)
+    summary = text_of(section.summary)
+    # the files batch and the drain batch (it releases 00:02 of both devices, held by the watermark)
+    assert re.search(r"^2 micro-batches over \d+ s, 8 rows, median [\d,.]+ rows/s processed; ", summary), (
+        summary
+    )
+    assert "; 5 scored, 3 quarantined; " in summary
+    assert "1 alerts on 1 devices" in summary
+    assert re.search(r"batch duration median [\d.]+ s, p95 [\d.]+ s", summary)
+    # latency: from each batch's scored event times (2026-11-01 00:00-00:02) to its commit
+    p95 = float(
+        re.search(r"latency p95 median ([\d,.]+) s \(event time to commit\)", summary)[1].replace(",", "")
+    )
+    event = datetime(2026, 11, 1, tzinfo=UTC)
+    assert (started - event).total_seconds() - 120 <= p95 <= (finished - event).total_seconds()
+    body = text_of(section.body)
+    assert "First 1 of 1 alerts" in body and "dev-hot 2026-11-01 00:0" in body
+    assert "dev-hot: 3 scored readings" in section.body  # the trace's caption
 
 
 @pytest.fixture(scope="module")
@@ -194,10 +255,24 @@ def test_summary_states_the_known_numbers(page):
 def test_details(page):
     text = text_of(page.read_text(encoding="utf-8"))
     assert re.search(r"temperature 1 1 \d", text), "1 null (a hand-written record), 1 imputed"
-    assert "published: LSTM (Azure predictive-maintenance notebook) 0.960 0.960 0.960" in text
     assert "First 3 of 3 alerts" in text
     assert "dev-1 2026-11-01 02:30:00 0.910 temperature, vibration bearing 0.5 h later" in text
     assert "dev-2 2026-11-01 01:00:00 0.820 load none recorded" in text
+
+
+def test_evaluation_row_is_counted_from_the_predictions(page, runs):
+    """The test-set table's first row: precision, recall and F1 counted here from the
+    evaluation's predictions.csv, against RUL_FD001.txt read here."""
+    truth = [int(x) for x in (CMAPSS / "RUL_FD001.txt").read_text().split()]
+    pred = pd.read_csv(runs["tmp"] / "eval" / "predictions.csv")
+    assert pred["rul"].tolist() == truth and pred["label"].sum() == 25  # 25 of 100 fail within 30 cycles
+    assert (pred["label"] == (pred["rul"] <= 30)).all()
+    threshold = json.loads((runs["tmp"] / "eval" / "metrics.json").read_text())["threshold"]
+    assert (pred["predicted"] == (pred["probability"] >= threshold)).all()
+    hits, alerted = int((pred["label"] & pred["predicted"]).sum()), int(pred["predicted"].sum())
+    counted = " ".join(f"{v:.3f}" for v in (hits / alerted, hits / 25, 2 * hits / (alerted + 25)))
+    text = text_of(page.read_text(encoding="utf-8"))
+    assert f"sensorpipe logistic (threshold {threshold:.3f}) {counted} baseline: " in text
 
 
 def test_self_contained(page):

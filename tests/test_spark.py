@@ -111,7 +111,7 @@ def both(spark, tmp_path, text: str, spec=SPEC) -> tuple[Output, Output]:
 
 def assert_agree(pipe: Output, spark: Output) -> None:
     assert_same(pipe.clean, spark.clean)
-    assert pipe.rejects == [dict(r, source=r["source"]) for r in spark.rejects]
+    assert pipe.rejects == spark.rejects  # source included: both name a local file by its plain path
     assert_same(pipe.stats, spark.stats)
     for key in ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped"):
         assert pipe.report[key] == spark.report[key]
@@ -133,7 +133,10 @@ def test_one_row(spark, tmp_path):
 
 def test_all_null_and_constant_columns(spark, tmp_path):
     rows = "".join(f"d{i},2026-01-01T00:00:0{i}Z,NA,5,,,\n" for i in range(5))
-    pipe, sp = both(spark, tmp_path, HEADER + rows)
+    pipe, sp = both(spark, tmp_path, HEADER + rows + "d9,2026-01-01T00:00:09Z\n")  # and one reject
+    src = str(tmp_path / "in.csv")  # not Spark's file: URI
+    bad = {"reason": "malformed_row", "source": src, "line": 7, "raw": "d9,2026-01-01T00:00:09Z"}
+    assert sp.rejects == [bad]
     t, p, rpm = (sp.stats["columns"][c] for c in ("temperature", "pressure", "rpm"))
     assert (t["count"], t["nulls"], t["mean"], t["std"]) == (0, 5, None, None)
     assert (p["std"], p["q1"], p["q3"]) == (0.0, 5.0, 5.0)  # constant: IQR 0 scales to 0.0
@@ -181,7 +184,7 @@ def test_spark_submit_entry_point(tmp_path):
         "--format",
         "csv",
     ]
-    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "\r" not in done.stderr  # no progress bar redraws when not on a terminal
     assert Output(out).report["rows_clean"] == 13
@@ -189,7 +192,7 @@ def test_spark_submit_entry_point(tmp_path):
     bad.write_text("device_id,ts\nd1,2026-01-01\n")
     cmd[cmd.index(str(DATA / "messy"))] = str(bad)
     cmd[cmd.index(str(out))] = str(tmp_path / "out2")
-    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, timeout=600)
     # spark-submit's Python driver writes its stderr to stdout
     assert done.returncode == 1 and "'temperature'" in done.stdout + done.stderr
     assert not (tmp_path / "out2").exists()

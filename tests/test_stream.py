@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
+from reference_features import features_by_definition
 
 from harness.models import CLEANING, events, events_frame
 from harness.paths import SPEC
 from sensorpipe.core.spec import load_spec
-from sensorpipe.model.features import clean_sensors, with_features
 from sensorpipe.sim.landing import Landing
+from sensorpipe.store.sinks import read_frame
 from streaming.restarts import make_drain_dir, request_drain, state_keys
 from streaming.score_stream import make_context, run_available_now, scored_events
 
@@ -54,7 +55,7 @@ def run(spark, ctx, landing, out):
 
 
 def read(out, sink: str) -> pd.DataFrame:
-    return pd.read_parquet(out / sink) if any((out / sink).glob("*.parquet")) else pd.DataFrame()
+    return read_frame(out / sink)  # the files its manifest names
 
 
 def test_quarantine_reasons_lines_and_drain(spark, ctx, tmp_path):
@@ -118,7 +119,8 @@ def fleet_run(spark, ctx, tmp_path_factory):
 def test_features_match_batch_row_for_row(ctx, fleet_run):
     tmp, frame = fleet_run
     scored = read(tmp / "out", "scored").sort_values(["device_id", "ts"]).reset_index(drop=True)
-    batch = with_features(clean_sensors(frame, CLEANING), ctx.features).reset_index(drop=True)
+    # the features by definition (tests/reference_features.py), not the with_features the job calls
+    batch = features_by_definition(frame, CLEANING, ctx.features)
     batch["ts"] = batch["ts"].dt.tz_localize(None) if batch["ts"].dt.tz else batch["ts"]
     scored["ts"] = pd.to_datetime(scored["ts"]).dt.tz_localize(None) if scored["ts"].dt.tz else scored["ts"]
     # the run ends with a drain: every reading is scored

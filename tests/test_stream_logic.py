@@ -1,5 +1,6 @@
 """The stream's pure logic without Spark: alert episodes, the [stream] section, and the
-per-device step against the batch features."""
+per-device step: its features worked out by hand on a short series, and on longer ones
+compared with tests/reference_features.py (the definitions again, in plain Python)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
+from reference_features import features_by_definition
 
 from harness.models import CLEANING, events, events_frame
 from harness.paths import SPEC
 from sensorpipe.core.spec import SpecError, load_spec, parse_spec
-from sensorpipe.model.features import clean_sensors, with_features
+from sensorpipe.model.classifier import Model
+from sensorpipe.model.features import FeatureConfig
 from sensorpipe.model.registry import ModelIntegrityError, cached_model
 from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
-from streaming.logic import BucketState, step
+from streaming.logic import BucketState, Context, step
 from streaming.restarts import bucket_key, pin_model, pinned_version, state_keys
 from streaming.score_stream import make_context
 
@@ -96,7 +99,85 @@ def run_steps(ctx, batches: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([o for o in outs if len(o)], ignore_index=True)
 
 
-def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
+SMALL = FeatureConfig("device_id", "ts", ("temperature",), (2,))
+# fill 70, clip to 20 .. 120, then (x - 70) / 10
+TEMPERATURE = {"temperature": {"fill": 70.0, "bounds": [20.0, 120.0], "center": 70.0, "divisor": 10.0}}
+
+
+class Quarter:
+    """An estimator that gives every reading the probability 0.25 (below the threshold)."""
+
+    def predict_proba(self, x):
+        return np.tile([0.75, 0.25], (len(x), 1))
+
+
+def hand_rows(readings: list[tuple[str, int, float]]) -> pd.DataFrame:
+    """(device, minute, raw temperature) -> validated rows as the state function receives them."""
+    return pd.DataFrame(
+        {
+            "device_id": [d for d, _, _ in readings],
+            "_order": [m * MIN for _, m, _ in readings],
+            "temperature": [t for _, _, t in readings],
+            "reason": None,
+            "raw": "{}",
+            "source": "f",
+            "line": np.arange(len(readings)),
+        }
+    )
+
+
+# Two devices, window 2, three batches. Cleaned, (x - 70) / 10 after a null -> fill 70 and
+# 999 -> clip 120: dev-a 80, 100, null, 999 -> 1, 3, 0, 5; dev-b 90, 60 -> 2, -1.
+HAND_BATCHES = [
+    [("dev-a", 1, 100.0), ("dev-a", 0, 80.0)],  # arriving newest first
+    [("dev-b", 2, 90.0), ("dev-a", 2, np.nan)],
+    [("dev-a", 3, 999.0), ("dev-b", 3, 60.0)],
+]
+HAND_FEATURES = [  # device, minute: x, mean, std, min, max, slope, delta (window 2), since (s)
+    ("dev-a", 0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0),  # window (1)
+    ("dev-a", 1, 3.0, 2.0, 1.0, 1.0, 3.0, 2.0, 2.0, 60.0),  # (1, 3): deviations -1, 1; slope 2 per reading
+    ("dev-a", 2, 0.0, 1.5, 1.5, 0.0, 3.0, -3.0, -3.0, 120.0),  # (3, 0): deviations 1.5, -1.5
+    # (0, 5): deviations -2.5, 2.5; slope (-0.5 * -2.5 + 0.5 * 2.5) / (0.25 + 0.25) = 5; since
+    # from minute 0, which the state no longer holds (it keeps 2 readings a device)
+    ("dev-a", 3, 5.0, 2.5, 2.5, 0.0, 5.0, 5.0, 5.0, 180.0),
+    ("dev-b", 2, 2.0, 2.0, 0.0, 2.0, 2.0, 0.0, 0.0, 0.0),  # its own first reading
+    ("dev-b", 3, -1.0, 0.5, 1.5, -1.0, 2.0, -3.0, -3.0, 60.0),  # (2, -1)
+]
+HAND_COLUMNS = [
+    "temperature",
+    *(f"temperature_{s}_2" for s in ("mean", "std", "min", "max", "slope", "delta")),
+]
+
+
+def test_step_features_worked_by_hand():
+    ctx = Context(SMALL, TEMPERATURE, threshold=0.5, quiet_us=5 * MIN, top_k=1, order_is_time=True)
+    model = Model(Quarter(), SMALL, threshold=0.5)
+    st, outs = BucketState.empty(ctx), []
+    for readings in HAND_BATCHES:  # no watermark delay: each batch releases up to its newest minute
+        out, st = step(ctx, model, hand_rows(readings), st, 0)
+        st = BucketState.unpack(st.pack())
+        outs.append(out)
+    assert [len(o) for o in outs] == [2, 2, 2]
+    assert st.readings.groupby("device_id").size().to_dict() == {"dev-a": 2, "dev-b": 2}
+    got = pd.concat(outs).sort_values(["device_id", "_order"])
+    assert (got["kind"] == "scored").all() and (got["probability"] == 0.25).all() and not got["alert"].any()
+    names = [*HAND_COLUMNS, "since"]
+    assert [
+        (d, o // MIN, *(float(v) for v in rest))
+        for d, o, *rest in got[["device_id", "_order", *names]].itertuples(index=False)
+    ] == HAND_FEATURES
+    # the reference the longer tests below compare against gives the same values
+    raw = hand_rows([r for b in HAND_BATCHES for r in b])
+    raw = raw.assign(ts=pd.to_datetime(raw["_order"], unit="us", utc=True))
+    ref = features_by_definition(raw, TEMPERATURE, SMALL)
+    minutes = (ref["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(minutes=1)
+    assert [
+        (d, m, *(float(v) for v in rest))
+        for d, m, *rest in zip(ref["device_id"], minutes, *(ref[c] for c in names))
+    ] == HAND_FEATURES
+
+
+def test_step_matches_features_by_definition_and_ignores_arrival_order(ctx):
     frame = events_frame(events(1, 150, seed=7))
     rows = as_rows(frame)
     batches = [rows.iloc[i : i + 25] for i in range(0, 150, 25)]
@@ -120,14 +201,14 @@ def test_step_matches_batch_features_and_ignores_arrival_order(ctx):
         )
     # the last batch releases up to its newest minute (149) less the 2-minute delay: 0..147
     assert len(scored) == 148
-    expected = with_features(clean_sensors(frame, CLEANING), ctx.features).iloc[: len(scored)]
+    expected = features_by_definition(frame, CLEANING, ctx.features).iloc[: len(scored)]
     for name in ctx.features.names:
         np.testing.assert_allclose(scored[name].to_numpy(), expected[name].to_numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_many_devices_in_one_bucket_match_batch_features(ctx):
+def test_many_devices_in_one_bucket_match_features_by_definition(ctx):
     """Five devices' interleaved, shuffled readings through one bucket's state in 7 batches:
-    every released reading has the batch job's features for its device."""
+    every released reading has its device's features by definition."""
     frame = events_frame(events(5, 400, seed=5))
     rows = as_rows(frame).sample(frac=1.0, random_state=3)
     rows = rows.sort_values("_order", kind="stable")  # arrival by minute, shuffled inside one
@@ -135,7 +216,7 @@ def test_many_devices_in_one_bucket_match_batch_features(ctx):
     out = run_steps(ctx, batches)
     assert (out["kind"] == "scored").all()
     assert not out.duplicated(["device_id", "_order"]).any()
-    expected = with_features(clean_sensors(frame, CLEANING), ctx.features)
+    expected = features_by_definition(frame, CLEANING, ctx.features)
     expected = expected.assign(_order=expected["ts"].astype("int64") // 1000).set_index(
         ["device_id", "_order"]
     )
