@@ -19,6 +19,7 @@ Parquet types, without a Spark job of their own. Paths go through Hadoop's FileS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -127,7 +128,8 @@ class Sink:
     def _merge(self, spark: SparkSession, group: list[dict], level: int) -> None:
         staged, token = self.staging("compact")
         paths = [f"{self.path}/{e['name']}" for e in group]
-        spark.read.parquet(*paths).coalesce(1).write.options(**self.options).parquet(staged)
+        with sink_timestamps(spark):
+            spark.read.parquet(*paths).coalesce(1).write.options(**self.options).parquet(staged)
         parts = [(n, size) for n, size in self.fs.lengths(staged).items() if n.startswith("part-")]
         if len(parts) != 1:  # an empty merge writes no file: keep the originals
             self.fs.delete(f"{self.path}/_staging")
@@ -153,10 +155,28 @@ class Sink:
             self.fs.delete(f"{self.path}/{e['name']}")
 
 
+@contextlib.contextmanager
+def sink_timestamps(spark: SparkSession):
+    """Every file of a sink stores timestamps one way, INT96 as commit_rows' pyarrow files do,
+    whatever the session says (jobs/clean.py's TIMESTAMP_MICROS, a user's --conf): a merge of
+    mixed files would change a column's type between a batch and its compacted form."""
+    key = "spark.sql.parquet.outputTimestampType"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "INT96")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
 def commit_batch(frame: DataFrame, sink: Sink, batch_id: int) -> None:
     """Write one batch's rows into the sink, replacing an earlier attempt's (idempotent)."""
     staged, token = sink.staging(batch_id)
-    frame.write.options(**sink.options).parquet(staged)
+    with sink_timestamps(frame.sparkSession):
+        frame.write.options(**sink.options).parquet(staged)
     sink.publish(batch_id, staged, token)
 
 
