@@ -17,7 +17,9 @@ import json
 
 import mrlib
 from sensorpipe.core.codec import encode_key, encode_row, encoders, escape, key_encoders
-from sensorpipe.core.rows import DUPLICATE, MALFORMED, REASONS, decode_line, is_blank, raw_text
+from sensorpipe.core.fastrows import compile_row
+from sensorpipe.core.rows import DUPLICATE, MALFORMED, REASONS, decode_line, raw_text
+from sensorpipe.core.values import WHITESPACE
 
 GROUP = "sensorpipe"
 
@@ -34,7 +36,8 @@ def reject(reason: str, source: str, line: int, raw: str) -> str:
     return json.dumps({"reason": reason, "source": source, "line": line, "raw": raw}, ensure_ascii=False)
 
 
-def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
+def map_split(job: dict, file_idx: int, stream, out, counts: dict) -> None:
+    """Map one split: stream yields Hadoop's 'offset<TAB>line' records as bytes."""
     entry = job["files"][file_idx]
     source, header_offset = entry["path"], entry["header_offset"]
     layout = (
@@ -46,34 +49,50 @@ def map_split(job: dict, file_idx: int, recs, out, counts: dict) -> None:
     key_index = layout.key_index if layout else []
     key_encode = key_encoders([columns[i] for i in key_index])
     keyed = bool(job["spec"].key)
-    before = None
-    for local, (offset, raw) in enumerate(recs):
+    fast = (compile_row(layout) if layout is not None else None) or (lambda text: None)
+    write = out.write
+    rows_in, before, file_tag = 0, None, f"{file_idx:06d}:"
+    for local, record in enumerate(stream):
+        tab = record.index(b"\t")
+        offset = int(record[:tab])
         if before is None:
             before = line_numbers(job, file_idx, offset)
         if offset == header_offset:
             continue
+        raw = record[tab + 1 :]
         text = decode_line(raw, offset == 0)
-        if text is not None and is_blank(text):
-            continue
-        counts["rows_in"] += 1
         line_no = before + local + 1
+        done = fast(text) if text else None  # (key, row) of a line kept as it is: most lines
+        if done is not None:
+            rows_in += 1
+            group, row = done
+            if keyed:
+                write(f"K\t{group}\t{file_tag}{offset:020d}\t{line_no}\t{text}\t{row}\n")
+            else:
+                where = f"{file_tag}{offset:020d}"
+                write(f"K\t{where}\t{where}\t{line_no}\t\t{row}\n")
+            continue
+        if text is not None and not text.strip(WHITESPACE):
+            continue  # a blank line (never one the shortcut keeps)
+        rows_in += 1
         where = f"{file_idx:06d}:{offset:020d}"
         reason, values = (MALFORMED, None) if text is None or layout is None else layout.parse(text)
         if reason:
             counts[reason] = counts.get(reason, 0) + 1
             rej = reject(reason, source, line_no, raw_text(raw, offset == 0))
-            out.write(f"R\t{where}\t-\t{rej}\n")
+            write(f"R\t{where}\t-\t{rej}\n")
             continue
         row = encode_row([values[i] for i in kept], encode)
         group = encode_key([values[i] for i in key_index], key_encode) if keyed else where
-        out.write(f"K\t{group}\t{where}\t{line_no}\t{escape(text) if keyed else ''}\t{row}\n")
+        write(f"K\t{group}\t{where}\t{line_no}\t{escape(text) if keyed else ''}\t{row}\n")
+    counts["rows_in"] += rows_in
 
 
 def main() -> None:
     job = mrlib.load_job()
     file_idx = mrlib.current_file_index(job)
     counts = dict.fromkeys(["rows_in", *(r for r in REASONS if r != DUPLICATE)], 0)
-    map_split(job, file_idx, mrlib.records(), sys.stdout, counts)
+    map_split(job, file_idx, sys.stdin.buffer, sys.stdout, counts)
     for name, n in counts.items():
         mrlib.counter(GROUP, name, n)
         sys.stdout.write(mrlib.count_record(name, n))

@@ -111,3 +111,105 @@ def test_field_splitter_accepts_exactly_the_line_grammar():
     for _ in range(20_000):
         line = "".join(rng.choice('ab ,"\t') for _ in range(rng.randint(1, 9)))
         assert (split_fields(line, ",") is not None) == bool(grammar.match(line)), line
+
+
+def _reference(layout, text):
+    """Layout.parse's (reason, record key as codec encodes it, kept values) of a line."""
+    from sensorpipe.core.codec import encode_key, key_encoders  # noqa: PLC0415
+
+    reason, values = layout.parse(text)
+    if reason:
+        return reason, None, None
+    keys = key_encoders([layout.columns[i] for i in layout.key_index])
+    return (
+        None,
+        encode_key([values[i] for i in layout.key_index], keys),
+        [values[i] for i in layout.kept_index],
+    )
+
+
+def test_compiled_row_takes_common_lines_and_leaves_the_rest():
+    from sensorpipe.core.fastrows import compile_row  # noqa: PLC0415
+
+    spec = parse_spec(
+        {
+            "dataset": {"name": "t", "key": ["id", "ts", "n"], "drop": ["secret"]},
+            "columns": [
+                {"name": "id", "type": "string", "required": True},
+                {"name": "ts", "type": "timestamp"},
+                {"name": "x", "type": "float", "range": [0.0, 10.0]},
+                {"name": "n", "type": "int", "on_invalid": "reject"},
+                {"name": "secret", "type": "int"},
+            ],
+        }
+    )
+    encode = compile_row(make_layout(spec, ["n", "ts", "id", "x", "secret", "extra"], "in.csv"))
+    assert encode("+07,2026-01-01T00:00:00Z,a,2.50,1,hi") == (
+        "a\x1f1767225600000000\x1f7",  # the key canonical: equal values, equal keys
+        "a\t1767225600000000\t2.50\t+07\thi",  # numbers as written: float()/int() read them exactly
+    )
+    assert encode("7,1767225600,a b,1e0,-3,x y") == (
+        "a b\x1f1767225600000000\x1f7",
+        "a b\t1767225600000000\t1e0\t7\tx y",
+    )
+    for line in [
+        "7,0,a,11,1,x",  # out of range: null, for the reference path
+        "7,0,a,inf,1,x",  # not finite
+        "7,0,a,1_0,1,x",  # float() reads it, the grammar does not
+        "7,0,a,١,1,x",  # non-ASCII digit
+        "7,0,a,NaN,1,x",  # a null token
+        "7,0,a,,1,x",
+        "7,0, a,1,1,x",  # spaces to strip
+        '7,0,"a",1,1,x',  # quotes
+        "7,0,a\\b,1,1,x",  # a backslash codec would escape
+        "7,0,a,1,1",  # a field short
+        "7,x,a,1,1,x",  # not a timestamp
+        "7.0,0,a,1,1,x",  # not an int
+        "9223372036854775808,0,a,1,1,x",  # beyond int64
+    ]:
+        assert encode(line) is None, line
+
+
+def test_compiled_row_agrees_with_layout_parse():
+    """On random lines, every line the compiled row takes, Layout.parse keeps with the same
+    values (decoded from the row as the later passes decode it) and the same key."""
+    import random  # noqa: PLC0415
+
+    from sensorpipe.core.codec import decode_row, decoders  # noqa: PLC0415
+    from sensorpipe.core.fastrows import compile_row  # noqa: PLC0415
+
+    lay = layout()
+    encode = compile_row(lay)
+    decode = decoders(lay.stored)
+    rng = random.Random(3)
+    pieces = [
+        "a",
+        "b c",
+        "1",
+        "+2",
+        "-0",
+        "0.5",
+        "1e1",
+        "3.",
+        ".5",
+        "1_0",
+        "inf",
+        "nan",
+        "11",
+        "?",
+        "NA",
+        "",
+        " 1",
+        "x",
+    ]
+    taken = 0
+    for _ in range(50_000):
+        line = ",".join(rng.choice(pieces) for _ in range(rng.choice((3, 4, 4, 4, 5))))
+        got = encode(line)
+        if got is None:
+            continue
+        taken += 1
+        reason, key, values = _reference(lay, line)
+        assert reason is None and got[0] == key, line
+        assert [repr(v) for v in decode_row(got[1], decode)] == [repr(v) for v in values], line
+    assert taken > 300  # the shortcut was tried on enough lines

@@ -1,7 +1,9 @@
 """Text encoding of parsed rows between MapReduce passes, and of the clean CSV output.
 
 Between passes a row is its values joined by tabs: null is \\N, strings are escaped so that
-no tab or newline survives, numbers are exact (repr), timestamps are epoch microseconds.
+no tab or newline survives, numbers are exact (repr, or the field's own text where it is valid
+for its grammar: float() or int() reads it back exactly; see fastrows), timestamps are epoch
+microseconds. Record keys are canonical: equal values, equal text.
 """
 
 from __future__ import annotations

@@ -79,15 +79,15 @@ def is_blank(line: str) -> bool:
 
 def decode_line(raw: bytes, at_file_start: bool) -> str | None:
     """Text of one physical line without its line ending (and the file's BOM); None if not UTF-8."""
-    if raw.endswith(b"\n"):
-        raw = raw[:-1]
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if at_file_start and text.startswith(BOM):
+    if text[-1:] == "\n":
+        text = text[:-1]
+    if text[-1:] == "\r":
+        text = text[:-1]
+    if at_file_start and text[:1] == BOM:
         text = text[1:]
     return text
 
