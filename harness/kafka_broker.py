@@ -8,6 +8,7 @@ in its own process group, and it counts as up when a client gets its metadata.
 from __future__ import annotations
 
 import base64
+import struct
 import subprocess
 import uuid
 from contextlib import contextmanager
@@ -39,9 +40,13 @@ group.initial.rebalance.delay.ms=0
 """
 
 
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")  # a record batch's attributes & 7
+
+
 @dataclass(frozen=True)
 class Broker:
     bootstrap: str  # 127.0.0.1:P
+    logs: Path | None = None  # log.dirs: <topic>-<partition>/<base offset>.log segments
 
     def create_topic(self, name: str, partitions: int = 2) -> str:
         from confluent_kafka.admin import AdminClient, NewTopic  # noqa: PLC0415
@@ -50,6 +55,20 @@ class Broker:
         for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
             future.result(30)
         return name
+
+    def batch_codecs(self, topic: str, partition: int = 0) -> list[str]:
+        """The compression of each record batch the broker stored, read from its log segments
+        (Kafka's record batch v2: baseOffset int64, batchLength int32, partitionLeaderEpoch
+        int32, magic int8, crc int32, attributes int16, ...; all big-endian)."""
+        codecs = []
+        for segment in sorted((self.logs / f"{topic}-{partition}").glob("*.log")):
+            data, at = segment.read_bytes(), 0
+            while at + 23 <= len(data):
+                (length,) = struct.unpack_from(">i", data, at + 8)
+                (attributes,) = struct.unpack_from(">h", data, at + 21)
+                codecs.append(CODECS[attributes & 7])
+                at += 12 + length
+        return codecs
 
 
 def java(main: str, *args: str) -> list[str]:
@@ -88,6 +107,6 @@ def running_kafka(base: Path):
     try:
         bootstrap = f"127.0.0.1:{port}"
         poll("Kafka broker", lambda: _metadata(bootstrap), 90, [broker], [log])
-        yield Broker(bootstrap)
+        yield Broker(bootstrap, base / "data")
     finally:
         stop_daemon(broker)

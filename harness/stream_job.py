@@ -1,6 +1,8 @@
 """The streaming job as the bench and the kill -9 harness run it: one spark-submit of
 streaming/score_stream.py in its own process group, killed with SIGKILL (the whole tree),
 restarted from a snapshot of the code, watched through its checkpoint's offsets/ and commits/.
+Or as a user runs it: `sensorpipe stream` (start_cli), stopped by a signal, its Prometheus
+endpoint scraped (scrape).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +84,39 @@ class Job:
         if self.proc.poll() is not None:
             tail = self.log.read_text(errors="replace")[-3000:]
             raise JobDied(f"job exited with {self.proc.returncode}:\n{tail}")
+
+
+def start_cli(args: list[str], log: Path) -> subprocess.Popen:
+    """`sensorpipe stream ARGS` in a session of its own (a signal to its group is a Ctrl-C), stderr
+    and stdout to `log`."""
+    cmd = [sys.executable, "-m", "sensorpipe.cli", "stream", *args]
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def scrape(port: int) -> dict[str, float] | None:
+    """The samples at http://127.0.0.1:PORT/metrics as {'name{label="v"}': value}; None while
+    nothing answers there."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
 
 
 def snapshot(dest: Path) -> Path:

@@ -15,6 +15,7 @@ rejects counted in the stats' aggregation, never derived from them.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 
@@ -32,12 +33,15 @@ from jobs.parse import (
     with_parsed_columns,
 )
 from sensorpipe.core.inputs import InputError
+from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError, report_document
 from sensorpipe.core.rows import REASONS, LayoutError, carried_columns, make_layout, stored_columns
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.stats import stats_document
 from sensorpipe.core.transform import fit_params, output_names
 from sensorpipe.spark.hfs import HadoopFS, display
+
+log = logging.getLogger("jobs.clean")  # not __name__: spark-submit runs this file as __main__
 
 
 def plan(fs: HadoopFS, spec: Spec, paths: list[str]):
@@ -100,12 +104,14 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     spec = load_spec(spec_path)
     fs = HadoopFS(spark)
     paths = fs.list_inputs(input_path)
+    log.debug("[spark] %d input file(s): %s", len(paths), ", ".join(display(p) for p in paths))
     parsed, columns = flag_rows(spark, spec, paths)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once; every later pass reads this
     dups = duplicated_keys(parsed, len(spec.key)).persist() if spec.key else None
     flagged = parsed.transform(with_duplicates_rejected(dups, len(spec.key)))
     try:
         counts, per_column = fit(flagged, columns)
+        log.info("[spark] stats: %s rows in (%.1fs)", f"{counts['rows_in']:,}", time.time() - started)
         params = [fit_params(c, per_column[c.out]) for c in columns]
         stats = stats_document(spec, columns, counts["rows_clean"], per_column, output_names(params))
         clipped = clipped_counts(flagged, params)
@@ -113,10 +119,12 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
             fs.write_json(f"{stage}/stats.json", stats)
             clean_rows = flagged.transform(select_clean(params, as_text=fmt == "csv"))
             rows_clean = counted_write(clean_rows, save_clean(f"{stage}/clean", fmt))
+            log.info("[spark] clean/: %s rows (%.1fs)", f"{rows_clean:,}", time.time() - started)
             rejects = flagged.where(F.col("reason").isNotNull()).select(
                 "reason", "source", "line", F.make_valid_utf8("text").alias("raw")
             )
             rejected = counted_write(rejects, lambda w: w.json(f"{stage}/rejects"))
+            log.info("[spark] rejects/: %s rows (%.1fs)", f"{rejected:,}", time.time() - started)
             if rejected != sum(counts[r] for r in REASONS):
                 raise RuntimeError(f"rejects/ got {rejected} lines; the rejects counted by reason: {counts}")
             imputed = {
@@ -149,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", required=True)
     ap.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     args = ap.parse_args(argv)
+    configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
     try:
         load_spec(args.spec)
     except SpecError as exc:

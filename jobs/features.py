@@ -19,10 +19,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.parse import split_fields
+from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import Column as SpecColumn
 from sensorpipe.core.spec import Spec, SpecError, load_spec
-from sensorpipe.model.features import FeatureConfig, feature_config
+from sensorpipe.model.features import WARMING, FeatureConfig, feature_config
 from sensorpipe.model.labels import rul_max
 from sensorpipe.spark.columns import iso_parts, parse_timestamp, strip
 from sensorpipe.spark.hfs import HadoopFS
@@ -128,7 +129,8 @@ def non_null(x: str) -> Column:
 
 
 def with_features(config: FeatureConfig, maintenance: DataFrame | None = None):
-    """Add the columns of `config.names` that are not readings, in that order.
+    """Add the columns of `config.names` that are not readings, in that order, and `warming`
+    (the reading number is below config.warmup).
 
     Rows are ordered by (device, order) within a device; the order must not repeat within
     a device (cleaned data rejects duplicate keys), else ties have no defined order.
@@ -151,7 +153,8 @@ def with_features(config: FeatureConfig, maintenance: DataFrame | None = None):
             frame = by_device.rowsBetween(-(n - 1), Window.currentRow)
             for x in config.sensors:
                 new.update(window_stats(F.col(x).cast("double"), F.col(READING), frame, n, x))
-        columns = [new[name].alias(name) for name in config.names if name in new]
+        new[WARMING] = F.col(READING) < config.warmup
+        columns = [new[name].alias(name) for name in [*config.names, WARMING] if name in new]
         return numbered.select("*", *columns).drop(READING, ORIGIN)
 
     return transform
@@ -196,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", required=True, help="Parquet directory")
     ap.add_argument("--no-labels", action="store_true", help="leave out rul and label (test series)")
     args = ap.parse_args(argv)
+    configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
     try:
         spec = load_spec(args.spec)
         features = feature_config(spec)

@@ -3,12 +3,12 @@
     spark-submit --properties-file conf/spark-defaults.conf jobs/score.py --spec conf/cmapss.toml \\
         --model models/cmapss --input ../shared/data/cmapss/test_FD001.txt --output OUT
 
-(`sensorpipe score` runs exactly this.) Features are jobs/features.py's window
-expressions; the model runs in the Python workers through mapInPandas, loaded once per
-worker (verified by sensorpipe.model.registry) and applied with sensorpipe.model.classifier.score. The
-driver pins the version `current` names when the job starts, so a switch mid-run does not
-mix two models. OUT is Parquet: device, order, probability and alert (probability >=
-the model's threshold).
+(`sensorpipe score` runs exactly this; --model may be a local path or an hdfs:// URI.)
+Features are jobs/features.py's window expressions; the model runs in the Python workers
+through mapInPandas and sensorpipe.model.classifier.score. The driver reads the version
+`current` names once (the job's pin: a switch mid-run does not mix two models), verifies it
+(sensorpipe.model.registry) and broadcasts its bytes; each worker loads them once. OUT is
+Parquet: device, order, probability and alert (probability >= the model's threshold).
 """
 
 from __future__ import annotations
@@ -23,17 +23,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from jobs.features import read_readings, with_features, write_parquet
+from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import SpecError, load_spec
 from sensorpipe.model.classifier import score
-from sensorpipe.model.registry import ModelIntegrityError, cached_model, current_version, load_model
+from sensorpipe.model.registry import ModelIntegrityError, Version, cached_model, model_of
+from sensorpipe.spark.models import read_model, ship
 
 WORKER_COLUMNS = [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
 
 
-def score_batches(where: str, sha256: str, keep: list[str], worker_columns: bool, batches):
+def score_batches(version: Version, keep: list[str], worker_columns: bool, batches):
     """mapInPandas body: the kept columns, probability and alert of each batch of feature rows."""
-    model, load = cached_model(where, sha256)
+    model, load = cached_model(version)
     for frame in batches:
         proba = score(frame, model).to_numpy()
         out = frame[keep].assign(probability=proba, alert=proba >= model.threshold)
@@ -45,15 +47,15 @@ def score_batches(where: str, sha256: str, keep: list[str], worker_columns: bool
 def with_scores(model_dir: str | Path, worker_columns: bool = False):
     """Readings (or rows with features) -> device, order, probability, alert, by the current model.
 
-    The driver reads the version once to learn its features and hash; `worker_columns`
+    The driver reads and verifies the version when the transform is applied (a local path,
+    or any URI through Hadoop's FileSystem) and broadcasts its bytes; `worker_columns`
     adds each row's worker pid and the id of the model load that scored it (a counter
     would not do: a cache shipped by value per task would ship a fresh counter too).
     """
-    where = str(current_version(model_dir).absolute())
-    model = load_model(where)
-    sha256, features = model.card["model_sha256"], model.features
 
     def transform(df: DataFrame) -> DataFrame:
+        version = read_model(df.sparkSession, str(model_dir))
+        features = model_of(version).features
         # like sensorpipe.model.classifier.score: rows that hold the features already are scored as they are
         featured = set(features.names) <= set(df.columns)
         rows = df if featured else df.transform(with_features(features))
@@ -65,7 +67,7 @@ def with_scores(model_dir: str | Path, worker_columns: bool = False):
         )
         # a partial of module functions ships by reference: workers import this module and
         # share its cache; a closure would ship the cache by value, a fresh one per task
-        body = partial(score_batches, where, sha256, keep, worker_columns)
+        body = partial(score_batches, ship(df.sparkSession, version), keep, worker_columns)
         return rows.select(*keep, *features.names).mapInPandas(body, schema)
 
     return transform
@@ -80,23 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", required=True, help="headerless raw readings")
     ap.add_argument("--output", required=True, help="Parquet directory")
     args = ap.parse_args(argv)
+    configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
     try:
         spec = load_spec(args.spec)
     except SpecError as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
-    try:
-        scores = with_scores(args.model)  # pins and verifies the version before Spark starts
-    except ModelIntegrityError as exc:
-        print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
-        return 1
     spark = SparkSession.builder.appName("sensorpipe-score").getOrCreate()
     try:
+        scores = with_scores(args.model)  # read, verified and pinned as the plan is built
         write_parquet(spark, read_readings(spark, spec, args.input).transform(scores), args.output)
     except SpecError as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
-    except (OutputError, ValueError) as exc:
+    except (ModelIntegrityError, OutputError, ValueError) as exc:
         print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
         return 1
     finally:

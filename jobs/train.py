@@ -25,15 +25,17 @@ from pyspark.sql import types as T
 
 from jobs.features import with_failure_labels, with_features
 from sensorpipe.core.hashing import file_sha256
+from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model.classifier import model_config
-from sensorpipe.model.features import FeatureConfig, feature_config
+from sensorpipe.model.features import WARMING, FeatureConfig, feature_config
 from sensorpipe.model.history import split_devices
 from sensorpipe.model.labels import label_config
 from sensorpipe.model.workflow import dir_fingerprint, fit_and_register
 from sensorpipe.spark.hfs import HadoopFS
+from sensorpipe.spark.models import model_store
 
 
 def read_clean(spark: SparkSession, spec: Spec, out: str, columns: list[str]) -> tuple[DataFrame, dict]:
@@ -84,8 +86,12 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
     columns = [features.device, features.order, *features.sensors]
     rows, stats = read_clean(spark, spec, args.input, columns)
     maintenance = read_log(spark, args.maintenance, features) if args.maintenance else None
-    labelled = rows.transform(with_features(features, maintenance)).transform(
-        with_failure_labels(features, read_log(spark, args.failures, features), label["horizon_hours"])
+    labelled = (
+        rows.transform(with_features(features, maintenance))
+        .where(~F.col(WARMING))  # the readings a model never sees (sensorpipe.model.features)
+        .transform(
+            with_failure_labels(features, read_log(spark, args.failures, features), label["horizon_hours"])
+        )
     )
     devices = [r[0] for r in rows.select(features.device).distinct().collect()]
     _, held_ids = split_devices(devices, config.holdout, config.seed)
@@ -108,7 +114,9 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
         )
     data = [{"path": args.input, "sha256": _fingerprint(args.input)}]
     data += [{"path": p, "sha256": _fingerprint(p)} for p in (args.failures, args.maintenance) if p]
-    version, card = fit_and_register(spec, frame, held, total, data, extra, args.model)
+    # an hdfs:// registry gets the version uploaded and `current` switched through Hadoop's FileSystem
+    store = model_store(spark, args.model)
+    version, card = fit_and_register(spec, frame, held, total, data, extra, args.model, store)
     return str(version), card
 
 
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--maintenance", help="maintenance log: device, ts (moves `since`'s origin)")
     ap.add_argument("--model", required=True, help="registry directory (versions and `current`)")
     args = ap.parse_args(argv)
+    configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
     spark = SparkSession.builder.appName("sensorpipe-train").getOrCreate()
     try:
         version, card = train(spark, args)

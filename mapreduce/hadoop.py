@@ -11,6 +11,7 @@ them at all: they go into report.json's `counters`, for reading, and decide noth
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_LIB = ROOT / "conf" / "hadoop" / "lib"
 LOG4J = ROOT / "conf" / "hadoop" / "log4j2.properties"
 STREAMING_MAIN = "org.apache.hadoop.streaming.HadoopStreaming"
+log = logging.getLogger(__name__)
 # A verbatim step's output lines are written exactly as the mapper printed them: with the
 # keyonlytext reader the whole line is the key and the value is null, so TextOutputFormat
 # appends no separator (the text reader would add a trailing tab to a line without one).
@@ -35,17 +37,21 @@ class HadoopMissing(RuntimeError):
 def streaming_jar() -> str:
     jars = sorted(glob.glob(str(LOCAL_LIB / "hadoop-streaming-*.jar")))
     if not jars:
-        raise HadoopMissing(f"no hadoop-streaming jar in {LOCAL_LIB}: run `make setup`")
+        raise HadoopMissing(
+            f"no hadoop-streaming jar in {LOCAL_LIB}: install Hadoop and put its `hadoop` command on"
+            " PATH (with HADOOP_HOME), or run `make setup` in a source checkout"
+        )
     return jars[-1]
 
 
 def local_command() -> list[str]:
     """java with the wheel's Hadoop client jars and the streaming jar (local job runner)."""
+    jar = streaming_jar()  # first: an installed package has no conf/hadoop/lib
     try:
         import pyspark  # noqa: PLC0415
     except ImportError:
         raise HadoopMissing(
-            "pyspark (for its Hadoop client jars) is not installed: run `make setup`"
+            "pyspark (for its Hadoop client jars) is not installed: pip install 'sensorpipe[spark]'"
         ) from None
     jars = Path(pyspark.__file__).parent / "jars"
     java = shutil.which("java") or (Path(os.environ.get("JAVA_HOME", "")) / "bin" / "java")
@@ -56,7 +62,7 @@ def local_command() -> list[str]:
         "-Xmx1g",
         f"-Dlog4j2.configurationFile={LOG4J}",
         "-cp",
-        f"{jars}/*:{streaming_jar()}",
+        f"{jars}/*:{jar}",
         STREAMING_MAIN,
     ]
 
@@ -143,9 +149,11 @@ def run_job(
     step, workdir: str, files: list[str], python: str, split_bytes: int, workers: int, echo=None
 ) -> dict:
     """Run one step; return the counters its client logged (for reading only). Raises
-    RuntimeError with the log tail on failure."""
+    RuntimeError with the log tail on failure. echo: the progress lines (default: INFO)."""
+    echo = echo or log.info
     cluster = cluster_command()
     cmd = (cluster or local_command()) + job_args(step, files, python, cluster is None, split_bytes, workers)
+    log.debug("  %s: %s", step.name, " ".join(cmd))
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
     )
@@ -153,14 +161,15 @@ def run_job(
     for raw in proc.stdout:
         line = raw.decode("utf-8", "replace")
         lines.append(line)
-        if echo and ("map " in line and "reduce " in line and "%" in line):
+        if "map " in line and "reduce " in line and "%" in line:
             echo(f"  {step.name}: {line.split('Job: ', 1)[-1].strip()}")
+        else:
+            log.debug("  %s: %s", step.name, line.rstrip())
     code = proc.wait()
-    log = "".join(lines)
     if code != 0:
         tail = "".join(lines[-40:])
         raise RuntimeError(f"Hadoop Streaming step {step.name!r} failed (exit {code}):\n{tail}")
-    return parse_counters(log)
+    return parse_counters("".join(lines))
 
 
 if __name__ == "__main__":

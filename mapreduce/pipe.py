@@ -12,6 +12,7 @@ and reporter:counter lines on stderr. Stdlib only; also a script for its own hel
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 MIN_TASKS = 2  # never fewer mappers or reducers: no script may assume it sees all the data
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -111,8 +113,8 @@ def _pump_stderr(proc, counters: Counters, label: str) -> threading.Thread:
             if line.startswith("reporter:counter:"):
                 group, name, n = line[len("reporter:counter:") :].rsplit(",", 2)
                 counters.add(group, name, int(n))
-            elif not line.startswith("reporter:status:"):
-                sys.stderr.write(f"[{label}] {line}\n")
+            elif not line.startswith("reporter:status:"):  # a script's own stderr: a traceback, a warning
+                log.warning("[%s] %s", label, line)
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
@@ -162,6 +164,7 @@ def run_job(step, workdir: str, python: str, split_bytes: int, workers: int) -> 
     splits = plan_splits(inputs, split_bytes)
     reducers = max(MIN_TASKS, step.reducers) if step.reducer else 0
     spill_dir = os.path.join(workdir, f"_spill-{step.name}")
+    log.debug("[pipe] %s: %d map tasks, %d reduce tasks", step.name, len(splits), reducers)
     os.makedirs(spill_dir, exist_ok=True)
 
     def map_task(i: int, s: Split) -> None:

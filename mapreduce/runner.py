@@ -18,6 +18,7 @@ hadoop) HDFS through pydoop; the shipped files stay local, as -files wants them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -51,6 +52,7 @@ SCRIPTS = [
     "tally_mapper.py",
 ]
 DEFAULT_SPLIT = 32 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,14 +152,16 @@ def clean(
     workers: int | None = None,
     echo=None,
 ) -> dict:
-    """Clean input_path into out with the Hadoop Streaming scripts; return report.json."""
+    """Clean input_path into out with the Hadoop Streaming scripts; return report.json.
+    echo: where the progress lines go (default: the logger, at INFO)."""
     started = time.time()
-    echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     spec = load_spec(spec_path)
     store = file_store(engine, input_path, out)
     run_plan = plan(spec, input_path, store)
     python, workers = python or sys.executable, workers or max(2, os.cpu_count() or 2)
+    log.debug("[%s] %d input file(s), %d workers, %s", engine, len(run_plan.paths), workers, python)
     with store.staged_output(out) as stage, _local_work(store, stage) as local:
+        log.debug("[%s] staging %s, scripts and job.json in %s", engine, stage, local / "files")
         run = _runner(engine, local, ship(local / "files"), python, split_bytes, workers, echo)
         step = _pass_runner(engine, run, local / "files" / "job.json", run_plan.job, echo)
         figures, counters = run_passes(step, store, stage, run_plan, reducers)
@@ -174,7 +178,12 @@ def _pass_runner(engine: str, run, job_file: Path, job: dict, echo):
         write_json(job_file, job)
         t0 = time.time()
         counters = run(s)
-        echo(f"[{engine}] {s.name}: done in {time.time() - t0:.1f}s")
+        seconds = time.time() - t0
+        if echo:
+            echo(f"[{engine}] {s.name}: done in {seconds:.1f}s")
+        else:
+            fields = {"engine": engine, "step": s.name, "seconds": round(seconds, 3)}
+            log.info("[%s] %s: done in %.1fs", engine, s.name, seconds, extra=fields)
         return counters
 
     return step

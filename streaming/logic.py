@@ -34,8 +34,8 @@ import pyarrow as pa
 
 from sensorpipe.core.rows import DUPLICATE
 from sensorpipe.model.classifier import Model, score
-from sensorpipe.model.features import FeatureConfig, clean_sensors, with_features
-from sensorpipe.model.registry import cached_model
+from sensorpipe.model.features import WARMING, FeatureConfig, clean_sensors, with_features
+from sensorpipe.model.registry import Version, cached_model
 from streaming.alerts import Episodes, episodes, top_sensors
 from streaming.source import DRAIN, ORDER
 
@@ -63,8 +63,7 @@ class Context:
     top_k: int
     order_is_time: bool
     delay_us: int = 0  # the watermark's delay
-    model_dir: str = ""
-    model_sha256: str = ""
+    model: Version | None = None  # the pinned version; its bytes a broadcast once shipped (score_stream)
     maintenance: pd.DataFrame | None = None
     worker_columns: bool = False
 
@@ -198,7 +197,7 @@ def release(
     if maint is not None:
         maint = maint[maint[d].isin(active)]
     rows = with_features(frame, f, maint, first=origin, only=frame.index[due[frame.index.to_numpy()]])
-    rows = rows.assign(probability=score(rows, model).to_numpy())
+    rows = rows.assign(probability=probability(rows, model))
     alert, number, after = _episodes(ctx, rows, before)
     tops = np.full(len(rows), None, dtype=object)
     tops[alert] = top_sensors(model, rows[alert], ctx.top_k)
@@ -206,6 +205,15 @@ def release(
     after = after.assign(first=first.to_numpy()).reset_index(names=d)
     kept = devices[~devices[d].isin(active)]
     return rows.assign(kind="scored"), _concat([kept, after[devices.columns]])
+
+
+def probability(rows: pd.DataFrame, model: Model) -> np.ndarray:
+    """The model's failure probability per row; NaN for a warming reading (no alert)."""
+    warm = rows[WARMING].to_numpy(dtype=bool)
+    out = np.full(len(rows), np.nan)
+    if not warm.all():
+        out[~warm] = score(rows[~warm], model).to_numpy()
+    return out
 
 
 def _episodes(ctx: Context, rows: pd.DataFrame, before: pd.DataFrame):
@@ -267,7 +275,7 @@ def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.
 
 def process_bucket(ctx: Context, key: tuple, frames, state):
     """applyInPandasWithState body: one bucket's rows of this micro-batch."""
-    model, load = cached_model(ctx.model_dir, ctx.model_sha256)
+    model, load = cached_model(ctx.model)
     rows = pd.concat(list(frames), ignore_index=True)
     if key[0] is None:  # lines without a device are all rejected before the state
         out = _output(ctx, pd.DataFrame(), rows)

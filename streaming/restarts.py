@@ -12,13 +12,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from pathlib import Path
 
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from sensorpipe.model.registry import CARD_FILE, ModelIntegrityError, current_version
+from sensorpipe.model.registry import CARD_FILE, ModelIntegrityError, resolve
 from sensorpipe.spark.hfs import HadoopFS
+from sensorpipe.spark.models import model_store
+from sensorpipe.store.base import FILE
 
 PIN = "model.json"
 
@@ -30,12 +31,13 @@ def drain_dir(out: str) -> str:
 def pinned_version(spark: SparkSession, model_dir: str, out: str) -> str:
     """The model version directory this OUT was started with (OUT/checkpoint/model.json),
     or, at first start, the registry's current one. A replayed batch must score with the
-    model that scored it the first time. OUT may be on any Hadoop file system (HDFS)."""
+    model that scored it the first time. OUT and the registry may be on any Hadoop file
+    system (HDFS); a local version is named by its absolute path."""
     doc = read_pin(spark, out)
     if doc is None:
-        return str(current_version(model_dir).absolute())
+        return resolve(model_dir, model_store(spark, model_dir))
     where = doc["version"]
-    if not (Path(where) / CARD_FILE).is_file():
+    if model_store(spark, where).kind(f"{where}/{CARD_FILE}") != FILE:
         raise ModelIntegrityError(
             f"{out}/checkpoint/{PIN}: the model version this output was started with, {where}, "
             "is gone; restore it, or start over with a new --output"

@@ -21,59 +21,92 @@ events are sent a drain request and one more batch releases and scores all of th
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
+import signal
 import sys
+import threading
+import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from py4j.protocol import Py4JError
+from pyspark import SparkContext
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
 
+from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.model.features import feature_config
 from sensorpipe.model.history import read_log
-from sensorpipe.model.registry import ModelIntegrityError, current_version, load_model
+from sensorpipe.model.registry import ModelIntegrityError, model_of, read_version
+from sensorpipe.spark.models import model_store, ship
+from sensorpipe.store.base import Store
 from streaming import restarts
-from streaming.config import stream_config
+from streaming.config import duration_us, stream_config
 from streaming.logic import STATE_SCHEMA, Context, process_bucket
-from streaming.sinks import ProgressListener, appender, batch_writer
+from streaming.metrics import ProgressListener, StreamStats, appender, serve
+from streaming.sinks import batch_writer
 from streaming.source import (
     EVENT_TIME,
     ORDER,
     kafka_input,
+    option_pair,
     read_drain,
     read_lines,
+    source_options,
     with_validated,
 )
 
 BUCKET = "_bucket"
+log = logging.getLogger("streaming.score_stream")  # not __name__: spark-submit runs this file as __main__
 _LISTENERS: dict = {}  # the state store's partitions, fixed by the first checkpoint
 
 
-def make_context(spec: Spec, model_dir: str, maintenance: str | None = None, worker_columns=False) -> Context:
-    """Pin the current version (verified) and gather what the workers need."""
-    where = str(current_version(model_dir).absolute())
-    model = load_model(where)
+def make_context(
+    spec: Spec, model_dir: str, maintenance: str | None = None, worker_columns=False, store: Store | None = None,
+) -> Context:  # fmt: skip
+    """Read and verify the current version (through `store`: by default the one its path
+    names) and gather what the workers need; its bytes are broadcast when the query starts."""
+    version = read_version(model_dir, store)
+    model = model_of(version)
     features, stream = model.features, stream_config(spec)
     if features != feature_config(spec):
         raise SpecError(spec.path, "features", "differs from the model card's feature_config")
+    if model.card.get("maintenance_log") and not maintenance:
+        log.warning(
+            "the model was trained with a maintenance log and none was given (--maintenance): `since`"
+            " counts from each device's first reading in this stream, not from its last maintenance"
+        )
     # a model trained on a cleaning output carries its cleaning parameters; one trained on raw
     # run-to-failure files (C-MAPSS) has none and scores the raw values, as its training did
     return Context(
         features=features,
         cleaning=model.card.get("cleaning", {}),
         threshold=model.threshold,
-        quiet_us=stream.quiet_us,
+        quiet_us=quiet_us(stream, model.card),
         top_k=stream.top_sensors,
         order_is_time=spec.column(_name(spec, features.order)).type == "timestamp",
         delay_us=stream.watermark_us,
-        model_dir=where,
-        model_sha256=model.card["model_sha256"],
+        model=version,
         maintenance=read_log(maintenance, features) if maintenance else None,
         worker_columns=worker_columns,
     )
+
+
+def quiet_us(stream, card: dict) -> int:
+    """The alert episodes' quiet time: the spec's [stream] quiet when set, else the one the
+    model card chose with its threshold (sensorpipe/model/alerting.py), else 30 minutes."""
+    chosen = (card.get("alerting") or {}).get("quiet")
+    if stream.quiet is not None or not chosen:
+        return stream.quiet_us
+    return duration_us(chosen)
 
 
 def _name(spec: Spec, out: str) -> str:
@@ -105,8 +138,9 @@ def scored_events(
     events = lines.transform(with_validated(spec, ctx.features))
     # a bucket of devices per state key: one Python call does all of its devices (streaming/logic.py)
     bucket = restarts.bucket_key(F.col(ctx.features.device), keys)
-    # a partial of a module function ships by reference: workers share the module's model cache
-    body = partial(process_bucket, ctx)
+    # a partial of a module function ships by reference: workers share the module's model cache,
+    # filled from the broadcast bytes once per worker process
+    body = partial(process_bucket, replace(ctx, model=ship(spark, ctx.model)))
     return (
         events.withColumn(BUCKET, bucket)
         .withWatermark(EVENT_TIME, stream_config(spec).watermark)
@@ -123,7 +157,7 @@ def scored_events(
 
 def start(
     spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str,
-    trigger: str | None = "1 second", max_files: int | None = None, echo=None,
+    trigger: str | None = "1 second", max_files: int | None = None, echo=None, stats: StreamStats | None = None,
 ) -> StreamingQuery:  # fmt: skip
     """Start the query; trigger None means available-now (process what is there, then stop)."""
     # the state's partitions: one task per core, each doing whole buckets (a restart keeps the
@@ -139,7 +173,8 @@ def start(
     old = _LISTENERS.pop(out, None)
     if old is not None:  # a restart in the same session: one progress line per batch, not two
         spark.streams.removeListener(old)
-    _LISTENERS[out] = ProgressListener(appender(spark, f"{out}/metrics.jsonl"), by_batch, echo)
+    batch_line = echo or log.info
+    _LISTENERS[out] = ProgressListener(appender(spark, f"{out}/metrics.jsonl"), by_batch, batch_line, stats)
     spark.streams.addListener(_LISTENERS[out])
     keys = restarts.state_keys(spark, out, buckets)
     writer = (
@@ -153,17 +188,56 @@ def start(
 
 
 def run_available_now(
-    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, max_files=None, echo=None, rounds=3
-) -> None:
+    spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str, max_files=None, echo=None, rounds=3,
+    stats: StreamStats | None = None, stopping: threading.Event | None = None,
+) -> None:  # fmt: skip
     """Process the files there, then drain: repeat while devices hold events (files may keep landing)."""
     for _ in range(rounds):
-        query = start(spark, spec, ctx, landing, out, None, max_files, echo)
-        query.awaitTermination()
+        query = start(spark, spec, ctx, landing, out, None, max_files, echo, stats)
+        run_until_stopped(query, stopping)
         _flush_listeners(spark)
+        if stopping is not None and stopping.is_set():
+            return
         held = restarts.held_devices(spark, out)
         if not held:
             return
         restarts.request_drain(spark, out, _name(spec, ctx.features.device), held)
+
+
+def run_until_stopped(query: StreamingQuery, stopping: threading.Event | None, grace_s: float = 30.0) -> None:
+    """Wait for the query to end (an available-now one does); when `stopping` is set, stop it,
+    between two batches if one comes within grace_s (a batch cut short is replayed at the next
+    start anyway: the sinks commit whole batches)."""
+    while not query.awaitTermination(1):
+        if stopping is not None and stopping.is_set():
+            deadline = time.monotonic() + grace_s
+            while query.status["isTriggerActive"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _quiet_stop(query)
+            return
+
+
+def _quiet_stop(query: StreamingQuery) -> None:
+    """query.stop(), without the two warnings Spark logs when the query had no job running to
+    cancel (DAGScheduler: "Failed to cancel job group"), as one stopped between batches has none."""
+    log4j = SparkContext._jvm.org.apache.logging.log4j
+    log4j.core.config.Configurator.setLevel("org.apache.spark.scheduler.DAGScheduler", log4j.Level.ERROR)
+    query.stop()
+
+
+def stop_on_signals(stopping: threading.Event) -> threading.Event:
+    """SIGINT and SIGTERM set the event the run loop watches; a second signal ends the driver at
+    once. (Called again once the session is up: pyspark's SparkContext sets a SIGINT handler of
+    its own, which raises KeyboardInterrupt in whatever py4j call is running.)"""
+
+    def handler(signum, _frame):
+        if stopping.is_set():
+            os._exit(128 + signum)
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    return stopping
 
 
 def _flush_listeners(spark: SparkSession) -> None:
@@ -171,7 +245,9 @@ def _flush_listeners(spark: SparkSession) -> None:
     spark._jsc.sc().listenerBus().waitUntilEmpty()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The job's arguments; --kafka's topic and --kafka-option become the input
+    kafka://BOOTSTRAP/TOPIC?OPTIONS (streaming/source.py)."""
     ap = argparse.ArgumentParser(description="Score live sensor events with the current model.")
     ap.add_argument("--spec", required=True)
     ap.add_argument(
@@ -186,23 +262,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--available-now", action="store_true", help="process the files there, then stop")
     ap.add_argument("--max-files-per-trigger", type=int)
     ap.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")
+    ap.add_argument(
+        "--kafka-option", action="append", default=[], metavar="KEY=VALUE",
+        help="a Kafka source option (maxOffsetsPerTrigger=N) or client property (security.protocol=SSL)",
+    )  # fmt: skip
+    ap.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     args = ap.parse_args(argv)
     if args.kafka and not args.topic:
         ap.error("--kafka needs --topic")
+    if args.kafka_option and not args.kafka:
+        ap.error("--kafka-option needs --kafka")
     if args.kafka:
-        args.input = kafka_input(args.kafka, args.topic)
+        try:
+            options = dict(map(option_pair, args.kafka_option))
+            source_options(options)
+        except ValueError as exc:
+            ap.error(str(exc))
+        args.input = kafka_input(args.kafka, args.topic, options)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
+    stopping, stats = stop_on_signals(threading.Event()), StreamStats()
+    if args.metrics_port is not None:
+        try:
+            serve(args.metrics_port, stats)
+        except OSError as exc:
+            print(f"sensorpipe: run failed: --metrics-port {args.metrics_port}: {exc}", file=sys.stderr)
+            return 1
     try:
         spec = load_spec(args.spec)
     except SpecError as exc:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
     spark = SparkSession.builder.appName("sensorpipe-stream").getOrCreate()
+    stop_on_signals(stopping)
     try:
         try:
             pinned = restarts.pinned_version(spark, args.model, args.output)
-            ctx = make_context(spec, pinned, args.maintenance)
+            ctx = make_context(spec, pinned, args.maintenance, store=model_store(spark, pinned))
             buckets = stream_config(spec).buckets
-            restarts.pin_model(spark, args.output, ctx.model_dir, ctx.model_sha256, buckets)
+            restarts.pin_model(spark, args.output, ctx.model.where, ctx.model.sha256, buckets)
         except SpecError as exc:
             print(f"sensorpipe: {exc}", file=sys.stderr)
             return 2
@@ -210,16 +312,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
             return 1
         if args.available_now:
-            run_available_now(spark, spec, ctx, args.input, args.output, args.max_files_per_trigger)
+            run_available_now(
+                spark, spec, ctx, args.input, args.output, args.max_files_per_trigger, stats=stats, stopping=stopping
+            )  # fmt: skip
         else:
-            query = start(
-                spark, spec, ctx, args.input, args.output, _trigger(args.trigger), args.max_files_per_trigger
-            )
-            query.awaitTermination()
-    except KeyboardInterrupt:
-        print("sensorpipe: stream stopped", file=sys.stderr)
+            trigger, max_files = _trigger(args.trigger), args.max_files_per_trigger
+            query = start(spark, spec, ctx, args.input, args.output, trigger, max_files, stats=stats)
+            run_until_stopped(query, stopping)
+    except StreamingQueryException as exc:
+        print(f"sensorpipe: run failed: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    except Py4JError:
+        if not stopping.is_set():
+            raise  # the JVM went first: a signal reached spark-submit's own process too
     finally:
-        spark.stop()
+        with contextlib.suppress(Py4JError):
+            spark.stop()
+    if stopping.is_set():
+        log.info("sensorpipe: stream stopped after %d batches", stats.batches)
     return 0
 
 

@@ -20,8 +20,6 @@ Parquet types, without a Spark job of their own. Paths go through Hadoop's FileS
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 import time
 import uuid
 
@@ -31,11 +29,11 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_type
-from pyspark.sql.streaming import StreamingQueryListener
 
 from sensorpipe.model.features import FeatureConfig
 from sensorpipe.spark.hfs import HadoopFS
 from sensorpipe.store import sinks as layout
+from streaming.metrics import QUARANTINE_REASONS, batch_figures
 from streaming.source import ORDER
 
 COMPACT_FILES = "spark.sensorpipe.sinks.compactFiles"  # files of a level merged at once; 0: never
@@ -210,10 +208,8 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
     file when the batch has rows for it, or when it holds no file yet (its first file
     carries the schema readers need). Then each sink may compact (Sink.compact).
 
-    by_batch[batch_id] gets what metrics.jsonl reports of the batch: alerts, scored,
-    quarantined, and (when the order column is a time) latency_p50_s / latency_p95_s, the
-    seconds from the scored rows' event time to their commit (the p95 from the 5th event-time
-    percentile: the oldest rows waited longest).
+    by_batch[batch_id] gets what metrics.jsonl reports of the batch's output (scored,
+    quarantined by reason, alerts, latency: streaming/metrics.batch_figures).
     """
     d = features.device
     order = F.timestamp_micros(ORDER) if order_is_time else F.col(ORDER)
@@ -247,8 +243,11 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
                 F.count_if(kind == "quarantine").alias("quarantine"),
                 F.collect_list(F.when(is_scored & F.col("alert"), alert_row)).alias("alerts"),
             ]
+            metrics += [F.count_if(F.col("reason") == r).alias(r) for r in QUARANTINE_REASONS]
             if order_is_time:  # epoch microseconds
-                metrics.append(F.percentile(F.when(is_scored, F.col(ORDER)), [0.05, 0.5]).alias("event_us"))
+                event_us = F.when(is_scored, F.col(ORDER))
+                metrics.append(F.percentile(event_us, [0.05, 0.5]).alias("event_us"))
+                metrics.append(F.avg(event_us).alias("event_us_mean"))
             scored = df.observe(seen, *metrics).where(is_scored)
             commit_batch(
                 scored.select(d, features.order, *features.names, "probability", "batch_id"),
@@ -267,7 +266,7 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
                     batch_id,
                 )
             committed = time.time()
-            by_batch[batch_id] = _batch_metrics(n, len(alerts), committed)
+            by_batch[batch_id] = batch_figures(n, len(alerts), committed)
         finally:
             df.unpersist()
         fanin = int(spark.conf.get(COMPACT_FILES, str(DEFAULT_COMPACT_FILES)))
@@ -276,17 +275,6 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
             each.compact(spark, batch_id, fanin, target)
 
     return write
-
-
-def _batch_metrics(observed, alerts: int, committed: float) -> dict:
-    """What metrics.jsonl says of a batch besides Spark's progress (see batch_writer)."""
-    doc = {"alerts": alerts, "scored": observed["scored"], "quarantined": observed["quarantine"]}
-    quantiles = observed.get("event_us")
-    if quantiles:  # null when the batch scored no row
-        p05, p50 = quantiles
-        doc["latency_p50_s"] = round(committed - p50 / 1e6, 3)
-        doc["latency_p95_s"] = round(committed - p05 / 1e6, 3)
-    return doc
 
 
 def _alert_schema(features: FeatureConfig, device_type: T.DataType, order_is_time: bool) -> T.StructType:
@@ -301,50 +289,3 @@ def _alert_schema(features: FeatureConfig, device_type: T.DataType, order_is_tim
             T.StructField("episode", T.IntegerType()),
         ]
     )
-
-
-def appender(spark: SparkSession, path: str):
-    """A function appending text to a file: a local one, or one on HDFS (Hadoop's append)."""
-    if "://" not in path or path.startswith("file:"):
-        local = path.removeprefix("file://").removeprefix("file:")
-
-        def append_local(text: str) -> None:
-            with open(local, "a", encoding="utf-8") as fh:
-                fh.write(text)
-
-        return append_local
-    fs = HadoopFS(spark)
-    return lambda text: fs.append(path, text.encode())
-
-
-class ProgressListener(StreamingQueryListener):
-    """One console line per micro-batch, and each StreamingQueryProgress appended to metrics.jsonl
-    with {"sensorpipe": {"alerts", "scored", "quarantined", "latency_p50_s", "latency_p95_s"}}
-    added (batch_writer's by_batch; a replayed batch is appended again)."""
-
-    def __init__(self, append, by_batch: dict, echo=None):
-        self.append, self.by_batch = append, by_batch
-        self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
-
-    def onQueryStarted(self, event) -> None:
-        pass
-
-    def onQueryIdle(self, event) -> None:
-        pass
-
-    def onQueryTerminated(self, event) -> None:
-        pass
-
-    def onQueryProgress(self, event) -> None:
-        p = event.progress
-        doc = json.loads(p.json)
-        ours = self.by_batch.get(p.batchId) or {"alerts": None}
-        doc["sensorpipe"] = ours
-        self.append(json.dumps(doc) + "\n")
-        seconds = doc.get("durationMs", {}).get("triggerExecution", 0) / 1000
-        observed = doc.get("observedMetrics", {}).get("sensorpipe", {})
-        rows = observed.get("events", 0)  # lines; Spark's numInputRows counts whole files
-        rate = rows / seconds if seconds else 0.0
-        self.echo(
-            f"batch {p.batchId}: {rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s), {ours['alerts'] or 0} alerts"
-        )

@@ -16,6 +16,8 @@ engines.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 from pyspark.sql import Column as C
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,11 +43,42 @@ ORDER = "_order"  # the order column as a long: epoch microseconds, or the int i
 DRAIN = "_drain"  # a job-written line naming a device whose held events are to be released
 
 
-KAFKA = "kafka://"  # an input "kafka://BOOTSTRAP/TOPIC" reads a Kafka topic instead of a directory
+KAFKA = "kafka://"  # an input "kafka://BOOTSTRAP/TOPIC[?OPTIONS]" reads a Kafka topic instead of a directory
+# Spark's Kafka source options (case-insensitive) that --kafka-option passes as they are; any
+# other key is a Kafka client property, passed as kafka.<key> (a key given as kafka.<key> too)
+SOURCE_OPTIONS = {
+    "startingOffsets", "startingOffsetsByTimestamp", "startingTimestamp",
+    "startingOffsetsByTimestampStrategy", "failOnDataLoss", "maxOffsetsPerTrigger",
+    "minOffsetsPerTrigger", "maxTriggerDelay", "minPartitions", "maxRecordsPerPartition",
+    "groupIdPrefix", "includeHeaders", "kafkaConsumer.pollTimeoutMs", "fetchOffset.numRetries",
+    "fetchOffset.retryIntervalMs",
+}  # fmt: skip
+OWN_OPTIONS = {"subscribe", "subscribePattern", "assign", "kafka.bootstrap.servers"}  # --kafka, --topic
 
 
-def kafka_input(bootstrap: str, topic: str) -> str:
-    return f"{KAFKA}{bootstrap}/{topic}"
+def kafka_input(bootstrap: str, topic: str, options: dict | None = None) -> str:
+    """The input naming a topic; options (from --kafka-option) ride along as its query string."""
+    return f"{KAFKA}{bootstrap}/{topic}" + (f"?{urlencode(options)}" if options else "")
+
+
+def option_pair(text: str) -> tuple[str, str]:
+    """ "KEY=VALUE" (a --kafka-option) -> (KEY, VALUE); the value may hold "=" itself."""
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise ValueError(f"--kafka-option {text!r}: expected KEY=VALUE")
+    return key.strip(), value
+
+
+def source_options(options: dict) -> dict:
+    """--kafka-option pairs -> Spark's Kafka source options (see SOURCE_OPTIONS)."""
+    spark_names = {name.lower(): name for name in SOURCE_OPTIONS}
+    out = {}
+    for key, value in options.items():
+        name = spark_names.get(key.lower()) or (key if key.startswith("kafka.") else f"kafka.{key}")
+        if {key.lower(), name.lower()} & {k.lower() for k in OWN_OPTIONS}:
+            raise ValueError(f"--kafka-option {key}: set by --kafka / --topic")
+        out[name] = value
+    return out
 
 
 def read_kafka(spark: SparkSession, where: str) -> DataFrame:
@@ -54,15 +87,17 @@ def read_kafka(spark: SparkSession, where: str) -> DataFrame:
     The simulator keys messages by device, so one device's events share a partition and
     "first" among duplicates means offset order there. Needs the Kafka connector jars
     (sensorpipe.spark.launch.kafka_jars)."""
+    where, _, query = where.partition("?")
     bootstrap, _, topic = where.removeprefix(KAFKA).partition("/")
     if not bootstrap or not topic:
         raise ValueError(f"{where}: expected kafka://BOOTSTRAP/TOPIC")
+    options = {"startingOffsets": "earliest", "failOnDataLoss": "true"}
+    options.update(source_options(dict(parse_qsl(query, keep_blank_values=True))))
     records = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
         .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
-        .option("failOnDataLoss", "true")
+        .options(**options)
         .load()
     )
     return records.select(

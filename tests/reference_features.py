@@ -5,7 +5,7 @@ with_features and clean_sensors the stream itself calls).
 Plain Python, one reading and one window at a time, straight from the definitions in the
 docstring of sensorpipe/model/features.py (mean, population std, min, max, least-squares
 slope per reading, delta since the window's first reading; `since` from the device's first
-reading) and the cleaning a model card keeps (impute -> clip -> scale). Slow: for the few
+reading; warming) and the cleaning a model card keeps (impute -> clip -> scale). Slow: for the few
 thousand readings of a test. tests/test_stream_logic.py checks it on values worked out by hand.
 """
 
@@ -49,8 +49,8 @@ def window(w: list[float]) -> dict[str, float]:
 
 def features_by_definition(frame: pd.DataFrame, cleaning: dict, f: FeatureConfig) -> pd.DataFrame:
     """One row per reading of `frame` (raw readings), sorted by device and order: the device,
-    the order, the cleaned sensors and every feature of f.names (`since` in seconds for a
-    timestamp order)."""
+    the order, the cleaned sensors, every feature of f.names (`since` in seconds for a
+    timestamp order) and `warming` (the reading's number within its device is below f.warmup)."""
     rows = []
     for device, group in frame.groupby(f.device, sort=True):
         readings = group.sort_values(f.order, kind="stable")
@@ -62,7 +62,7 @@ def features_by_definition(frame: pd.DataFrame, cleaning: dict, f: FeatureConfig
         for t, when in enumerate(times):
             since = when - times[0]
             since = since.total_seconds() if isinstance(since, pd.Timedelta) else float(since)
-            row = {f.device: device, f.order: when, "since": since}
+            row = {f.device: device, f.order: when, "since": since, "warming": t + 1 < f.warmup}
             row.update({s: values[s][t] for s in f.sensors})
             for n in f.windows:
                 for s in f.sensors:

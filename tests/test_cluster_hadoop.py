@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -234,3 +235,52 @@ def test_stream_on_hdfs_resumes_from_its_pin(hadoop_cluster, hdfs, spark, stream
     got = read(out, "quarantine", quarantine)
     assert ((got["reason"] == "malformed_row") & (got["line"] == 301)).sum() == 2  # the lines added
     pd.testing.assert_frame_equal(got, read(str(local_out), "quarantine", quarantine))
+
+
+def test_registry_on_hdfs(hadoop_cluster, hdfs, spark, tmp_path):
+    """`sensorpipe train --model hdfs://...` publishes a version there (uploaded whole, then
+    `current` replaced by Hadoop's rename); `sensorpipe score --model hdfs://...` reads and
+    verifies it on the driver and broadcasts it: its scores equal pandas' with the model read
+    back from HDFS; a byte changed on HDFS is refused (exit 1) before anything is scored."""
+    from test_model import SPEC_TOML, unit_readings, write_raw  # noqa: PLC0415
+
+    from sensorpipe.core.spec import load_spec  # noqa: PLC0415
+    from sensorpipe.model.classifier import score  # noqa: PLC0415
+    from sensorpipe.model.raw import read_raw  # noqa: PLC0415
+    from sensorpipe.model.registry import load_model  # noqa: PLC0415
+    from sensorpipe.spark.hfs import HadoopFS  # noqa: PLC0415
+
+    spec, raw = tmp_path / "tiny.toml", tmp_path / "train.txt"
+    spec.write_text(SPEC_TOML.replace("{candidates}", '["logistic"]'))
+    rng = np.random.default_rng(7)
+    write_raw(raw, [unit_readings(u, 60 + 5 * u, 0, rng) for u in range(1, 9)])
+    registry = hadoop_cluster.url("/models/tiny")
+    args = ["--spec", str(spec), "--input", str(raw), "--model", registry]
+    check(sensorpipe(hadoop_cluster, "train", *args, "--threads", "1"))
+    version = hdfs.load(f"{registry}/current", mode="rb").decode().strip()
+    assert sorted(u.rsplit("/", 1)[-1] for u in hdfs.ls(registry)) == sorted(["current", version])
+    assert sorted(u.rsplit("/", 1)[-1] for u in hdfs.ls(f"{registry}/{version}")) == [
+        "card.json", "confusion.png", "importance.png", "model.skops", "pr.png", "roc.png",
+    ]  # fmt: skip
+
+    def score_into(out: str) -> subprocess.CompletedProcess:
+        # a plain path is on HDFS here (HADOOP_CONF_DIR's fs.defaultFS): the raw file is file://
+        scoring = ["--spec", str(spec), "--input", f"file://{raw}", "--model", registry, "--output", out]
+        return sensorpipe(hadoop_cluster, "score", *scoring, "--master", "local[2]")
+
+    out = hadoop_cluster.url("/scores/tiny")
+    check(score_into(out))
+    got = spark.read.parquet(out).toPandas().sort_values(["unit", "cycle"]).reset_index(drop=True)
+    model = load_model(registry, HadoopFS(spark))
+    assert model.card["version"] == version
+    frame = read_raw(load_spec(spec), str(raw)).sort_values(["unit", "cycle"]).reset_index(drop=True)
+    assert got[["unit", "cycle"]].equals(frame[["unit", "cycle"]].astype(got.dtypes[["unit", "cycle"]]))
+    np.testing.assert_allclose(got["probability"], score(frame, model), rtol=1e-9)
+
+    changed = bytearray(hdfs.load(f"{registry}/{version}/model.skops", mode="rb"))
+    changed[len(changed) // 2] ^= 1
+    hdfs.dump(bytes(changed), f"{registry}/{version}/model.skops")
+    proc = score_into(hadoop_cluster.url("/scores/refused"))
+    said = proc.stdout + proc.stderr  # spark-submit passes the Python driver's stderr to its stdout
+    assert proc.returncode == 1 and "SHA-256" in said, said[-2000:]
+    assert not hdfs.path.exists(hadoop_cluster.url("/scores/refused"))

@@ -3,6 +3,7 @@ comparison of two cleanings, and stopping a process tree that left its process g
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -86,10 +87,11 @@ def test_stop_all_ends_every_group_of_the_tree(tmp_path):
 @pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     """12 machines, 20 days at a reading per 30 minutes (seed 3: failures on both sides of
-    the device split), an 8-second feed."""
+    the device split), an 8-second feed of 8 days of event time (576 events/s), judged
+    against its truth at the end."""
     out = tmp_path / "demo"
     small = ["--devices", "12", "--days", "20", "--interval-s", "1800", "--seed", "3"]
-    assert demo(["--out", str(out), *small, "--stream-seconds", "8", "--rate", "100"]) == 0
+    assert demo(["--out", str(out), *small, "--stream-seconds", "8", "--feed-days", "8"]) == 0
     printed = capsys.readouterr().out
     assert "Hadoop Streaming and Spark agree on every clean row" in printed and ": yes" in printed
     for n in range(1, 7):
@@ -102,6 +104,12 @@ def test_demo_small(tmp_path, capsys):
     assert sum(pq.ParquetFile(p).metadata.num_rows for p in parts) > 0
     assert (out / "report.html").stat().st_size > 10_000
     assert f"Open the report: {out / 'report.html'}" in printed
+    assert "576 events/s for 8 s: 8.0 days of event time" in printed
+    live = r"live, judged against the feed's truth: \d+ of \d+ failures caught \(.*\), median lead .*; \d+ false of"
+    assert re.search(live, printed), printed[-2000:]
+    assert (out / "landing" / "_truth" / "failures.csv").exists()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h3>Alerts judged per event</h3>" in page and "against the feed's truth: " in page
     leftovers = subprocess.run(
         ["pgrep", "-f", str(out)], check=False, capture_output=True, text=True, timeout=30
     )

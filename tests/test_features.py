@@ -17,6 +17,7 @@ from sensorpipe.model.features import (
     _partial_windows,
     feature_config,
     with_features,
+    without_warming,
 )
 from sensorpipe.model.labels import rul_max, with_labels
 
@@ -118,6 +119,9 @@ SPEC = {"dataset": {"name": "t", "key": ["unit", "cycle"]}, "columns": [
         ({"sensors": ["tag"], "windows": [3]}, "features.sensors[0]"),
         ({"sensors": ["x"], "windows": [3], "lag": 1}, "features.lag"),
         ({"sensors": ["x"], "windows": [3], "order": "ts"}, "features.order"),
+        ({"sensors": ["x"], "windows": [3], "warmup": 0}, "features.warmup"),
+        ({"sensors": ["x"], "windows": [3], "warmup": 4}, "features.warmup"),
+        ({"sensors": ["x"], "windows": [3], "warmup": "full"}, "features.warmup"),
     ],
 )
 def test_bad_feature_sections_name_the_key(section, key):
@@ -162,3 +166,24 @@ def test_full_window_path_equals_the_masked_path(n):
     for key in plain:
         assert np.array_equal(plain[key], masked[key]), key
     assert plain[f"x_std_{n}"][-1] == 0.0 and plain[f"x_slope_{n}"][-1] == 0.0
+
+
+def test_a_devices_first_readings_are_warming_until_the_longest_window_is_full():
+    """windows [10, 60], warmup 60: readings 1..59 of each device are warming (their windows are
+    still filling), the 60th is the first a model sees; training and judging drop the rest."""
+    cfg = FeatureConfig("unit", "cycle", ("x",), (10, 60), warmup=60)
+    frame = pd.DataFrame({"unit": [1] * 70 + [2] * 3, "cycle": [*range(70), 0, 1, 2], "x": 1.0})
+    frame.loc[1, "x"] = 1e6  # a huge spike at the device's second reading
+    out = with_features(frame, cfg)
+    assert out["warming"].tolist() == [True] * 59 + [False] * 11 + [True] * 3
+    assert without_warming(out)["cycle"].tolist() == list(range(59, 70))
+    # the default (warmup 1) warms nothing: run-to-failure series such as C-MAPSS start fresh
+    assert not with_features(frame, config(windows=(10, 60)))["warming"].any()
+
+
+def test_warmup_comes_from_the_spec_and_the_shipped_fleet_spec_waits_for_full_windows():
+    spec = parse_spec({**SPEC, "features": {"sensors": ["x"], "windows": [3, 2], "warmup": 3}})
+    assert feature_config(spec) == FeatureConfig("unit", "cycle", ("x",), (2, 3), warmup=3)
+    shipped = feature_config(load_spec(ROOT / "conf" / "sensors.toml"))
+    assert shipped.warmup == max(shipped.windows) == 60
+    assert feature_config(load_spec(ROOT / "conf" / "cmapss.toml")).warmup == 1

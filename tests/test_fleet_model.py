@@ -116,7 +116,8 @@ def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_pa
     devices = [f"dev-{i:05d}" for i in range(12)]
     assert len(card["holdout_devices"]) == 3 and set(card["holdout_devices"]) <= set(devices)
     assert card["devices"] == 9
-    assert card["metrics"]["holdout"]["n"] == 3 * 480 * 12  # three devices, a reading every 5 minutes
+    # three devices, a reading every 5 minutes, less each one's first 59 ([features] warmup = 60)
+    assert card["metrics"]["holdout"]["n"] == 3 * (480 * 12 - 59)
     assert set(card["cleaning"]) == {"temperature", "vibration", "pressure", "rpm", "load"}
     assert card["label"]["horizon_hours"] == 24.0
     assert json.loads(json.dumps(card["baseline"]["holdout"]))["n"] == card["metrics"]["holdout"]["n"]
@@ -125,6 +126,30 @@ def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_pa
         str(sim / "failures.csv"),
         str(sim / "maintenance.csv"),
     ]
+    # alerting chosen per event on the out-of-fold predictions, for the spec's objective
+    alerting = card["alerting"]
+    assert alerting["objective"] == {
+        "max_false_per_device_day": 0.02,
+        "window_hours": 72.0,
+        "min_lead_hours": 1.0,
+    }
+    assert alerting["model"] == "logistic" and alerting["quiet"] in ("30 minutes", "2 hours", "6 hours")
+    assert card["threshold"] == alerting["threshold"]
+    oof = card["metrics"]["out_of_fold_events"]
+    assert oof == alerting["out_of_fold_events"] and alerting["failures_behind"] == oof["judged"]
+    assert oof["threshold"] == card["threshold"] and oof["quiet_hours"] == alerting["quiet_hours"]
+    assert card["baseline"]["oof_events"]["quiet_hours"] == alerting["quiet_hours"]
+    assert card["metrics"]["holdout_events"]["quiet_hours"] == alerting["quiet_hours"]
+    # `evaluate` on a fleet judges per event with the card's threshold and quiet, baseline beside
+    out = tmp_path / "eval"
+    args = ["evaluate", "--spec", str(spec), "--model", str(tmp_path / "m"), "--input", str(fleet / "clean")]
+    assert cli([*args, *logs, "--output", str(out)]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    e = doc["events"]
+    assert (e["threshold"], e["quiet_hours"]) == (card["threshold"], alerting["quiet_hours"])
+    assert e["judged"] + e["unjudged"] == e["failures"] == len(pd.read_csv(sim / "failures.csv"))
+    assert len(pd.read_csv(out / "alerts.csv")) == e["alerts"]
+    assert doc["baseline"]["events"]["failures"] == e["failures"] and doc["n"] == doc["baseline"]["test"]["n"]
 
 
 def test_label_section_needs_exactly_one_rule(tmp_path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -14,6 +12,7 @@ from conftest import ROOT
 from sensorpipe.cli import main as cli
 from sensorpipe.sim.kafka import messages, run_kafka
 from sensorpipe.spark.launch import kafka_jars, spark_env, spark_submit_command
+from streaming.source import source_options
 
 
 class Producer:
@@ -65,7 +64,7 @@ def test_events_go_out_at_the_rate_one_interval_at_a_time():
         1.0,
         clock=lambda: now[0],
         sleep=sleep,
-        make_producer=lambda _: producer,
+        make_producer=lambda *_: producer,
     )
     assert sleeps == [1.0, 1.0]  # each interval's events leave at its end
     assert got == {"events": 5, "delivered": 5, "seconds": 2.0}  # 2 then 3: floor(k * rate)
@@ -76,11 +75,6 @@ def test_events_go_out_at_the_rate_one_interval_at_a_time():
         ("t", b"d1"),
         ("t", b"d0"),
     ]
-
-
-def test_cluster_toml_names_the_connector_jars_that_setup_resolves():
-    conf = tomllib.loads((ROOT / "conf" / "cluster.toml").read_text())
-    assert sorted(conf["kafka"]["connector_jars"]) == [Path(j).name for j in kafka_jars()]
 
 
 @pytest.mark.cluster
@@ -97,6 +91,7 @@ def test_simulated_events_reach_kafka_and_spark_reads_them_back(kafka_broker, tm
         "--duration",
         "0.3",
     ]
+    argv += ["--truth", str(tmp_path / "truth")]  # not truth-TOPIC in the working directory
     assert cli([*argv, "--kafka", kafka_broker.bootstrap, "--topic", topic]) == 0
     out = tmp_path / "read"
     job = ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--output", str(out)]
@@ -129,3 +124,66 @@ def test_simulated_events_reach_kafka_and_spark_reads_them_back(kafka_broker, tm
 
 # That `sensorpipe stream --kafka` scores, alerts and quarantines what a landing-directory run
 # does on the same events: tests/test_stream_faults.py (its Kafka run's reference reads files).
+
+
+def test_kafka_options_are_key_value_pairs(capsys, tmp_path):
+    spec = str(ROOT / "conf" / "sensors.toml")
+    stream = ["stream", "--spec", spec, "--model", "m", "--kafka", "b:1", "--topic", "t", "--output", "o"]
+    with pytest.raises(SystemExit) as exc:
+        cli([*stream, "--kafka-option", "maxOffsetsPerTrigger"])
+    assert exc.value.code == 2
+    assert "expected KEY=VALUE, got 'maxOffsetsPerTrigger'" in capsys.readouterr().err
+    simulate = ["simulate", "--spec", spec, "--devices", "1", "--rate", "1", "--kafka", "b:1", "--topic", "t"]
+    with pytest.raises(SystemExit) as exc:
+        cli([*simulate, "--kafka-option", "=gzip"])
+    assert exc.value.code == 2
+    assert "expected KEY=VALUE, got '=gzip'" in capsys.readouterr().err
+    # a value the producer refuses: a usage error naming it, before anything is sent
+    truth = ["--truth", str(tmp_path / "truth"), "--duration", "1"]
+    assert cli([*simulate, *truth, "--kafka-option", "linger.ms=soon"]) == 2
+    assert "--kafka-option linger.ms=soon: Invalid value" in capsys.readouterr().err
+
+
+def test_source_options_pass_spark_names_as_they_are_and_prefix_client_properties():
+    given = {"maxOffsetsPerTrigger": "100", "startingoffsets": "latest", "security.protocol": "SASL_SSL"}
+    given["kafka.sasl.mechanism"] = "PLAIN"
+    assert source_options(given) == {
+        "maxOffsetsPerTrigger": "100",
+        "startingOffsets": "latest",
+        "kafka.security.protocol": "SASL_SSL",
+        "kafka.sasl.mechanism": "PLAIN",
+    }
+    with pytest.raises(ValueError, match="--kafka-option subscribe: set by --kafka / --topic"):
+        source_options({"subscribe": "other"})
+    with pytest.raises(ValueError, match="--kafka-option bootstrap.servers: set by --kafka / --topic"):
+        source_options({"bootstrap.servers": "elsewhere:9092"})
+
+
+@pytest.mark.cluster
+def test_kafka_options_reach_the_producer_and_the_stream(kafka_broker, stream_model, tmp_path):
+    """compression.type reaches the simulator's producer (the broker stores gzip batches; the
+    default is none), maxOffsetsPerTrigger the stream's source (300 events in batches of 100;
+    one batch without it)."""
+    topic = kafka_broker.create_topic("options", partitions=1)
+    spec = str(ROOT / "conf" / "sensors.toml")
+    argv = ["simulate", "--spec", spec, "--devices", "3", "--clean", "--start", "2026-11-01T00:00:00Z"]
+    argv += ["--rate", "1000", "--file-interval", "0.1", "--duration", "0.3"]  # 300 events
+    argv += ["--kafka", kafka_broker.bootstrap, "--topic", topic, "--truth", str(tmp_path / "truth")]
+    argv += ["--kafka-option", "compression.type=gzip"]
+    assert cli(argv) == 0
+    codecs = kafka_broker.batch_codecs(topic)
+    assert len(codecs) >= 1 and set(codecs) == {"gzip"}
+    out = tmp_path / "out"
+    argv = ["stream", "--spec", spec, "--model", str(stream_model), "--output", str(out), "--available-now"]
+    argv += [
+        "--kafka",
+        kafka_broker.bootstrap,
+        "--topic",
+        topic,
+        "--kafka-option",
+        "maxOffsetsPerTrigger=100",
+    ]
+    assert cli(argv) == 0
+    lines = [json.loads(x)["sensorpipe"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["events"] for x in lines if x["events"]] == [100, 100, 100]
+    assert sum(x["scored"] for x in lines) == 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,10 +15,21 @@ from threadpoolctl import threadpool_limits
 from conftest import ROOT, SHARED
 from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import parse_spec
+from sensorpipe.model import registry
 from sensorpipe.model.classifier import model_config, score, train
 from sensorpipe.model.features import feature_config, with_features
 from sensorpipe.model.labels import with_labels
-from sensorpipe.model.registry import CURRENT, ModelIntegrityError, load_model, save_model, set_current
+from sensorpipe.model.registry import (
+    CURRENT,
+    ModelIntegrityError,
+    cached_model,
+    load_model,
+    publish,
+    read_version,
+    save_model,
+    set_current,
+)
+from sensorpipe.store.local import LocalStore
 
 SPEC_TOML = """
 [dataset]
@@ -106,6 +118,8 @@ def test_train_writes_a_version_with_card_and_plots(tiny):
     assert card["spec"]["sha256"] and len(card["training_data"][0]["sha256"]) == 64
     assert {"scikit-learn", "skops", "numpy", "pandas"} <= set(card["libraries"])
     assert card["baseline"]["sensor"] in ("a", "b") and 0 < card["threshold"] < 1
+    # run-to-failure series without timestamps or a failure log: the per-reading path (F1 threshold)
+    assert "alerting" not in card and "out_of_fold_events" not in card["metrics"]
     assert (tiny / "m" / version / "roc.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -264,3 +278,53 @@ def test_cmapss_fd001_end_to_end(tmp_path, capsys):
     ours = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sensorpipe "))
     assert f"(threshold {threshold:.3f})" in ours
     assert ours.split()[-3:] == [f"{v:.3f}" for v in counted]
+
+
+class Shipped:
+    """A broadcast's stand-in: the bytes in .value, and how often they were read."""
+
+    def __init__(self, data: bytes):
+        self.data, self.reads = data, 0
+
+    @property
+    def value(self) -> bytes:
+        self.reads += 1
+        return self.data
+
+
+def test_workers_build_the_model_from_the_drivers_bytes_once(hgb_registry, monkeypatch):
+    where, version, result, raw = hgb_registry
+    read = read_version(where)
+    assert read.where == str(version) and read.data == (version / "model.skops").read_bytes()
+    monkeypatch.setattr(registry, "_MODELS", {})
+    shipped = replace(read, where="nowhere", data=Shipped(read.data))  # no path is opened
+    model, load = cached_model(shipped)
+    again, load_again = cached_model(replace(shipped, data=Shipped(b"never read")))
+    assert again is model and load_again == load and shipped.data.reads == 1
+    np.testing.assert_array_equal(score(raw, model), score(raw, result.model))
+
+
+def test_a_worker_refuses_bytes_that_are_not_the_cards_model(hgb_registry, monkeypatch):
+    where, _, _, _ = hgb_registry
+    read = read_version(where)
+    monkeypatch.setattr(registry, "_MODELS", {})
+    with pytest.raises(ModelIntegrityError, match="not the model"):
+        cached_model(replace(read, data=read.data[:-1] + bytes([read.data[-1] ^ 1])))
+
+
+def test_publish_uploads_a_version_and_switches_current(hgb_registry, tmp_path):
+    """A registry in another store (here a second local directory through the Store
+    interface; HDFS in tests/test_cluster_hadoop.py): the version whole, then `current`."""
+    _, version, _, _ = hgb_registry
+    remote = tmp_path / "remote"
+    final = publish(version, str(remote), LocalStore())
+    assert final == str(remote / version.name)
+    assert (remote / CURRENT).read_text() == version.name + "\n"
+    assert sorted(p.name for p in (remote / version.name).iterdir()) == sorted(
+        p.name for p in version.iterdir()
+    )
+    # no staging directory, no temporary pointer left behind
+    assert sorted(p.name for p in remote.iterdir()) == sorted([CURRENT, version.name])
+    assert read_version(str(remote)).data == read_version(version).data
+    with pytest.raises(ModelIntegrityError, match="no model registry here"):
+        read_version(str(tmp_path / "empty"))

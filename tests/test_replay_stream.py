@@ -80,3 +80,22 @@ def test_replayed_engines_score_as_the_batch_evaluation(tmp_path):
     assert set(last.index[on]) <= alerted, (
         "an engine above the threshold at its last cycle has no alert episode"
     )
+
+
+def test_replay_truth_holds_each_engines_failure_from_the_rul(tmp_path, capsys):
+    """Engine 1's last test cycle is 31 and RUL_FD001's first line 112: it fails at cycle 143;
+    engine 100's last is 198, RUL 20: 218. RUL_FD001.txt is found beside test_FD001.txt."""
+    landing = tmp_path / "landing"
+    argv = ["simulate", "--replay", str(CMAPSS / "test_FD001.txt"), "--spec", str(SPEC), "--rate", "100000"]
+    assert cli([*argv, "--stream", str(landing)]) == 0
+    lines = (landing / "_truth" / "failures.csv").read_text().splitlines()
+    assert lines[0] == "unit,cycle,mode" and len(lines) == 101
+    rows = {int(u): (int(c), m) for u, c, m in (x.split(",") for x in lines[1:])}
+    assert sorted(rows) == list(range(1, 101))
+    assert rows[1] == (143, "failure") and rows[100] == (218, "failure")
+    assert (landing / "_truth" / "maintenance.csv").read_text() == "unit,cycle,kind\n"
+    short = tmp_path / "RUL_short.txt"
+    short.write_text("112\n98\n")
+    capsys.readouterr()
+    assert cli([*argv, "--stream", str(tmp_path / "other"), "--rul", str(short)]) == 2
+    assert f"{short}: 2 lines for 100" in capsys.readouterr().err

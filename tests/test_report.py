@@ -173,11 +173,17 @@ def _stream_fixture(tmp: Path) -> tuple[Path, Path]:
 
 
 # One landing file written by hand for a real stream run (the stream's model: harness/models.py,
-# its alerts: a high 10-reading temperature mean). 9 lines, one blank: 8 events in;
-# scored: dev-hot 00:00, 00:01, 00:02 (temperature 118: one alert, one episode) and dev-cool
-# 00:00, 00:01 (temperature 40: none); quarantined: a cut line (malformed_row), no ts
-# (missing_required), rpm 1.5 (invalid_value).
-REAL_EVENTS = [
+# its alerts: a high 10-reading temperature mean). 57 warm-up readings of dev-hot (2026-10-31
+# 23:03-23:59: the spec's [features] warmup = 60 gives a device's first 59 readings no
+# probability), then 9 lines, one blank: 65 events in; scored: dev-hot's 57, then 00:00,
+# 00:01 (its 58th and 59th: still warming), 00:02 (temperature 118: one alert, one episode)
+# and dev-cool 00:00, 00:01 (temperature 40: warming, none); quarantined: a cut line
+# (malformed_row), no ts (missing_required), rpm 1.5 (invalid_value).
+WARMUP = [
+    f'{{"device_id":"dev-hot","ts":"2026-10-31T23:{m:02d}:00Z","temperature":118,"vibration":3,"rpm":1500}}'
+    for m in range(3, 60)
+]
+REAL_EVENTS = WARMUP + [
     '{"device_id":"dev-hot","ts":"2026-11-01T00:00:00Z","temperature":118,"vibration":3,"rpm":1500}',
     '{"device_id":"dev-hot","ts":"2026-11-01T00:01:00Z","temperature":118,"vibration":3,"rpm":1500}',
     '{"device_id":"dev-cool","ts":"2026-11-01T00:00:00Z","temperature":40,"vibration":3,"rpm":1500}',
@@ -208,21 +214,21 @@ def test_stream_section_of_a_real_run(spark, stream_model, tmp_path):
     section = stream_section(out, None)
     summary = text_of(section.summary)
     # the files batch and the drain batch (it releases 00:02 of both devices, held by the watermark)
-    assert re.search(r"^2 micro-batches over \d+ s, 8 rows, median [\d,.]+ rows/s processed; ", summary), (
+    assert re.search(r"^2 micro-batches over \d+ s, 65 rows, median [\d,.]+ rows/s processed; ", summary), (
         summary
     )
-    assert "; 5 scored, 3 quarantined; " in summary
+    assert "; 62 scored, 3 quarantined; " in summary
     assert "1 alerts on 1 devices" in summary
     assert re.search(r"batch duration median [\d.]+ s, p95 [\d.]+ s", summary)
-    # latency: from each batch's scored event times (2026-11-01 00:00-00:02) to its commit
+    # latency: from each batch's scored event times (2026-10-31 23:03 to 11-01 00:02) to its commit
     p95 = float(
         re.search(r"latency p95 median ([\d,.]+) s \(event time to commit\)", summary)[1].replace(",", "")
     )
-    event = datetime(2026, 11, 1, tzinfo=UTC)
-    assert (started - event).total_seconds() - 120 <= p95 <= (finished - event).total_seconds()
+    earliest, latest = datetime(2026, 10, 31, 23, 3, tzinfo=UTC), datetime(2026, 11, 1, 0, 2, tzinfo=UTC)
+    assert (started - latest).total_seconds() <= p95 <= (finished - earliest).total_seconds()
     body = text_of(section.body)
     assert "First 1 of 1 alerts" in body and "dev-hot 2026-11-01 00:0" in body
-    assert "dev-hot: 3 scored readings" in section.body  # the trace's caption
+    assert "dev-hot: 60 scored readings" in section.body  # the trace's caption
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +236,8 @@ def page(runs) -> Path:
     out = runs["tmp"] / "report.html"
     args = ["report", "--clean", str(runs["clean"]), "--model", str(runs["tmp"] / "model")]
     args += ["--evaluation", str(runs["tmp"] / "eval"), "--stream", str(runs["stream"])]
-    args += ["--history", str(runs["history"]), "--output", str(out)]
+    # the hand-made history dir doubles as the feed's truth: failures.csv in the same format
+    args += ["--history", str(runs["history"]), "--truth", str(runs["history"]), "--output", str(out)]
     assert cli(args) == 0
     return out
 
@@ -249,7 +256,10 @@ def test_summary_states_the_known_numbers(page):
     assert "n = 100" in summary  # the test set: one row per test unit
     assert "10 micro-batches over 90 s, 540 rows, median 140.0 rows/s processed" in summary
     assert "latency p95 median 1.50 s" in summary
-    assert "3 alerts on 2 devices; 2 known failures, 1 of them alerted beforehand" in summary
+    # 3 devices scored 00:00-02:59 (0.4 device-days): both failures are unjudged, as no device was
+    # watched for the 72 h before them; dev-2's alert has no failure after it: false
+    assert "3 alerts on 2 devices; against the feed's truth: 0 of 0 failures caught, 2 unjudged;" in summary
+    assert "1 false alerts (2.682 per device-day over 0.4 device-days)" in summary
 
 
 def test_details(page):
@@ -338,3 +348,77 @@ def test_in_chromium(page, runs):
         Path(keep).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, keep)
         shutil.copyfile(runs["tmp"] / "report-full.png", Path(keep).with_name(Path(keep).stem + "-full.png"))
+
+
+def _live_fixture(tmp: Path) -> tuple[Path, Path]:
+    """A stream output and a feed's truth laid out by hand for the live proof: devices A, B, C
+    scored hourly over 10 days (2026-11-01 00:00 to 11-11 00:00, 30 device-days). Truth: A
+    fails 11-06 12:00 (cooling), B 11-07 00:00 (bearing), C 11-02 00:00 (cooling: C was watched
+    only 24 h before it, under the 72 h window: unjudged). Alerts: A 11-06 07:00, 5 h before
+    its failure (caught, lead 5.0 h); B 11-02 12:00, 4.5 days before its failure and with none
+    within 72 h after it (false; B's failure missed). So 1 of 2 caught, 1 false in 30
+    device-days: 0.033 per device-day."""
+    out, truth = tmp / "live-stream", tmp / "landing" / "_truth"
+    for d in (out / "scored", out / "alerts", truth):
+        d.mkdir(parents=True)
+    ts = pd.date_range("2026-11-01", "2026-11-11", freq="1h", tz="UTC")
+    scored = pd.concat(
+        [pd.DataFrame({"device_id": d, "ts": ts, "probability": 0.1}) for d in ("A", "B", "C")],
+        ignore_index=True,
+    )
+    scored.to_parquet(out / "scored" / "part-00000.parquet", index=False)
+    alerts = pd.DataFrame(
+        {
+            "device_id": ["A", "B"],
+            "ts": pd.to_datetime(["2026-11-06T07:00:00Z", "2026-11-02T12:00:00Z"], utc=True),
+            "probability": [0.9, 0.8],
+            "top_sensors": [["temperature"], ["vibration"]],
+        }
+    )
+    alerts.to_parquet(out / "alerts" / "part-00000.parquet", index=False)
+    (truth / "failures.csv").write_text(
+        "device_id,ts,mode\nA,2026-11-06T12:00:00Z,cooling\nB,2026-11-07T00:00:00Z,bearing\n"
+        "C,2026-11-02T00:00:00Z,cooling\n",
+        encoding="utf-8",
+    )
+    return out, truth.parent
+
+
+def test_stream_alerts_are_judged_against_the_feeds_truth(tmp_path):
+    stream, landing = _live_fixture(tmp_path)
+    out = tmp_path / "live.html"
+    # the landing directory stands for its _truth/ (where `simulate --stream` writes the truth)
+    assert cli(["report", "--stream", str(stream), "--truth", str(landing), "--output", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    summary = text_of(html.split('<div class="summary">', 1)[1].split("</header>", 1)[0])
+    assert (
+        "against the feed's truth: 1 of 2 failures caught (bearing 0/1, cooling 1/1), lead median 5.0 h,"
+        " p10 5.0 h, 1 unjudged; 1 false alerts (0.033 per device-day over 30.0 device-days)"
+    ) in summary
+    text = text_of(html)
+    assert "A cooling 2026-11-06 12:00 caught 2026-11-06 07:00 5.000" in text
+    assert "B bearing 2026-11-07 00:00 missed" in text
+    assert "C cooling 2026-11-02 00:00 unjudged (watched too briefly)" in text
+    assert "First 1 of 1 false alerts" in text and "B 2026-11-02 12:00 0.800" in text
+    assert 'alt="alerts and failures per device"' in html
+
+
+def test_event_table_puts_model_and_baseline_side_by_side():
+    from sensorpipe.report.model import event_table  # noqa: PLC0415
+
+    def figures(caught, missed, lead, false):
+        modes = {"bearing": {"caught": 0, "missed": missed}, "cooling": {"caught": caught, "missed": 0}}
+        return {
+            "judged": caught + missed, "caught": caught, "missed": missed, "lead_median_hours": lead,
+            "lead_p10_hours": lead, "alerts": caught + false, "false_alerts": false,
+            "false_per_device_day": false / 30.0, "device_days": 30.0, "unjudged": 1, "by_mode": modes,
+        }  # fmt: skip
+
+    html = event_table(
+        [("hgb", figures(1, 1, 5.0, 1)), ("baseline", figures(1, 1, 2.0, 3)), ("none", None)], "c"
+    )
+    text = text_of(html)
+    assert "per event hgb baseline " in text and "none" not in text  # a column without figures is left out
+    assert "caught 1 1 missed 1 1 lead median (h) 5.000 2.000" in text
+    assert "false alerts 1 3 false alerts per device-day 0.033 0.100" in text
+    assert "caught: bearing 0 of 1 0 of 1 caught: cooling 1 of 1 1 of 1" in text

@@ -1,5 +1,6 @@
 """`sensorpipe simulate`: determinism, fault rates, failure signatures, maintenance, the
-history cleaning with the project, and stream files that only ever appear whole."""
+history cleaning with the project, stream files that only ever appear whole, and the feed's
+truth (failures.csv, maintenance.csv) as a history writes it."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from mapreduce.runner import clean
 from sensorpipe.cli import main as cli
 from sensorpipe.core.rows import split_fields
 from sensorpipe.core.spec import load_spec
+from sensorpipe.model.features import feature_config
+from sensorpipe.model.history import read_log
 from sensorpipe.sim.feed import EventStream, run_stream
 from sensorpipe.sim.fleet import ffill_ids
 from sensorpipe.sim.history import write_history
 from sensorpipe.sim.text import CLEAN, Format, Rates, mangle
+from sensorpipe.sim.truth import Truth
 
 SPEC = ROOT / "conf" / "sensors.toml"
 COLUMNS = ["device_id", "ts", "model", "temperature", "vibration", "pressure", "rpm", "load"]
@@ -337,7 +341,10 @@ def test_cli_stream_files_appear_only_complete(tmp_path):
     finally:
         stop.set()
         watcher.join()
-    assert sorted(p.name for p in landing.iterdir()) == [f"events-{i:06d}.jsonl" for i in range(4)]
+    assert sorted(p.name for p in landing.iterdir()) == [
+        "_truth",
+        *(f"events-{i:06d}.jsonl" for i in range(4)),
+    ]
     assert seen and all(v == (True, 500) for v in seen.values())
 
 
@@ -347,6 +354,11 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "--hours" in capsys.readouterr().err
     assert cli(base + ["--stream", str(tmp_path / "s")]) == 2
     assert cli(base + ["--output", str(tmp_path / "h"), "--hours", "1", "--late-rate", "2"]) == 2
+    assert cli(base + ["--output", str(tmp_path / "h"), "--hours", "1", "--truth", str(tmp_path / "t")]) == 2
+    assert "--truth is for a feed" in capsys.readouterr().err
+    assert cli(base + ["--stream", str(tmp_path / "s"), "--rate", "9", "--rul", "RUL_FD001.txt"]) == 2
+    assert "--rul needs --replay" in capsys.readouterr().err
+    assert not (tmp_path / "h").exists() and not (tmp_path / "t").exists() and not (tmp_path / "s").exists()
     extra = tmp_path / "extra.toml"
     extra.write_text(SPEC.read_text() + '\n[[columns]]\nname = "humidity"\ntype = "float"\n')
     assert (
@@ -385,3 +397,101 @@ def test_replay_interleaves_devices_by_order_and_ends_with_the_file(tmp_path):
     first = got[0]
     assert first["setting1"] == 0.0023 and first["s2"] == 643.02 and first["s17"] == 392
     assert isinstance(first["cycle"], int) and len(first) == 26
+
+
+def test_feed_truth_is_the_historys_and_comes_as_it_happens(spec, tmp_path):
+    """One device with one window of 65,536 hourly steps: the feed and the history simulate
+    the same fleet, so their logs must be the same bytes; and the feed writes a row only once
+    it has handed out the readings of its hour (CLEAN: one line per step, in step order)."""
+    write_history(spec, tmp_path / "history", 1, 65536, seed=7, interval_s=3600, rates=CLEAN)
+    with Truth(tmp_path / "truth") as truth:
+        events = EventStream(spec, 1, seed=7, interval_s=3600, rates=CLEAN, truth=truth)
+        seen = []
+        for _ in range(16):
+            newest = json.loads(events.take(4096).splitlines()[-1])["ts"]
+            rows = (tmp_path / "truth" / "failures.csv").read_text().splitlines()[1:]
+            assert all(r.split(",")[1] <= newest for r in rows)  # ISO-8601 UTC sorts as time
+            seen.append(len(rows))
+    assert seen == sorted(seen) and 0 < seen[0] < seen[-1]
+    for name in ("failures.csv", "maintenance.csv"):
+        feed, history = ((tmp_path / d / name).read_text() for d in ("truth", "history"))
+        assert feed == history and feed.count("\n") > 20
+
+
+def test_cli_stream_truth_matches_the_events(tmp_path):
+    """A month of 20 machines at 10-minute readings in about 3 s. A failure stops its machine:
+    rpm 0 at the failure's reading, running the reading before; a repair or planned
+    maintenance ends with the machine running again after a stop."""
+    landing = tmp_path / "landing"
+    argv = ["simulate", "--spec", str(SPEC), "--devices", "20", "--interval-s", "600", "--clean"]
+    assert cli([*argv, "--seed", "3", "--rate", "30000", "--duration", "3", "--stream", str(landing)]) == 0
+    truth = landing / "_truth"
+    assert (truth / "failures.csv").read_text().startswith("device_id,ts,mode\n")
+    assert (truth / "maintenance.csv").read_text().startswith("device_id,ts,kind\n")
+    config = feature_config(load_spec(SPEC))
+    failures, maintenance = (read_log(truth / n, config) for n in ("failures.csv", "maintenance.csv"))
+    events = pd.concat(
+        pd.read_json(p, lines=True, dtype={"device_id": str}) for p in landing.glob("events-*")
+    )
+    rpm = events.assign(ts=pd.to_datetime(events["ts"], utc=True)).set_index(["device_id", "ts"])["rpm"]
+    before = pd.Timedelta(minutes=10)
+    assert len(failures) >= 5 and set(failures["mode"]) == {"bearing", "cooling"}
+    assert failures["ts"].max() <= rpm.index.get_level_values("ts").max()
+    for dev, ts in zip(failures["device_id"], failures["ts"]):
+        assert rpm[(dev, ts)] == 0 and rpm[(dev, ts - before)] > 0
+    assert len(maintenance) >= 5 and set(maintenance["kind"]) == {"repair", "planned"}
+    for dev, ts in zip(maintenance["device_id"], maintenance["ts"]):
+        assert rpm[(dev, ts)] > 0 and rpm[(dev, ts - before)] == 0
+    for frame in (failures, maintenance):
+        assert frame.equals(frame.sort_values(["ts", "device_id"], kind="stable"))
+
+
+def test_an_empty_failure_log_labels_every_reading_0():
+    from sensorpipe.model.labels import with_failure_labels  # noqa: PLC0415
+
+    config = feature_config(load_spec(SPEC))
+    ts = pd.to_datetime(["2026-11-01T00:00:00Z", "2026-11-01T00:01:00Z"], utc=True)
+    readings = pd.DataFrame({"device_id": ["a", "a"], "ts": ts})
+    empty = pd.DataFrame({"device_id": pd.Series([], dtype=str), "ts": pd.to_datetime([], utc=True)})
+    got = with_failure_labels(readings, config, empty, 24.0)
+    assert got["label"].tolist() == [0, 0] and got["ttf"].isna().all()
+
+
+def test_short_history_without_failures_cannot_train(tmp_path, capsys):
+    """Two machines for two hours fail nowhere: train says so and exits 1, no traceback."""
+    sim, out = tmp_path / "sim", tmp_path / "clean"
+    write_history(load_spec(SPEC), sim, 2, 2, seed=0, rates=CLEAN)
+    assert (sim / "failures.csv").read_text() == "device_id,ts,mode\n"
+    clean(str(SPEC), str(sim / "sensors.csv"), str(out), engine="pipe")
+    capsys.readouterr()
+    argv = ["train", "--spec", str(SPEC), "--input", str(out), "--failures", str(sim / "failures.csv")]
+    assert cli([*argv, "--model", str(tmp_path / "model"), "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{sim / 'failures.csv'}: none of the 1 training devices fails" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "command, says",
+    [
+        ("train", "one cleaning output directory"),
+        ("evaluate", "RUL_FD001.txt"),
+        ("score", "test_FD001.txt"),
+        ("stream", "simulate --stream DIR"),
+        ("simulate", "--truth out/truth"),
+    ],
+)
+def test_help_says_what_each_input_is_with_an_example(command, says, capsys):
+    with pytest.raises(SystemExit):
+        cli([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help lines
+    assert says in out and "example" in out
+
+
+def test_truth_goes_beside_the_feed_by_default():
+    from argparse import Namespace  # noqa: PLC0415
+
+    from sensorpipe.sim.command import truth_dir  # noqa: PLC0415
+
+    assert truth_dir(Namespace(truth=None, stream="out/landing", topic=None)) == Path("out/landing/_truth")
+    assert truth_dir(Namespace(truth=None, stream=None, topic="telemetry")) == Path("truth-telemetry")
+    assert truth_dir(Namespace(truth="t", stream="out/landing", topic=None)) == Path("t")

@@ -101,8 +101,18 @@ def test_one_reading_has_zero_std_slope_and_delta(spark):
 
 def test_empty_input_gives_the_feature_columns_and_no_rows(spark):
     rows = spark.createDataFrame([], SCHEMA).transform(with_features(TINY))
-    assert rows.columns == ["unit", "cycle", "x", "c", *TINY.names[2:]]
+    assert rows.columns == ["unit", "cycle", "x", "c", *TINY.names[2:], "warming"]
     assert rows.count() == 0
+
+
+def test_warming_readings_are_the_same_in_both_engines(spark):
+    """warmup 3: a device's first two readings (by order, not by arrival) are warming."""
+    warm = FeatureConfig("unit", "cycle", ("x", "c"), (2, 3), warmup=3)
+    got, want = spark_and_pandas(spark, warm, horizon=1)
+    assert (
+        got["warming"].tolist() == want["warming"].tolist() == [True, True, False, False, True, True, False]
+    )
+    assert_close(got, want, warm.names)  # the features themselves do not change
 
 
 def test_a_null_sensor_fails_the_query(spark):

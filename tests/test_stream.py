@@ -15,6 +15,8 @@ from reference_features import features_by_definition
 from harness.models import CLEANING, events, events_frame
 from harness.paths import SPEC
 from sensorpipe.core.spec import load_spec
+from sensorpipe.model.classifier import score
+from sensorpipe.model.registry import cached_model
 from sensorpipe.sim.landing import Landing
 from sensorpipe.store.sinks import read_frame
 from streaming.restarts import make_drain_dir, request_drain, state_keys
@@ -91,6 +93,15 @@ def test_quarantine_reasons_lines_and_drain(spark, ctx, tmp_path):
     metrics = [json.loads(x) for x in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert [m["batchId"] for m in metrics] == [0, 1, 2, 3]  # a run's batch, then its drain
     assert [m["sensorpipe"]["alerts"] is not None for m in metrics] == [True] * 4
+    ours = [m["sensorpipe"] for m in metrics]
+    assert [m["events"] for m in ours] == [12, 0, 5, 0]  # lines read, not files (nor drain requests)
+    assert [m["quarantined_by_reason"] for m in ours] == [
+        {"malformed_row": 3, "missing_required": 2, "invalid_value": 2, "duplicate_key": 1},
+        {},
+        {"duplicate_key": 2, "late": 1},
+        {},
+    ]
+    assert sum(m["scored"] for m in ours) == 6
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +141,18 @@ def test_features_match_batch_row_for_row(ctx, fleet_run):
     )
     for name in ctx.features.names:
         np.testing.assert_allclose(scored[name], expected[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    # a device's first readings (the spec's warmup: 60 of its 90) have no probability and no
+    # alert; the others the probability of the batch's features
+    assert ctx.features.warmup == 60 and expected["warming"].sum() == 4 * 59
+    warming = expected["warming"].to_numpy(dtype=bool)
+    assert scored["probability"].isna().to_numpy().tolist() == warming.tolist()
+    model, _ = cached_model(ctx.model)
+    batch_p = score(expected[~warming], model).to_numpy()
+    np.testing.assert_allclose(scored["probability"][~warming], batch_p, rtol=1e-9, atol=1e-12)
+    alerts = read(tmp / "out", "alerts")
+    first_scored = expected[~warming].groupby("device_id")["ts"].min()
+    opened = pd.to_datetime(alerts["ts"], utc=True).dt.tz_localize(None)
+    assert (opened >= alerts["device_id"].map(first_scored)).all()
 
 
 def test_arrival_order_within_watermark_changes_nothing(fleet_run):

@@ -89,7 +89,7 @@ def as_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_steps(ctx, batches: list[pd.DataFrame]) -> pd.DataFrame:
-    model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
+    model, _ = cached_model(ctx.model)
     st, outs, wm = BucketState.empty(ctx), [], 0
     for rows in batches:
         out, st = step(ctx, model, rows, st, wm)
@@ -177,6 +177,39 @@ def test_step_features_worked_by_hand():
     ] == HAND_FEATURES
 
 
+class Spike:
+    """An estimator alarmed by a hot reading: probability 0.99 when the cleaned temperature
+    (the first feature) is above 3, else 0.01."""
+
+    def predict_proba(self, x):
+        hot = (x[:, 0] > 3).astype(float)
+        return np.c_[1 - (0.01 + 0.98 * hot), 0.01 + 0.98 * hot]
+
+
+def test_a_devices_first_readings_raise_no_alert_even_on_a_huge_spike():
+    """windows [10, 60], warmup 60: readings 1..59 of a device are warming, written with no
+    probability and no alert, across batches (the state keeps the count); the 60th is scored."""
+    cold = FeatureConfig("device_id", "ts", ("temperature",), (10, 60), warmup=60)
+    ctx = Context(cold, TEMPERATURE, threshold=0.5, quiet_us=5 * MIN, top_k=1, order_is_time=True)
+    model = Model(Spike(), cold, threshold=0.5)
+    spikes = {1, 30, 58, 59, 66}  # 999 -> clipped 120 -> cleaned 5: each scored one alarms
+    readings = [("dev-a", m, 999.0 if m in spikes else 70.0) for m in range(70)]
+    readings += [("dev-b", m, 999.0) for m in range(5)]  # a short-lived device, all spikes
+    st, outs = BucketState.empty(ctx), []
+    for i in range(0, len(readings), 20):
+        out, st = step(ctx, model, hand_rows(readings[i : i + 20]), st, 0)
+        st = BucketState.unpack(st.pack())
+        outs.append(out)
+    got = pd.concat(outs).sort_values(["device_id", "_order"])
+    minutes = {d: (g["_order"] // MIN).tolist() for d, g in got.groupby("device_id")}
+    assert minutes == {"dev-a": list(range(70)), "dev-b": list(range(5))}
+    a, b = got[got["device_id"] == "dev-a"], got[got["device_id"] == "dev-b"]
+    assert a["probability"].isna().tolist() == [True] * 59 + [False] * 11
+    assert b["probability"].isna().all() and not b["alert"].any()
+    # the first scored reading (minute 59) alarms; the episode ends after 5 quiet minutes (65)
+    assert (a.loc[a["alert"].astype(bool), "_order"] // MIN).tolist() == [59, 66]
+
+
 def test_step_matches_features_by_definition_and_ignores_arrival_order(ctx):
     frame = events_frame(events(1, 150, seed=7))
     rows = as_rows(frame)
@@ -229,7 +262,7 @@ def test_many_devices_in_one_bucket_match_features_by_definition(ctx):
 
 
 def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
-    model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
+    model, _ = cached_model(ctx.model)
     rows = as_rows(events_frame(events(2, 10, seed=7)))
     out, st = step(ctx, model, rows, BucketState.empty(ctx), 0)
     # the watermark (0) passes nothing; the newest minute (4) less 2 releases minutes 0 to 2
@@ -253,7 +286,7 @@ def test_drain_releases_everything_and_later_older_rows_are_late(ctx):
 def test_a_zero_delay_holds_nothing_back(ctx):
     """watermark = "0 seconds": a batch releases up to its newest reading, and a reading at
     that same minute arriving later is a duplicate, an older one late."""
-    model, _ = cached_model(ctx.model_dir, ctx.model_sha256)
+    model, _ = cached_model(ctx.model)
     rows = as_rows(events_frame(events(2, 10, seed=7)))  # minutes 0..4 of two devices
     no_delay = replace(ctx, delay_us=0)
     out, st = step(no_delay, model, rows, BucketState.empty(ctx), 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,11 @@ COLUMN_KEYS = {
 }
 # Sections later pipeline stages read (features, labels, model); validated by those stages.
 OPEN_SECTIONS = {"features", "label", "model", "stream", "simulate"}
+ALERTS_KEYS = {"window_hours", "min_lead_hours", "max_false_per_device_day"}
+STREAM_KEYS = {"watermark", "quiet", "top_sensors", "buckets"}
+UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(second|minute|hour|day)s?\s*")
+DEFAULT_QUIET = "30 minutes"
 
 
 class SpecError(ValueError):
@@ -84,6 +90,15 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """[alerts]: how predictions are judged per event (DESIGN.md, "Judging predictions")."""
+
+    window_hours: float = 72.0  # W: an alert this long before a failure is a useful warning
+    min_lead_hours: float = 1.0  # L: an alert later than failure - L is too late to act on
+    max_false_per_device_day: float = 0.02  # the false-alarm budget alerting is chosen for
+
+
+@dataclass(frozen=True)
 class Spec:
     path: str
     sha256: str
@@ -95,6 +110,7 @@ class Spec:
     key: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+    alerts: Alerts = Alerts()
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -118,7 +134,7 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def parse_spec(doc: dict, path: str = "<spec>", sha256: str = "") -> Spec:
-    unknown = set(doc) - {"dataset", "columns"} - OPEN_SECTIONS
+    unknown = set(doc) - {"dataset", "columns", "alerts"} - OPEN_SECTIONS
     if unknown:
         raise SpecError(path, sorted(unknown)[0], "unknown section")
     ds = _table(doc.get("dataset"), path, "dataset")
@@ -147,9 +163,83 @@ def parse_spec(doc: dict, path: str = "<spec>", sha256: str = "") -> Spec:
     outs = [c.out for c in columns if c.name not in drop]
     _unique(outs, path, "columns.output")
     extra = {k: doc[k] for k in OPEN_SECTIONS if k in doc}
+    alerts = _alerts(doc.get("alerts", {}), path)
     return Spec(
-        path, sha256, name, columns, delimiter, header, frozenset(nulls), tuple(key), tuple(drop), extra
+        path,
+        sha256,
+        name,
+        columns,
+        delimiter,
+        header,
+        frozenset(nulls),
+        tuple(key),
+        tuple(drop),
+        extra,
+        alerts,
     )
+
+
+def _alerts(raw, path: str) -> Alerts:
+    """The optional [alerts] section: numbers, window_hours > min_lead_hours >= 0."""
+    tbl = _table(raw, path, "alerts")
+    _no_unknown(tbl, ALERTS_KEYS, path, "alerts")
+    for key, value in tbl.items():
+        if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+            raise SpecError(path, f"alerts.{key}", f"must be a number >= 0, got {value!r}")
+    alerts = Alerts(**{k: float(v) for k, v in tbl.items()})
+    if not alerts.window_hours > alerts.min_lead_hours:
+        raise SpecError(
+            path,
+            "alerts.window_hours",
+            f"must be greater than min_lead_hours ({alerts.window_hours:g} <= {alerts.min_lead_hours:g})",
+        )
+    return alerts
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """[stream]: watermark delay, alert episode quiet time, top-k sensors, state buckets.
+    quiet None: not set in the spec (the stream then takes the model card's, else 30 minutes)."""
+
+    watermark: str = "2 minutes"  # how late (event time) an event may arrive and still be scored
+    quiet: str | None = None  # an alert episode ends after the probability stays below this long
+    top_sensors: int = 3  # sensors named in an alert
+    buckets: int = 8  # state keys: devices are hashed into this many (fixed per checkpoint)
+
+    @property
+    def watermark_us(self) -> int:
+        return duration_us(self.watermark)
+
+    @property
+    def quiet_us(self) -> int:
+        return duration_us(self.quiet or DEFAULT_QUIET)
+
+
+def duration_us(text: str) -> int:
+    """Microseconds of "2 minutes", "30 seconds", "1.5 hours" (the form Spark's withWatermark takes)."""
+    m = DURATION.fullmatch(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like '2 minutes'")
+    return round(float(m.group(1)) * UNITS[m.group(2)] * 1_000_000)
+
+
+def stream_config(spec: Spec) -> StreamConfig:
+    """The [stream] section, validated; every key is optional."""
+    raw = spec.extra.get("stream", {})
+    tbl = _table(raw, spec.path, "stream")
+    _no_unknown(tbl, STREAM_KEYS, spec.path, "stream")
+    config = StreamConfig(**tbl)
+    for key in ("watermark", "quiet"):
+        value = getattr(config, key)
+        if (value is not None or key == "watermark") and not (
+            isinstance(value, str) and DURATION.fullmatch(value)
+        ):
+            raise SpecError(spec.path, f"stream.{key}", f'a duration like "2 minutes", got {value!r}')
+    for key in ("top_sensors", "buckets"):
+        value = getattr(config, key)
+        if type(value) is not int or value < 1:
+            raise SpecError(spec.path, f"stream.{key}", f"an integer >= 1, got {value!r}")
+    return config
 
 
 def _column(raw, i: int, path: str) -> Column:

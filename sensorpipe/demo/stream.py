@@ -1,5 +1,6 @@
 """The demo's last steps: the streaming job scores a live simulated feed (its per-batch lines
-and each alert printed as they come), then the HTML report.
+and each alert printed as they come), then the HTML report, whose stream section judges the
+alerts against the feed's truth (landing/_truth); the same figures are printed last.
 """
 
 from __future__ import annotations
@@ -27,8 +28,18 @@ def stream_command(d: Demo, args, landing: Path, out: Path) -> list[str]:
     return python_module("sensorpipe.cli", "stream", *job)
 
 
+def feed_rate(args) -> float:
+    """Events per second for --feed-days of event time in --stream-seconds (or --rate)."""
+    if args.rate:
+        return float(args.rate)
+    readings = args.feed_days * 86400 / args.interval_s * args.devices
+    return round(readings / args.stream_seconds)
+
+
 def stream(d: Demo, args, n: int) -> None:
-    feed = f"{args.rate:g} events/s for {args.stream_seconds:g} s"
+    rate = feed_rate(args)
+    days = rate * args.stream_seconds * args.interval_s / args.devices / 86400
+    feed = f"{rate:g} events/s for {args.stream_seconds:g} s: {days:.1f} days of event time"
     d.step(n, f"stream: score a live feed ({feed}; a micro-batch every {args.trigger})")
     landing, out = d.out / "landing", d.out / "stream"
     landing.mkdir()
@@ -36,7 +47,7 @@ def stream(d: Demo, args, n: int) -> None:
     job = d.procs.start("stream", cmd)
     _wait_started(job, out)
     sim = ["simulate", "--spec", SPEC, "--devices", args.devices, "--stream", landing, "--start", "now"]
-    sim += ["--rate", args.rate, "--duration", args.stream_seconds, "--interval-s", args.interval_s]
+    sim += ["--rate", rate, "--duration", args.stream_seconds, "--interval-s", args.interval_s]
     feed = d.procs.start("feed", python_module("sensorpipe.cli", *sim, "--seed", args.seed + 1))
     alerts = AlertPrinter(out / "alerts", d.say)
     while feed.poll() is None:
@@ -145,7 +156,33 @@ def report(d: Demo, n: int) -> Path:
         "report",
         *("report", "--clean", d.out / "clean-hadoop", "--clean", d.out / "clean-spark"),
         *("--model", d.out / "model", "--stream", d.out / "stream", "--history", d.out / "sim"),
-        *("--output", path),
+        *("--truth", d.out / "landing" / "_truth", "--output", path),
     )
     d.done(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path
+
+
+def live_figures(d: Demo) -> None:
+    """The stream's alerts judged against the feed's truth, as the report's stream section does."""
+    from sensorpipe.report.build import objective  # noqa: PLC0415 (pandas, pyarrow)
+    from sensorpipe.report.live import NO_ALERTS, judge_live, read_spans, truth_failures  # noqa: PLC0415
+    from sensorpipe.report.stream import read_alerts  # noqa: PLC0415
+
+    out = d.out / "stream"
+    alerts, spans = read_alerts(out / "alerts"), read_spans(out / "scored")
+    failures = truth_failures(d.out / "landing" / "_truth")
+    if spans is None or failures is None:
+        d.say("\nlive: no scored rows or no truth to judge the alerts against")
+        return
+    m = judge_live(
+        NO_ALERTS if alerts is None else alerts, failures, spans, objective(d.out / "model", None)
+    )[0]
+    modes = ", ".join(f"{k} {v['caught']}/{v['caught'] + v['missed']}" for k, v in m["by_mode"].items())
+    lead = f"{m['lead_median_hours']:.1f} h" if m["lead_median_hours"] is not None else "-"
+    rate = f"{m['false_per_device_day']:.3f}" if m["false_per_device_day"] is not None else "-"
+    d.say(
+        f"\nlive, judged against the feed's truth: {m['caught']} of {m['judged']} failures caught"
+        f" ({modes or 'none judged'}; {m['unjudged']} unjudged: watched under {m['window_hours']:g} h),"
+        f" median lead {lead}; {m['false_alerts']} false of {m['alerts']} alerts, {rate} per device-day"
+        f" over {m['device_days']:.1f} device-days"
+    )

@@ -7,6 +7,10 @@ everything. Its decision threshold maximizes F1 on the out-of-fold predictions, 
 one-sensor, one-threshold baseline is scored out of fold beside it. Features look only
 backwards, so a reading scored out of fold stands for a series cut at that reading, as
 the test series are. No test data is seen here.
+
+Given a failure log and timestamps (`Events`: a fleet's history), the model, threshold and
+alert quiet are chosen per event instead, for the operator's objective
+(sensorpipe/model/alerting.py), on out-of-fold predictions of every training reading.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sensorpipe.core.spec import Spec, SpecError
+from sensorpipe.core.spec import Alerts, Spec, SpecError
+from sensorpipe.model.alerting import choose_alerting
 from sensorpipe.model.features import FeatureConfig, with_features
 
 CANDIDATES = ("logistic", "hgb", "ensemble")
@@ -67,6 +72,17 @@ class TrainResult:
     oof_proba: np.ndarray
     oof_metrics: dict
     baseline: dict
+    alerting: dict | None = None  # the event-level choice (sensorpipe/model/alerting.py)
+
+
+@dataclass(frozen=True)
+class Events:
+    """What choosing alerting per event needs: every training reading with its features (the
+    fitting frame may be a sample of them), the failure log, the objective."""
+
+    rows: pd.DataFrame
+    failures: pd.DataFrame
+    objective: Alerts
 
 
 def model_config(spec: Spec) -> ModelConfig:
@@ -117,28 +133,48 @@ def make_estimator(name: str, config: ModelConfig):
     )
 
 
-def train(frame: pd.DataFrame, features: FeatureConfig, config: ModelConfig) -> TrainResult:
-    """Pick, threshold and refit a model on a frame with features and a `label` column."""
+def train(
+    frame: pd.DataFrame, features: FeatureConfig, config: ModelConfig, events: Events | None = None
+) -> TrainResult:
+    """Pick, threshold and refit a model on a frame with features and a `label` column; with
+    `events`, pick the model, threshold and quiet per event (module docstring)."""
     x = frame[features.names].to_numpy(dtype=float)
     y = frame["label"].to_numpy(dtype=int)
     groups = frame[features.device].to_numpy()
     folds = _folds(y, groups, config)
-    cv, oof = {}, {}
+    whole = None
+    if events is not None:  # every training reading, by device and time, with its fold
+        whole = events.rows.sort_values([features.device, features.order], kind="stable")
+        whole = whole.reset_index(drop=True)
+        fold_of = {g: k for k, (_, v) in enumerate(folds) for g in np.unique(groups[v])}
+        whole_fold = whole[features.device].map(fold_of).fillna(-1).to_numpy(dtype=int)
+    cv, oof, oof_whole = {}, {}, {}
     for name in sorted(config.candidates, key=lambda n: n == "ensemble"):
         if name == "ensemble" and {"logistic", "hgb"} <= oof.keys():
             # soft voting averages the members' probabilities: same folds, same average
             oof[name] = (oof["logistic"] + oof["hgb"]) / 2
+            if whole is not None:
+                oof_whole[name] = (oof_whole["logistic"] + oof_whole["hgb"]) / 2
             scores = [average_precision_score(y[v], oof[name][v]) for _, v in folds]
         else:
-            scores, oof[name] = _cross_validate(make_estimator(name, config), x, y, folds)
+            more = (whole[features.names].to_numpy(dtype=float), whole_fold) if whole is not None else None
+            scores, oof[name], oof_whole[name] = _cross_validate(
+                make_estimator(name, config), x, y, folds, more
+            )
         cv[name] = {"average_precision": float(np.mean(scores)), "std": float(np.std(scores))}
     best = max(config.candidates, key=lambda n: cv[n]["average_precision"])
-    threshold = best_threshold(y, oof[best])
+    threshold, alerting = best_threshold(y, oof[best]), None
+    baseline, rule_whole = fit_baseline(
+        frame, features, folds, (whole, whole_fold) if whole is not None else None
+    )
+    if whole is not None:
+        ordered = {n: oof_whole[n] for n in config.candidates}
+        alerting = choose_alerting(whole, ordered, rule_whole, events, features.device, features.order)
+        best, threshold = alerting["model"], alerting["threshold"]
     estimator = make_estimator(best, config).fit(x, y)
     model = Model(estimator, features, threshold)
-    baseline = fit_baseline(frame, features, folds)
     metrics = classification_metrics(y, oof[best], threshold)
-    return TrainResult(model, best, cv, y, oof[best], metrics, baseline)
+    return TrainResult(model, best, cv, y, oof[best], metrics, baseline, alerting)
 
 
 def _folds(y, groups, config: ModelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -146,14 +182,19 @@ def _folds(y, groups, config: ModelConfig) -> list[tuple[np.ndarray, np.ndarray]
     return list(splitter.split(np.zeros(len(y)), y, groups))
 
 
-def _cross_validate(estimator, x, y, folds) -> tuple[list[float], np.ndarray]:
+def _cross_validate(estimator, x, y, folds, whole=None) -> tuple[list[float], np.ndarray, np.ndarray | None]:
+    """Per-fold average precision and out-of-fold probabilities; with whole = (x, fold per
+    row), the out-of-fold probabilities of those rows too (each by the model of its fold)."""
     oof = np.zeros(len(y))
+    oof_whole = np.zeros(len(whole[1])) if whole is not None else None
     scores = []
-    for fit_idx, val_idx in folds:
+    for k, (fit_idx, val_idx) in enumerate(folds):
         fitted = clone(estimator).fit(x[fit_idx], y[fit_idx])
         oof[val_idx] = fitted.predict_proba(x[val_idx])[:, 1]
         scores.append(average_precision_score(y[val_idx], oof[val_idx]))
-    return scores, oof
+        if whole is not None and (mine := whole[1] == k).any():
+            oof_whole[mine] = fitted.predict_proba(whole[0][mine])[:, 1]
+    return scores, oof, oof_whole
 
 
 def best_threshold(y: np.ndarray, proba: np.ndarray) -> float:
@@ -194,16 +235,22 @@ def apply_rule(frame: pd.DataFrame, rule: dict) -> np.ndarray:
     return hit.astype(int)
 
 
-def fit_baseline(frame: pd.DataFrame, features: FeatureConfig, folds) -> dict:
-    """The best one-sensor rule, refitted on all rows, with its out-of-fold scores."""
+def fit_baseline(
+    frame: pd.DataFrame, features: FeatureConfig, folds, whole=None
+) -> tuple[dict, np.ndarray | None]:
+    """The best one-sensor rule, refitted on all rows, with its out-of-fold scores; with
+    whole = (rows, fold per row), each fold's rule's predictions of those rows too."""
     y = frame["label"].to_numpy(dtype=int)
     pred = np.zeros(len(y), dtype=int)
-    for fit_idx, val_idx in folds:
+    pred_whole = np.zeros(len(whole[1]), dtype=int) if whole is not None else None
+    for k, (fit_idx, val_idx) in enumerate(folds):
         rule = _fit_rule(frame.iloc[fit_idx], features.sensors, y[fit_idx])
         pred[val_idx] = apply_rule(frame.iloc[val_idx], rule)
+        if whole is not None and (mine := whole[1] == k).any():
+            pred_whole[mine] = apply_rule(whole[0][mine], rule)
     rule = _fit_rule(frame, features.sensors, y)
     rule["oof"] = classification_metrics(y, pred, 0.5)
-    return rule
+    return rule, pred_whole
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict:

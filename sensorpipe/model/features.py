@@ -20,10 +20,19 @@ device's last maintenance. The origin is the latest maintenance at or before the
 (a maintenance log, e.g. the simulator's maintenance.csv), else the device's first
 reading; for C-MAPSS, whose units each start in a fresh state, always the first cycle.
 A timestamp order column gives `since` in seconds.
+
+`warming` = t < warmup - 1 ([features] warmup, default 1: never): a device's first readings,
+whose windows are still filling, are warming. Their features are computed as above but a
+model never sees them: training drops them and scoring gives them no probability (so no
+alert): a 2-reading slope or a 1-reading std is far outside what full windows give, and
+training sees a series start only once per device. warmup <= max(windows), so a stream that
+keeps a device's last max(windows) readings knows which of its readings are warming.
+
 Sensors must be non-null (features run on cleaned data, where nulls were imputed).
 In Spark: avg, stddev_pop, min, max, coalesce(regr_slope(x, k), 0.0) with k a
 row_number() column made first (dependent variable first; one reading gives null) and
-first(x), over a window partitioned by device, ordered by order, rowsBetween(-N+1, 0). Compare engines with a relative and an
+first(x), over a window partitioned by device, ordered by order, rowsBetween(-N+1, 0);
+warming is row_number() < warmup. Compare engines with a relative and an
 absolute tolerance: a slope of zero may be 1e-17 in one and 0.0 in the other.
 
 """
@@ -38,7 +47,8 @@ import pandas as pd
 from sensorpipe.core.spec import Spec, SpecError
 
 STATS = ("mean", "std", "min", "max", "slope", "delta")
-FEATURE_KEYS = {"device", "order", "sensors", "windows"}
+FEATURE_KEYS = {"device", "order", "sensors", "windows", "warmup"}
+WARMING = "warming"
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class FeatureConfig:
     order: str
     sensors: tuple[str, ...]
     windows: tuple[int, ...]
+    warmup: int = 1  # a device's first scored reading is its warmup-th (see the module's doc)
 
     @property
     def names(self) -> list[str]:
@@ -60,6 +71,7 @@ class FeatureConfig:
             "order": self.order,
             "sensors": list(self.sensors),
             "windows": list(self.windows),
+            "warmup": self.warmup,
         }
 
 
@@ -89,7 +101,12 @@ def feature_config(spec: Spec) -> FeatureConfig:
     windows = raw.get("windows")
     if not isinstance(windows, list) or not windows or not all(type(n) is int and n >= 1 for n in windows):
         raise SpecError(spec.path, "features.windows", "must be a non-empty list of integers >= 1")
-    return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))))
+    warmup = raw.get("warmup", 1)
+    if type(warmup) is not int or not 1 <= warmup <= max(windows):
+        raise SpecError(
+            spec.path, "features.warmup", f"must be an integer from 1 to max(windows), got {warmup!r}"
+        )
+    return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))), warmup)
 
 
 def with_features(
@@ -99,7 +116,7 @@ def with_features(
     first: dict | None = None,
     only: pd.Index | None = None,
 ) -> pd.DataFrame:
-    """Sort by (device, order) and add the feature columns; the index is kept.
+    """Sort by (device, order) and add the feature columns and `warming`; the index is kept.
 
     `maintenance` (columns device and order, one row per maintenance) moves `since`'s origin.
     `first` ({device: order of its first reading}) stands in for the frame's earliest
@@ -119,9 +136,15 @@ def with_features(
     for n in config.windows:
         for x in config.sensors:
             new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x, at))
+    new[WARMING] = pos[at] < config.warmup - 1
     df = df.iloc[at]
     out = pd.DataFrame(new, index=df.index)
-    return pd.concat([df, out[[c for c in config.names if c in out.columns]]], axis=1)
+    return pd.concat([df, out[[c for c in [*config.names, WARMING] if c in out.columns]]], axis=1)
+
+
+def without_warming(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows a model sees (trains on, is judged on): those not warming."""
+    return frame[~frame[WARMING].to_numpy(dtype=bool)]
 
 
 def window_stats(

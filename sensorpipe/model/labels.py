@@ -60,6 +60,6 @@ def with_failure_labels(
 ) -> pd.DataFrame:
     """Add `ttf` (seconds to the device's next failure at or after the reading; NaN when
     none is recorded) and `label` (ttf <= horizon). failures: columns device and order."""
-    nxt = asof(frame, failures, config, "forward")
+    nxt = pd.to_datetime(asof(frame, failures, config, "forward"), utc=True)  # all NaN: no failure
     ttf = (nxt - frame[config.order]).dt.total_seconds()
     return frame.assign(ttf=ttf, label=(ttf <= horizon_hours * 3600.0).astype(int))

@@ -4,26 +4,25 @@
     sensorpipe evaluate --spec conf/cmapss.toml --model models/cmapss \
         --input ../shared/data/cmapss/test_FD001.txt --truth ../shared/data/cmapss/RUL_FD001.txt --output out/eval
 
-Evaluation judges each test device at its last reading, where the truth file gives the
-remaining useful life; the label is RUL <= the [label] section's rul_max.
+Training a fleet (a [label] horizon_hours spec with a failure log) also chooses the alerting
+(sensorpipe/model/alerting.py). Evaluation lives in sensorpipe/model/evaluate.py, the printed
+tables in sensorpipe/model/tables.py (both re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
+import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from sensorpipe.core.hashing import file_sha256
-from sensorpipe.core.output import write_json
 from sensorpipe.core.spec import Spec, load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model.classifier import (
+    Events,
     apply_rule,
     classification_metrics,
     feature_importance,
@@ -31,19 +30,20 @@ from sensorpipe.model.classifier import (
     score,
     train,
 )
-from sensorpipe.model.features import feature_config, with_features
+from sensorpipe.model.evaluate import card_quiet_us, run_evaluate
+from sensorpipe.model.events import judge_scores
+from sensorpipe.model.features import feature_config, with_features, without_warming
 from sensorpipe.model.history import read_clean, read_log, split_devices, stratified_sample
-from sensorpipe.model.labels import label_config, rul_max, with_failure_labels, with_labels
+from sensorpipe.model.labels import label_config, with_failure_labels, with_labels
 from sensorpipe.model.plots import write_plots
-from sensorpipe.model.raw import last_readings, read_raw, read_truth
-from sensorpipe.model.registry import load_model, save_model
-from sensorpipe.store.local import LocalStore
+from sensorpipe.model.raw import read_raw
+from sensorpipe.model.registry import read_card, save_model
+from sensorpipe.model.tables import comparison_table, events_table, holdout_table
+from sensorpipe.store.base import Store
 
-# Published results on C-MAPSS FD001, label "fails within 30 cycles", last test cycle.
-ANCHORS = (
-    ("LSTM (Azure predictive-maintenance notebook)", 0.96, 0.96, 0.96),
-    ("Azure ML template, best model", 0.952, 0.80, 0.87),
-)
+log = logging.getLogger(__name__)
+
+__all__ = ["comparison_table", "events_table", "holdout_table", "run_evaluate", "run_train"]
 
 
 def read_inputs(spec: Spec, inputs: list[str], device: str) -> pd.DataFrame:
@@ -65,8 +65,10 @@ def run_train(
     threads: int | None = None,
     failures: str | None = None,
     maintenance: str | None = None,
-) -> tuple[Path, dict]:
-    """Build features and labels, train, and register a new current version.
+    store: Store | None = None,
+) -> tuple[Path | str, dict]:
+    """Build features and labels, train, and register a new current version (in `store`: by
+    default the one model_dir's path names, sensorpipe.store.uri).
 
     Run-to-failure series (a [label] rul_max) come as raw files; a fleet's history (a
     [label] horizon_hours) as one cleaning output with its failure and maintenance logs.
@@ -75,7 +77,7 @@ def run_train(
     down badly on a machine whose cores are busy with other work.
     """
     with threadpool_limits(limits=threads):
-        return _train(spec_path, inputs, model_dir, failures, maintenance)
+        return _train(spec_path, inputs, model_dir, failures, maintenance, store)
 
 
 def _fleet_frame(spec: Spec, features, label: dict, inputs: list[str], failures, maintenance):
@@ -85,7 +87,7 @@ def _fleet_frame(spec: Spec, features, label: dict, inputs: list[str], failures,
     columns = [features.device, features.order, *features.sensors]
     frame, stats = read_clean(inputs[0], spec, columns)
     maint = read_log(maintenance, features) if maintenance else None
-    frame = with_features(frame, features, maint)
+    frame = without_warming(with_features(frame, features, maint))
     frame = with_failure_labels(frame, features, read_log(failures, features), label["horizon_hours"])
     logs = [p for p in (failures, maintenance) if p]
     data = [{"path": str(inputs[0]), "sha256": dir_fingerprint(Path(inputs[0]))}]
@@ -110,45 +112,81 @@ def dir_fingerprint(root: Path) -> str:
 
 
 def _train(
-    spec_path: str, inputs: list[str], model_dir: str, failures=None, maintenance=None
-) -> tuple[Path, dict]:
+    spec_path: str, inputs: list[str], model_dir: str, failures=None, maintenance=None, store=None
+) -> tuple[Path | str, dict]:
     spec = load_spec(spec_path)
     features, label, config = feature_config(spec), label_config(spec), model_config(spec)
     held, extra = None, {}
     if "rul_max" in label:
         frame = read_inputs(spec, inputs, features.device)
-        frame = with_labels(with_features(frame, features), features, label["rul_max"])
+        frame = with_labels(without_warming(with_features(frame, features)), features, label["rul_max"])
         data = [{"path": str(p), "sha256": file_sha256(p)} for p in inputs]
     else:
         frame, data, extra = _fleet_frame(spec, features, label, inputs, failures, maintenance)
         kept, out = split_devices(frame[features.device], config.holdout, config.seed)
         held, frame = frame[frame[features.device].isin(out)], frame[frame[features.device].isin(kept)]
         extra["holdout_devices"] = out
-    rows = len(frame)
+        failure_log = read_log(failures, features)
+        if not frame["label"].any():  # an empty failure log (a short history), or no failure in time
+            raise ValueError(
+                f"{failures}: none of the {len(kept)} training devices fails within [label] horizon_hours"
+                f" ({label['horizon_hours']:g} h) of a reading: a failure model needs failures to learn"
+                " from; simulate a longer history (e.g. --hours 720)"
+            )
+    rows, whole = len(frame), frame
     if rows > config.max_rows:
         frame = stratified_sample(frame, config.max_rows, config.seed)
         extra["sample"] = (
             f"trained on a stratified sample of {len(frame):,} of {rows:,} rows (max_rows), class shares kept"
         )
-    return fit_and_register(spec, frame, held, rows, data, extra, model_dir)
+    log_kept = failure_log if held is not None else None
+    return fit_and_register(spec, frame, held, rows, data, extra, model_dir, store, log_kept, whole)
 
 
 def fit_and_register(
-    spec: Spec, frame: pd.DataFrame, held, rows: int, data: list, extra: dict, model_dir: str
-) -> tuple[Path, dict]:
+    spec: Spec, frame: pd.DataFrame, held, rows: int, data: list, extra: dict, model_dir: str,
+    store: Store | None = None, failure_log: pd.DataFrame | None = None, whole: pd.DataFrame | None = None,
+) -> tuple[Path | str, dict]:  # fmt: skip
     """Train on frame (features and `label`), score the held-out rows if any, and register
-    the model with its card; `rows` counts the training rows before any sampling."""
+    the model with its card; `rows` counts the training rows before any sampling. With the
+    failure log and timestamps, the model, threshold and quiet are chosen per event on every
+    training reading (`whole`, default frame; sensorpipe/model/alerting.py) and the held-out
+    devices are judged per event too (sensorpipe.model.events)."""
     features, label, config = feature_config(spec), label_config(spec), model_config(spec)
-    result = train(frame, features, config)
+    log.info("train: %s on %s rows, %d folds", ", ".join(config.candidates), f"{len(frame):,}", config.folds)
+    events = None
+    if failure_log is not None and pd.api.types.is_datetime64_any_dtype(frame[features.order]):
+        events = Events(frame if whole is None else whole, failure_log, spec.alerts)
+    result = train(frame, features, config, events)
+    alerting = result.alerting or {}
+    log.info("train: %s chosen; importance, plots, registry", result.name)
     importance = feature_importance(result.model, frame, seed=config.seed)
     metrics = {"out_of_fold": result.oof_metrics}
     baseline = result.baseline
+    if alerting:
+        metrics["out_of_fold_events"] = alerting["out_of_fold_events"]
+        baseline = {**baseline, "oof_events": alerting["baseline_out_of_fold_events"]}
     if held is not None and len(held):
-        y = held["label"].to_numpy(dtype=int)
-        metrics["holdout"] = classification_metrics(
-            y, score(held, result.model).to_numpy(), result.model.threshold
+        y, proba, rule = (
+            held["label"].to_numpy(dtype=int),
+            score(held, result.model).to_numpy(),
+            apply_rule(held, baseline),
         )
-        baseline = {**baseline, "holdout": classification_metrics(y, apply_rule(held, baseline), 0.5)}
+        metrics["holdout"] = classification_metrics(y, proba, result.model.threshold)
+        baseline = {**baseline, "holdout": classification_metrics(y, rule, 0.5)}
+        if failure_log is not None:
+            rows_at = held[[features.device, features.order]]
+            w, lead = spec.alerts.window_hours, spec.alerts.min_lead_hours
+            quiet_us = card_quiet_us({"alerting": alerting})
+
+            def judge(p, threshold):
+                scored = rows_at.assign(probability=p)
+                return judge_scores(
+                    scored, failure_log, threshold, quiet_us, w, lead, features.device, features.order
+                )
+
+            metrics["holdout_events"] = judge(proba, result.model.threshold)
+            baseline["holdout_events"] = judge(rule, 0.5)
     card = {
         "spec": {"path": spec.path, "sha256": spec.sha256, "name": spec.name},
         "training_data": data,
@@ -164,6 +202,7 @@ def fit_and_register(
             "seed": config.seed,
         },
         "cv": result.cv,
+        **({"alerting": alerting} if alerting else {}),
         "metrics": metrics,
         "baseline": baseline,
         "importance": {k: float(v) for k, v in importance.head(20).items()},
@@ -175,8 +214,8 @@ def fit_and_register(
             where, result.oof_label, result.oof_proba, result.model.threshold, importance, title
         )
 
-    version = save_model(result.model, model_dir, card, plots)
-    return version, json.loads((version / "card.json").read_text(encoding="utf-8"))
+    version = save_model(result.model, model_dir, card, plots, store)
+    return version, read_card(version, store)
 
 
 def _plain(params: dict) -> dict:
@@ -184,104 +223,3 @@ def _plain(params: dict) -> dict:
     return {
         k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in params.items()
     }
-
-
-def run_evaluate(spec_path: str, model_dir: str, test: str, truth: str, out: str) -> dict:
-    """Score each test device at its last reading against the truth file; write OUT."""
-    spec = load_spec(spec_path)
-    model = load_model(model_dir)
-    card = model.card
-    if card.get("spec", {}).get("sha256") != spec.sha256:
-        print(
-            f"sensorpipe: note: {spec.path} differs from the spec the model was trained with", file=sys.stderr
-        )
-    horizon = int(card.get("label", {}).get("rul_max", rul_max(spec)))
-    raw = read_raw(spec, test)
-    last = last_readings(with_features(raw, model.features), model.features)
-    rul = read_truth(truth)
-    if len(rul) != len(last) or not np.array_equal(rul.index.to_numpy(), last.index.to_numpy()):
-        raise ValueError(
-            f"{truth}: {len(rul)} lines for {len(last)} devices numbered {last.index.min()}..{last.index.max()}"
-        )
-    label = (rul.to_numpy() <= horizon).astype(int)
-    proba = score(last, model).to_numpy()
-    metrics = classification_metrics(label, proba, model.threshold)
-    rule = card.get("baseline")
-    baseline = classification_metrics(label, apply_rule(last, rule), 0.5) if rule else None
-    doc = {
-        **metrics,
-        "threshold": model.threshold,
-        "label": f"RUL <= {horizon} at the last reading of each device",
-        "model": {"version": card.get("version"), "name": card.get("model", {}).get("name")},
-        "test_data": {
-            "path": test,
-            "sha256": file_sha256(test),
-            "truth": truth,
-            "truth_sha256": file_sha256(truth),
-        },
-        "baseline": {**rule, "test": baseline} if rule else None,
-        "anchors": [dict(zip(("name", "precision", "recall", "f1"), a)) for a in ANCHORS],
-    }
-    predictions = pd.DataFrame(
-        {
-            "device": last.index,
-            "rul": rul.to_numpy(),
-            "label": label,
-            "probability": proba,
-            "predicted": (proba >= model.threshold).astype(int),
-        }
-    )
-    with LocalStore().staged_output(out) as stage:
-        write_json(Path(stage) / "metrics.json", doc)
-        predictions.to_csv(Path(stage) / "predictions.csv", index=False)
-    return doc
-
-
-def comparison_table(doc: dict) -> str:
-    """This run and the baseline beside the published anchors."""
-    rows = [
-        (
-            f"sensorpipe {doc['model']['name']} (threshold {doc['threshold']:.3f})",
-            doc["precision"],
-            doc["recall"],
-            doc["f1"],
-        )
-    ]
-    base = doc.get("baseline")
-    if base and base.get("test"):
-        sign = ">=" if base["direction"] == "above" else "<="
-        rows.append(
-            (
-                f"baseline: {base['sensor']} {sign} {base['threshold']:g}",
-                base["test"]["precision"],
-                base["test"]["recall"],
-                base["test"]["f1"],
-            )
-        )
-    rows += list(ANCHORS)
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{'model':<{width}}  precision  recall     f1", "-" * (width + 28)]
-    lines += [f"{n:<{width}}  {p:>9.3f}  {r:>6.3f}  {f:>5.3f}" for n, p, r, f in rows]
-    return "\n".join(lines)
-
-
-def holdout_table(card: dict) -> str:
-    """Model and baseline on the held-out devices, every metric."""
-    keys = ("precision", "recall", "f1", "accuracy", "roc_auc", "pr_auc", "n")
-    base = card["baseline"]
-    sign = ">=" if base["direction"] == "above" else "<="
-    rows = [
-        (f"{card['model']['name']} (threshold {card['threshold']:.3f})", card["metrics"]["holdout"]),
-        (f"baseline: {base['sensor']} {sign} {base['threshold']:g}", base["holdout"]),
-    ]
-    width = max(len(r[0]) for r in rows)
-    head = f"{'held-out devices':<{width}}" + "".join(f"  {k:>9}" for k in keys)
-    lines = [head, "-" * len(head)]
-    for name, m in rows:
-        cells = "".join(f"  {m[k]:>9}" if k == "n" else f"  {_num(m[k]):>9}" for k in keys)
-        lines.append(f"{name:<{width}}{cells}")
-    return "\n".join(lines)
-
-
-def _num(v) -> str:
-    return "-" if v is None else f"{v:.3f}"

@@ -1,7 +1,12 @@
 """`sensorpipe report`: one self-contained HTML page from the outputs of earlier runs.
 
     sensorpipe report --clean OUT [--clean OUT2 ...] --model MODEL_DIR [--evaluation EVAL_DIR] \
-        [--stream STREAM_OUT] [--history SIM_DIR] [--spec conf/sensors.toml] --output out/report.html
+        [--stream STREAM_OUT --truth LANDING/_truth] [--history SIM_DIR] [--spec conf/sensors.toml] \
+        --output out/report.html
+
+The stream's alerts are judged per event against the live feed's truth (report/live.py), with
+the window and minimum lead of the model card's objective, else the --spec's [alerts], else
+DESIGN's defaults (72 h, 1 h).
 
 Every input is optional: a section whose run is not given says so. Images are embedded
 as PNG data URIs and the CSS is inline, so the file can be mailed or archived alone.
@@ -11,17 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sensorpipe.core.spec import Spec, SpecError, load_spec
+from sensorpipe.core.spec import Alerts, Spec, SpecError, load_spec
 from sensorpipe.report.data import data_section
 from sensorpipe.report.html import esc, page, table
-from sensorpipe.report.model import model_section
+from sensorpipe.report.model import load_card, model_section
 from sensorpipe.report.stream import stream_section
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+log = logging.getLogger(__name__)
 
 
 def command(args) -> int:
@@ -34,8 +41,9 @@ def command(args) -> int:
         stream=_path(args.stream),
         history=_path(args.history),
         sample_rows=args.sample_rows,
+        truth=_path(args.truth),
     )
-    print(f"report -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    log.info("report -> %s (%.2f MB)", path, path.stat().st_size / 1e6)
     return 0
 
 
@@ -52,6 +60,7 @@ def write_report(
     stream: Path | None = None,
     history: Path | None = None,
     sample_rows: int = 200_000,
+    truth: Path | None = None,
 ) -> Path:
     """Build the page and write it atomically; return its path."""
     given = load_spec(spec) if spec else None
@@ -59,14 +68,24 @@ def write_report(
     sections = [
         data_section(list(clean), specs, sample_rows),
         model_section(model, evaluation),
-        stream_section(stream, history),
+        stream_section(stream, truth, objective(model, given)),
     ]
-    doc = page("sensorpipe run report", _meta(clean, model, evaluation, stream, history), sections)
+    doc = page("sensorpipe run report", _meta(clean, model, evaluation, stream, history, truth), sections)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     tmp.write_text(doc, encoding="utf-8")
     os.replace(tmp, output)
     return output
+
+
+def objective(model: Path | None, spec: Spec | None) -> Alerts:
+    """W and L to judge the stream by: the model card's alerting objective, else the spec's."""
+    if model is not None:
+        card = load_card(model)[1] or {}
+        o = (card.get("alerting") or {}).get("objective") or {}
+        if o:
+            return Alerts(o["window_hours"], o["min_lead_hours"], o["max_false_per_device_day"])
+    return spec.alerts if spec is not None else Alerts()
 
 
 def find_spec(out: Path) -> Spec | None:
@@ -90,7 +109,7 @@ def find_spec(out: Path) -> Spec | None:
     return None
 
 
-def _meta(clean, model, evaluation, stream, history) -> str:
+def _meta(clean, model, evaluation, stream, history, truth=None) -> str:
     """When the page was made, then which run outputs it read (paths folded away)."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = [["cleaning", str(out), _finished(out / "_SUCCESS")] for out in clean]
@@ -101,6 +120,7 @@ def _meta(clean, model, evaluation, stream, history) -> str:
     )
     rows += [[what, str(p), _finished(p / mark) if mark else ""] for what, p, mark in named if p]
     rows += [["simulated history", str(history), _finished(history / "failures.csv")]] if history else []
+    rows += [["live feed's truth", str(truth), _finished(truth / "failures.csv")]] if truth else []
     kinds = ", ".join(dict.fromkeys(r[0] for r in rows)) or "no run outputs"
     return (
         f"Generated {now} from {len(rows)} run output{'s' if len(rows) != 1 else ''}: {esc(kinds)}."

@@ -1,5 +1,7 @@
 """The model section of `sensorpipe report`: a registry version's card and plots, and
-an evaluation's metrics beside the baseline and the published anchors."""
+an evaluation's metrics beside the baseline and the published anchors. A fleet model's
+event figures (sensorpipe.model.events: out of fold, where its alerting was chosen, and on
+held-out devices) come first, the per-reading metrics beside them."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def model_section(model_dir: Path | None, evaluation: Path | None) -> Section:
     lines, body = [], []
     card = None
     if model_dir is not None:
-        version, card, problem = _card(model_dir)
+        version, card, problem = load_card(model_dir)
         if card is None:
             lines.append(f'<span class="absent">{esc(problem)}</span>')
         else:
@@ -36,7 +38,7 @@ def model_section(model_dir: Path | None, evaluation: Path | None) -> Section:
     return Section("model", "Model", "<br>".join(lines), "".join(body))
 
 
-def _card(model_dir: Path) -> tuple[Path | None, dict | None, str]:
+def load_card(model_dir: Path) -> tuple[Path | None, dict | None, str]:
     from sensorpipe.model.registry import CARD_FILE, current_version  # noqa: PLC0415 (skops loads on demand)
 
     try:
@@ -57,6 +59,15 @@ def _card_line(card: dict) -> str:
     )
     if base.get("oof"):
         line += f"; baseline {esc(_rule(base))}: F1 {fmt(base['oof'].get('f1'))}"
+    alerting = card.get("alerting")
+    if alerting:
+        e = alerting.get("out_of_fold_events") or {}
+        line += (
+            f"; per event out of fold: <b>{e.get('caught')} of {e.get('judged')} failures caught</b>,"
+            f" {fmt(e.get('false_per_device_day'))} false alerts per device-day (budget"
+            f" {fmt(alerting['objective']['max_false_per_device_day'])}; threshold {fmt(alerting.get('threshold'))},"
+            f" quiet {esc(alerting.get('quiet'))})"
+        )
     held = (card.get("metrics") or {}).get("holdout")
     if held:
         line += f"; held-out devices: F1 {fmt(held.get('f1'))}"
@@ -87,6 +98,11 @@ def _card_body(version: Path, card: dict) -> str:
         [m] + [values.get(m) for _, values in columns] for m in METRICS if any(m in v for _, v in columns)
     ]
     label = card.get("label") or {}
+    what = (
+        f"fails within {label['horizon_hours']:g} h"
+        if "horizon_hours" in label
+        else f"remaining life <= {label.get('rul_max', '?')}"
+    )
     facts = table(
         ["", ""],
         [
@@ -95,7 +111,7 @@ def _card_body(version: Path, card: dict) -> str:
             ["training data", ", ".join(d.get("path", "?") for d in card.get("training_data") or ())],
             [
                 "label",
-                f"remaining life <= {label.get('rul_max', '?')} ({fmt(label.get('positives'))} positive rows)",
+                f"{what} ({fmt(label.get('positives'))} positive rows)",
             ],
             ["alert threshold", fmt(card.get("threshold"))],
             ["features", fmt(len(card.get("features") or ()))],
@@ -119,7 +135,80 @@ def _card_body(version: Path, card: dict) -> str:
         figures.append(
             img(file_uri(path), caption, caption) if path.is_file() else absent(f"{name}: not in {version}")
         )
-    return f'<h3>Trained model</h3><div class="row">{scores}{cv}{facts}</div><div class="row">{"".join(figures)}</div>'
+    events = _card_events(card, (card.get("model") or {}).get("name", "model"))
+    return (
+        f'<h3>Trained model</h3>{events}<div class="row">{scores}{cv}{facts}</div>'
+        f'<div class="row">{"".join(figures)}</div>'
+    )
+
+
+EVENT_ROWS = (
+    ("failures judged", "judged"),
+    ("caught", "caught"),
+    ("missed", "missed"),
+    ("lead median (h)", "lead_median_hours"),
+    ("lead p10 (h)", "lead_p10_hours"),
+    ("alerts", "alerts"),
+    ("false alerts", "false_alerts"),
+    ("false alerts per device-day", "false_per_device_day"),
+    ("device-days", "device_days"),
+    ("failures unjudged (watched too briefly)", "unjudged"),
+)
+
+
+def event_table(columns: list[tuple[str, dict]], caption: str) -> str:
+    """Event figures (sensorpipe.model.events.event_metrics) side by side, by-mode rows last."""
+    columns = [(t, v) for t, v in columns if v]
+    if not columns:
+        return ""
+    rows = [[label] + [v.get(key) for _, v in columns] for label, key in EVENT_ROWS]
+    modes = sorted({m for _, v in columns for m in v.get("by_mode") or {}})
+    for m in modes:
+        cells = [(v.get("by_mode") or {}).get(m) for _, v in columns]
+        rows.append(
+            [f"caught: {m}"] + [f"{c['caught']} of {c['caught'] + c['missed']}" if c else "" for c in cells]
+        )
+    return table(["per event"] + [t for t, _ in columns], rows, caption=caption)
+
+
+def _card_events(card: dict, name: str) -> str:
+    """The alerting choice and the event figures, out of fold and on held-out devices."""
+    alerting, metrics, base = card.get("alerting"), card.get("metrics") or {}, card.get("baseline") or {}
+    if not alerting and not metrics.get("holdout_events"):
+        return ""
+    columns = [
+        (f"{name}, out of fold", (alerting or {}).get("out_of_fold_events")),
+        ("baseline, out of fold", (alerting or {}).get("baseline_out_of_fold_events")),
+        (f"{name}, held-out devices", metrics.get("holdout_events")),
+        ("baseline, held-out", base.get("holdout_events")),
+    ]
+    e = next(v for _, v in columns if v)
+    caption = (
+        f"Per event: a failure is caught by an alert {e['window_hours']:g} h to {e['min_lead_hours']:g} h before"
+        " it; an alert is false with no failure within the window after it"
+    )
+    html = event_table(columns, caption)
+    if alerting:
+        o = alerting["objective"]
+        choice = table(
+            ["", ""],
+            [
+                ["objective", f"most failures caught within {o['max_false_per_device_day']:g} false alerts per"
+                 f" device-day (window {o['window_hours']:g} h, min lead {o['min_lead_hours']:g} h)"],
+                ["chosen", f"{alerting['model']}, threshold {alerting['threshold']:.3f}, quiet {alerting['quiet']}"],
+                ["rule", alerting.get("rule", "")],
+                ["failures behind the choice", alerting.get("failures_behind")],
+                ["note", alerting.get("note") or "none"],
+            ]
+            + [
+                [f"candidate {n}", f"threshold {c['threshold']:.3f}, quiet {c['quiet']}: {c['caught']} caught,"
+                 f" {c['false_per_device_day']:.4f} false per device-day"]
+                for n, c in (alerting.get("candidates") or {}).items()
+            ],
+            caption="Alerting chosen for the operator's objective (out-of-fold, device-grouped folds)",
+        )  # fmt: skip
+        html = choice + html
+    return f'<div class="row">{html}</div>'
 
 
 def _evaluation(evaluation: Path, card: dict | None) -> tuple[str, str]:
@@ -151,6 +240,18 @@ def _evaluation(evaluation: Path, card: dict | None) -> tuple[str, str]:
             f"evaluated version {model.get('version')} is not the model shown above ({card.get('version')})"
         )
     test = (doc.get("test_data") or {}).get("path", "?")
+    if doc.get("events"):
+        name = model.get("name", "model")
+        events = event_table(
+            [(name, doc["events"]), ("baseline", base.get("events"))],
+            f"Per event on the test fleet (threshold {fmt(doc.get('threshold'))}, quiet {fmt(doc.get('quiet_hours'), 1)} h)",
+        )
+        e = doc["events"]
+        line = (
+            f"test fleet per event: <b>{e['caught']} of {e['judged']} failures caught</b>,"
+            f" {fmt(e['false_per_device_day'])} false alerts per device-day; per reading: " + line
+        )
+        note = events + note
     html = f"<h3>Test set: {esc(test)}</h3>{note}" + table(
         ["model", "precision", "recall", "f1"],
         rows,

@@ -9,7 +9,9 @@
                                time to commit of the batch's scored rows, when the order is a time}
     STREAM_OUT/scored/         Parquet sink: device_id, ts, sensor columns, probability
     STREAM_OUT/alerts/         Parquet sink: device_id, ts, probability, top_sensors
-    SIM_DIR/failures.csv       device_id, ts, mode (the simulator's ground truth)
+    TRUTH/failures.csv         device_id, ts, mode: the feed's truth, as `simulate --stream`
+                               appends it (default LANDING/_truth; report/live.py judges the
+                               alerts against it per event)
 
 The sinks are read with sensorpipe.store.sinks (the files their manifest names: whole
 batches only). Any missing file or field is reported as absent; a batch reported twice
@@ -24,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sensorpipe.core.spec import Alerts
 from sensorpipe.report.html import Section, absent, figure, figure_uri, fmt, img, table
+from sensorpipe.report.live import NO_ALERTS, judge_live, live_part, read_spans, summary, truth_failures
 from sensorpipe.report.traces import traces
 from sensorpipe.store.sinks import read_table
 
@@ -32,16 +36,24 @@ MAX_ALERTS = 100_000
 SHOWN_ALERTS = 15
 
 
-def stream_section(stream: Path | None, history: Path | None) -> Section:
+def stream_section(stream: Path | None, truth: Path | None, objective: Alerts | None = None) -> Section:
+    """truth: the feed's truth directory (report/live.py); objective: W and L to judge by
+    (default: DESIGN's 72 h and 1 h)."""
     if stream is None:
         return Section("stream", "Stream", '<span class="absent">no stream run given</span>', "")
     progress = read_progress(stream / "metrics.jsonl")
     alerts = read_alerts(stream / "alerts")
-    failures = read_failures(history / "failures.csv") if history else None
-    parts = [_progress_part(progress), _alerts_part(alerts, failures)]
+    failures = truth_failures(truth) if truth else None
+    parts, judged = [_progress_part(progress)], None
+    spans = read_spans(stream / "scored")
+    if failures is not None and spans is not None:  # no alerts at all: every judged failure missed
+        judged = judge_live(NO_ALERTS if alerts is None else alerts, failures, spans, objective or Alerts())
+    if alerts is not None or judged is not None:
+        parts.append(live_part(judged, objective or Alerts(), failures is None, spans is None))
+    parts.append(_alerts_part(alerts, failures))
     if alerts is not None and len(alerts):
         parts.append(traces(stream / "scored", alerts, failures))
-    return Section("stream", "Stream", _summary(progress, alerts, failures), "".join(parts))
+    return Section("stream", "Stream", _summary(progress, alerts, judged and judged[0]), "".join(parts))
 
 
 def read_progress(path: Path) -> pd.DataFrame | None:
@@ -136,18 +148,7 @@ def _sensors_text(value) -> str:
     return ", ".join(str(v) for v in value)
 
 
-def read_failures(path: Path) -> pd.DataFrame | None:
-    try:
-        frame = pd.read_csv(path, dtype=str)
-    except (OSError, ValueError):
-        return None
-    if not {"device_id", "ts"} <= set(frame.columns):
-        return None
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, errors="coerce")
-    return frame.dropna(subset=["ts"])
-
-
-def _summary(progress, alerts, failures) -> str:
+def _summary(progress, alerts, judged: dict | None) -> str:
     bits = []
     if progress is None or progress.empty:
         bits.append('<span class="absent">no progress metrics</span>')
@@ -173,11 +174,8 @@ def _summary(progress, alerts, failures) -> str:
         bits.append('<span class="absent">no alerts output</span>')
     else:
         bits.append(f"<b>{fmt(len(alerts))} alerts</b> on {fmt(alerts['device_id'].nunique())} devices")
-        if failures is not None:
-            hit = _lead_times(alerts, failures).dropna()
-            bits.append(
-                f"{fmt(len(failures))} known failures, {fmt(hit.index.nunique())} of them alerted beforehand"
-            )
+    if judged is not None:
+        bits.append(summary(judged))
     return "; ".join(bits)
 
 
@@ -195,20 +193,6 @@ def _duration(span: pd.Timedelta) -> str:
         if seconds < 36_000
         else f"{seconds / 3600:.1f} h"
     )
-
-
-def _lead_times(alerts: pd.DataFrame, failures: pd.DataFrame) -> pd.Series:
-    """Per failure (indexed by device): hours from its first alert within 48 h before it."""
-    out = {}
-    for _, f in failures.iterrows():
-        before = alerts[(alerts["device_id"] == f["device_id"]) & (alerts["ts"] <= f["ts"])]
-        before = before[before["ts"] >= f["ts"] - pd.Timedelta(hours=48)]
-        out[(f["device_id"], f["ts"])] = (
-            (f["ts"] - before["ts"].min()).total_seconds() / 3600 if len(before) else None
-        )
-    series = pd.Series(out, dtype=float)
-    series.index = [k[0] for k in out]
-    return series
 
 
 def _progress_part(progress) -> str:
@@ -245,6 +229,9 @@ def _alerts_part(alerts, failures) -> str:
         return absent("alerts/: absent: no alert timeline")
     if alerts.empty:
         return "<h3>Alerts</h3><p>No alert was raised.</p>"
+    listing = _listing(alerts, failures)
+    if failures is not None:  # report/live.py draws the judged timeline
+        return "<h3>Alerts</h3>" + listing
     devices = sorted(
         set(alerts["device_id"]) | (set(failures["device_id"]) if failures is not None else set())
     )
@@ -273,6 +260,14 @@ def _alerts_part(alerts, failures) -> str:
     ax.legend(fontsize=7, loc="upper left", frameon=False)
     ax.set(title="Alert timeline (event time)")
     fig.tight_layout()
+    return (
+        "<h3>Alerts</h3>"
+        + img(figure_uri(fig), "alert timeline", "Each dot an alert, colored by probability; no truth given.")
+        + listing
+    )
+
+
+def _listing(alerts, failures) -> str:
     shown = alerts.head(SHOWN_ALERTS)
     rows = [
         [
@@ -284,19 +279,10 @@ def _alerts_part(alerts, failures) -> str:
         ]
         for r in shown.itertuples()
     ]
-    listing = table(
-        ["device", "alert at (event time)", "probability", "top sensors", "next known failure"],
+    return table(
+        ["device", "alert at (event time)", "probability", "top sensors", "next failure (truth)"],
         rows,
         caption=f"First {len(shown)} of {fmt(len(alerts))} alerts",
-    )
-    return (
-        "<h3>Alerts</h3>"
-        + img(
-            figure_uri(fig),
-            "alert timeline",
-            "Each dot an alert, colored by probability; crosses: failures from failures.csv.",
-        )
-        + listing
     )
 
 

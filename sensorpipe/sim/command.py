@@ -1,23 +1,35 @@
 """`sensorpipe simulate`, wired by sensorpipe.cli (which holds its arguments): check them, then
-write a history, land a live feed or replay a raw file, or publish to Kafka; and summarize.
+write a history, land a live feed or replay a raw file, or publish to Kafka, writing the
+feed's truth (failures.csv, maintenance.csv: sensorpipe.sim.truth) as it goes; and summarize.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict, fields
+from pathlib import Path
 
 from sensorpipe.core.spec import load_spec
 from sensorpipe.core.values import parse_timestamp
 from sensorpipe.sim.feed import EventStream, run_stream
 from sensorpipe.sim.history import write_history
 from sensorpipe.sim.text import CLEAN, Rates
+from sensorpipe.sim.truth import Truth
+
+log = logging.getLogger(__name__)
 
 
 def _echo(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """Progress and summaries: INFO lines on stderr (hidden by -q)."""
+    log.info(msg)
+
+
+def _error(msg: str) -> None:
+    """A usage error (exit 2): on stderr whatever the log level."""
+    print(f"sensorpipe simulate: {msg}", file=sys.stderr, flush=True)
 
 
 def _start(text: str, interval_s: int) -> int | None:
@@ -47,7 +59,22 @@ def _problem(args, rates: Rates, start: int | None, replay) -> str | None:
         or (kafka and not (args.rate or 0) > 0 and "--kafka needs --rate > 0")
         or (kafka and not args.topic and "--kafka needs --topic")
         or (kafka and args.file_interval <= 0 and "--file-interval must be > 0")
+        or (getattr(args, "kafka_option", None) and not kafka and "--kafka-option needs --kafka")
+        or (
+            args.output
+            and getattr(args, "truth", None)
+            and "--truth is for a feed: a history's logs go to --output"
+        )
+        or (getattr(args, "rul", None) and not replay and "--rul needs --replay")
     )
+
+
+def truth_dir(args) -> Path:
+    """--truth, or LANDING/_truth (the stream's file source skips names starting with _), or
+    for Kafka truth-<TOPIC> in the working directory."""
+    if getattr(args, "truth", None):
+        return Path(args.truth)
+    return Path(args.stream) / "_truth" if args.stream else Path(f"truth-{args.topic}")
 
 
 def _history(args, spec, rates: Rates, start: int) -> int:
@@ -67,16 +94,34 @@ def _history(args, spec, rates: Rates, start: int) -> int:
 
 def _events(args, spec, rates: Rates, start: int, replay):
     if replay:
-        from sensorpipe.sim.replay import ReplayStream  # noqa: PLC0415
+        from sensorpipe.sim.replay import ReplayStream, default_rul  # noqa: PLC0415
 
-        return ReplayStream(spec, replay)
+        rul = getattr(args, "rul", None) or default_rul(replay)
+        _echo(f"simulate: failures from {rul}" if rul else "simulate: no --rul: failures.csv stays empty")
+        return ReplayStream(spec, replay, rul=rul)
     return EventStream(spec, args.devices, args.seed, args.interval_s, rates, start)
 
 
-def _publish(args, events) -> int:
-    from sensorpipe.sim.kafka import run_kafka  # noqa: PLC0415 (confluent-kafka loads on demand)
+def _truth(spec, path: Path, replay) -> Truth:
+    """The feed's truth files, headed with the events' device and order names."""
+    if not replay:
+        return Truth(path)
+    from sensorpipe.model.features import feature_config  # noqa: PLC0415
 
-    k = run_kafka(events, args.kafka, args.topic, args.rate, args.duration, args.file_interval, _echo)
+    features, raw = feature_config(spec), {c.out: c.name for c in spec.columns}
+    return Truth(path, raw.get(features.device, features.device), raw.get(features.order, features.order))
+
+
+def _publish(args, events) -> int:
+    from sensorpipe.sim.kafka import OptionError, run_kafka  # noqa: PLC0415 (confluent-kafka on demand)
+
+    options = dict(getattr(args, "kafka_option", None) or [])
+    pace = (args.rate, args.duration, args.file_interval)
+    try:
+        k = run_kafka(events, args.kafka, args.topic, *pace, _echo, options=options)
+    except OptionError as exc:
+        _error(str(exc))
+        return 2
     _echo(f"simulate: {k['delivered']:,} events -> topic {args.topic} in {k['seconds']:.1f} s")
     return 0
 
@@ -97,9 +142,17 @@ def command(args) -> int:
     replay = getattr(args, "replay", None)
     problem = _problem(args, rates, start, replay)
     if problem:
-        _echo(f"sensorpipe simulate: {problem}")
+        _error(problem)
         return 2
     if args.output:
         return _history(args, spec, rates, start)
-    events = _events(args, spec, rates, start, replay)
-    return _publish(args, events) if getattr(args, "kafka", None) else _land(args, events)
+    try:
+        events = _events(args, spec, rates, start, replay)
+    except (ValueError, OSError) as exc:  # a --rul that is not there or does not fit the replay
+        _error(str(exc))
+        return 2
+    path = truth_dir(args)
+    with _truth(spec, path, replay) as truth:
+        events.truth = truth
+        _echo(f"simulate: truth (failures.csv, maintenance.csv) -> {path}")
+        return _publish(args, events) if getattr(args, "kafka", None) else _land(args, events)

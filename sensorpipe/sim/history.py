@@ -20,6 +20,7 @@ from sensorpipe.sim.catalog import START
 from sensorpipe.sim.fleet import KINDS, MODES, Fleet
 from sensorpipe.sim.landing import atomic_file
 from sensorpipe.sim.text import DEFAULT_RATES, Format, Rates, device_names, window_lines
+from sensorpipe.sim.truth import FAILURES, LAST_COLUMN, MAINTENANCE, log_lines
 
 WINDOW_CELLS = 1 << 18  # readings simulated and written at a time: speed is flat above
 COUNTS = ("rows", "missing", "malformed", "stuck", "spikes", "spikes_out_of_range", "duplicates", "late")
@@ -29,15 +30,12 @@ def window_steps(devices: int) -> int:
     return max(1, min(1 << 16, WINDOW_CELLS // devices))
 
 
-def _events_csv(path: Path, rows: list, header: str, labels: tuple, start_s: int, interval_s: int) -> None:
-    dev, step, what = (np.concatenate(x) for x in zip(*rows)) if rows else ([], [], [])
-    order = np.lexsort((dev, step))
-    names = device_names(int(max(dev, default=-1)) + 1)
+def _events_csv(path: Path, rows: list, labels: tuple, devices: int, start_s: int, interval_s: int) -> None:
+    events = tuple(np.concatenate(x) for x in zip(*rows)) if rows else ([], [], [])
+    _, lines = log_lines(events, labels, device_names(devices), start_s, interval_s)
     with atomic_file(path) as f:
-        f.write(f"{header}\n".encode())
-        for i in order:
-            ts = format_timestamp((start_s + int(step[i]) * interval_s) * 1_000_000)
-            f.write(f"{names[dev[i]]},{ts},{labels[what[i]]}\n".encode())
+        f.write(f"device_id,ts,{LAST_COLUMN[path.name]}\n".encode())
+        f.write("".join(lines).encode())
 
 
 def _tally(events: list, labels: tuple) -> dict:
@@ -86,8 +84,8 @@ def write_history(
     fleet, total = Fleet(devices, seed, start_s, interval_s), math.ceil(hours * 3600 / interval_s)
     out.mkdir(parents=True, exist_ok=True)
     count, failures, maintenance = _write_sensors(out / "sensors.csv", fmt, fleet, total, rates, seed, echo)
-    _events_csv(out / "failures.csv", failures, "device_id,ts,mode", MODES, start_s, interval_s)
-    _events_csv(out / "maintenance.csv", maintenance, "device_id,ts,kind", KINDS, start_s, interval_s)
+    _events_csv(out / FAILURES, failures, MODES, devices, start_s, interval_s)
+    _events_csv(out / MAINTENANCE, maintenance, KINDS, devices, start_s, interval_s)
     manifest = {
         "seed": seed,
         "devices": devices,

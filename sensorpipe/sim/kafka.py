@@ -24,18 +24,23 @@ def messages(data: bytes) -> Iterator[tuple[bytes | None, bytes]]:
             yield (found.group(1) if found else None), line
 
 
-def producer(bootstrap: str):
-    """An idempotent producer (no duplicates on retry) that gives up on a message after 30 s."""
-    from confluent_kafka import Producer  # noqa: PLC0415 (only this subcommand needs it)
+class OptionError(ValueError):
+    """A --kafka-option the producer refuses (an unknown property, a bad value): a usage error."""
 
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "linger.ms": 20,
-            "message.timeout.ms": 30000,
-        }
-    )
+
+def producer(bootstrap: str, options: dict | None = None):
+    """An idempotent producer (no duplicates on retry) that gives up on a message after 30 s;
+    options (--kafka-option: librdkafka properties, e.g. security.protocol, compression.type)
+    are added to that configuration, or replace its values."""
+    from confluent_kafka import KafkaException, Producer  # noqa: PLC0415 (only this subcommand needs it)
+
+    config = {"enable.idempotence": True, "linger.ms": 20, "message.timeout.ms": 30000}
+    config.update(options or {})
+    try:
+        return Producer({**config, "bootstrap.servers": bootstrap})
+    except KafkaException as exc:
+        given = " ".join(f"{k}={v}" for k, v in (options or {}).items())
+        raise OptionError(f"--kafka-option {given}: {exc.args[0].str()}") from None
 
 
 class Sender:
@@ -85,10 +90,12 @@ def run_kafka(
     clock=time.monotonic,
     sleep=time.sleep,
     make_producer=producer,
+    options: dict | None = None,
 ) -> dict:
     """Publish rate * interval events of `events` (a feed.EventStream) at the end of each
-    interval, for `duration` seconds or until Ctrl-C; return when the broker has them all."""
-    sender = Sender(make_producer(bootstrap), topic)
+    interval, for `duration` seconds or until Ctrl-C; return when the broker has them all.
+    options: the producer's --kafka-option properties."""
+    sender = Sender(make_producer(bootstrap, options), topic)
     started, k, sent = clock(), 0, 0
     try:
         while duration is None or k * interval < duration - 1e-9:

@@ -1,21 +1,33 @@
 """Run a Spark entry point (jobs/*.py, streaming/*.py) through the pyspark wheel's spark-submit.
 
-Local mode by default; the project's conf/spark-defaults.conf and conf/log4j2.properties
-keep local runs quiet. The progress bar is drawn only on a terminal: its carriage returns
-make logs unreadable. Any other master gets the `make dist` artifacts (cluster_submit_args),
-and a job that reads Kafka gets the connector's jars (kafka_jars).
+Local mode by default, with the project's spark-defaults.conf and log4j2.properties (quiet
+local runs; package data under conf/ here, links to the repository's conf/). Any other master
+gets neither, so the site's own defaults and logging stay in force, and gets the `make dist`
+artifacts (cluster_submit_args). The user's --conf, --deploy-mode and --properties-file pass
+through (add_submit_arguments); a --conf wins over the project's settings. Entry points are
+found where Python imports them from: the source tree or an installed wheel (script_path).
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "conf"
-KAFKA_LIB = CONF / "kafka" / "spark" / "lib"  # filled by `make setup` (conf/kafka/spark/pom.xml)
+from sensorpipe.spark.stoppable import call_stoppable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]  # the source checkout (site-packages when installed): where `make dist` writes
+SPARK_DEFAULTS = HERE / "conf" / "spark-defaults.conf"  # local mode only
+LOG4J = HERE / "conf" / "log4j2.properties"  # local mode only: warnings, to stderr
+KAFKA_LIB = ROOT / "conf" / "kafka" / "spark" / "lib"  # filled by `make setup` (conf/kafka/spark/pom.xml)
+# Without that directory (an installed wheel): spark-submit --packages resolves the connector
+# and its runtime from Maven; the version of conf/kafka/spark/pom.xml (no 4.3.0 on Maven Central).
+KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"
 # The connector and what the wheel lacks of its runtime; the rest is in pyspark/jars.
 KAFKA_ARTIFACTS = (
     "spark-sql-kafka-0-10",
@@ -46,15 +58,20 @@ def cluster_submit_args(
     dist/sensorpipe-env.tar.gz (pandas, pyarrow, scikit-learn) with --archives, unpacked as
     ./env in every executor's (and, in cluster deploy mode, the driver's) working directory.
     In client mode the driver keeps this interpreter. python_env=False: the zip only.
+
+    dist (default: $SENSORPIPE_DIST, else the checkout's dist/) may be a URI (hdfs://...) the
+    two were uploaded to: YARN localizes them from there, and caches a world-readable copy
+    on each node, so the 170 MB environment is fetched and unpacked once per node, not once
+    per submit.
     """
-    dist = Path(os.environ.get("SENSORPIPE_DIST", ROOT / "dist")) if dist is None else dist
-    zipped, env = dist / "sensorpipe.zip", dist / "sensorpipe-env.tar.gz"
-    missing = [str(p) for p in (zipped, env)[: 1 + python_env] if not p.is_file()]
+    where = str(dist or os.environ.get("SENSORPIPE_DIST") or ROOT / "dist").rstrip("/")
+    zipped, env = f"{where}/sensorpipe.zip", f"{where}/sensorpipe-env.tar.gz"
+    missing = [p for p in (zipped, env)[: 1 + python_env] if "://" not in p and not Path(p).is_file()]
     if missing:
         raise SetupError(f"missing {', '.join(missing)}: run `make dist`")
     if not python_env:
-        return ["--py-files", str(zipped)]
-    args = ["--py-files", str(zipped), "--archives", f"{env}#env"]
+        return ["--py-files", zipped]
+    args = ["--py-files", zipped, "--archives", f"{env}#env"]
     args += ["--conf", f"spark.pyspark.python={ENV_PYTHON}"]
     if deploy_mode == "client":
         args += ["--conf", f"spark.pyspark.driver.python={sys.executable}"]
@@ -72,42 +89,129 @@ def kafka_jars(lib: Path = KAFKA_LIB) -> list[str]:
     return jars
 
 
+def kafka_connector(lib: Path = KAFKA_LIB) -> dict:
+    """spark_submit_command's keywords for a Kafka job: the jars `make setup` resolved in a source
+    checkout; elsewhere (an installed wheel) the connector's Maven coordinates for --packages."""
+    return {"jars": kafka_jars(lib)} if lib.is_dir() else {"packages": [KAFKA_PACKAGE]}
+
+
+def conf_pair(text: str) -> tuple[str, str]:
+    """argparse type of --conf: "KEY=VALUE" -> (KEY, VALUE); anything else is a usage error."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The spark-submit options every Spark command passes through (submit_options)."""
+    parser.add_argument("--master", help="Spark master URL (default: local[*])")
+    parser.add_argument("--deploy-mode", choices=["client", "cluster"], help="spark-submit --deploy-mode")
+    parser.add_argument(
+        "--conf",
+        action="append",
+        type=conf_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark property for spark-submit (repeatable); wins over the project's own",
+    )
+    parser.add_argument(
+        "--properties-file",
+        metavar="FILE",
+        help="spark-submit --properties-file (in local mode, instead of the project's spark-defaults.conf)",
+    )
+
+
+def submit_options(args: argparse.Namespace) -> dict:
+    """add_submit_arguments' values as spark_submit_command's keywords."""
+    return {
+        "master": args.master,
+        "deploy_mode": args.deploy_mode,
+        "conf": args.conf,
+        "properties_file": args.properties_file,
+    }
+
+
+def project_conf(local: bool, progress: bool) -> dict[str, str]:
+    """The properties sensorpipe sets itself: timestamps without a zone are UTC (DESIGN.md) on
+    every master; the progress bar only on a terminal (its carriage returns make logs
+    unreadable); in local mode, log4j2.properties for the driver (executors share its JVM)."""
+    conf = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": str(progress).lower()}
+    if local:
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={LOG4J}"
+    return conf
+
+
+def submit_args(
+    master: str | None = None,
+    deploy_mode: str | None = None,
+    conf=(),
+    properties_file: str | None = None,
+    progress: bool = False,
+) -> list[str]:
+    """spark-submit's own options, before the cluster artifacts and the script. conf: (key,
+    value) pairs or a dict, merged over project_conf (the user's value wins, one --conf a key)."""
+    local = is_local(master)
+    properties = properties_file or (SPARK_DEFAULTS if local else None)
+    args = ["--master", master or "local[*]"]
+    args += ["--deploy-mode", deploy_mode] if deploy_mode else []
+    args += ["--properties-file", str(properties)] if properties else []
+    for key, value in (project_conf(local, progress) | dict(conf)).items():
+        args += ["--conf", f"{key}={value}"]
+    return args
+
+
+def script_path(script: str) -> Path:
+    """An entry point's file: "jobs/clean.py" is the module jobs.clean, wherever Python imports
+    it from (the source tree, or site-packages for a wheel); another path is taken as given."""
+    try:
+        spec = importlib.util.find_spec(script.removesuffix(".py").replace("/", "."))
+    except ModuleNotFoundError:
+        spec = None
+    return Path(spec.origin) if spec and spec.origin else Path(script).resolve()
+
+
 def spark_submit_command(
-    script: str, args: list[str], master: str | None = None, jars: list[str] = ()
+    script: str,
+    args: list[str],
+    master: str | None = None,
+    jars: list[str] = (),
+    *,
+    deploy_mode: str | None = None,
+    conf=(),
+    properties_file: str | None = None,
+    packages: list[str] = (),
 ) -> list[str]:
     import pyspark  # noqa: PLC0415 (only the Spark engines need it)
 
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    progress = "true" if sys.stderr.isatty() else "false"
-    extra = [] if is_local(master) else cluster_submit_args(python_env=script not in NO_PYTHON_ON_EXECUTORS)
-    if jars:
-        extra += ["--jars", ",".join(jars)]
-    return [
-        str(submit),
-        "--master",
-        master or "local[*]",
-        "--properties-file",
-        str(CONF / "spark-defaults.conf"),
-        "--driver-java-options",
-        f"-Dlog4j2.configurationFile={CONF / 'log4j2.properties'}",
-        "--conf",
-        f"spark.ui.showConsoleProgress={progress}",
-        *extra,
-        str(ROOT / script),
-        *args,
-    ]
+    options = submit_args(master, deploy_mode, conf, properties_file, sys.stderr.isatty())
+    if not is_local(master):
+        python_env = script not in NO_PYTHON_ON_EXECUTORS
+        options += cluster_submit_args(deploy_mode=deploy_mode or "client", python_env=python_env)
+    options += ["--jars", ",".join(jars)] if jars else []
+    options += ["--packages", ",".join(packages)] if packages else []
+    return [str(submit), *options, str(script_path(script)), *args]
 
 
 def spark_env() -> dict:
-    """The driver and the Python workers use this interpreter (pandas, pyarrow live here)."""
+    """The driver and the Python workers use this interpreter (pandas, pyarrow live here); a
+    source checkout goes on their path (an installed wheel is on it already)."""
     env = dict(os.environ)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    installed = {Path(p).resolve() for p in site.getsitepackages()}
+    code = [] if ROOT in installed else [str(ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*code, env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def run_spark(script: str, args: list[str], master: str | None = None, jars: list[str] = ()) -> int:
-    return subprocess.call(
-        spark_submit_command(script, args, master, jars), env=spark_env(), stdin=subprocess.DEVNULL
-    )
+def run_spark(
+    script: str, args: list[str], master: str | None = None, jars: list[str] = (), stoppable=False, **submit
+) -> int:
+    """spark-submit the script; submit: spark_submit_command's keywords (submit_options, packages).
+    stoppable: SIGINT / SIGTERM go to the job's driver only (sensorpipe.spark.stoppable)."""
+    cmd = spark_submit_command(script, args, master, jars, **submit)
+    if stoppable:
+        return call_stoppable(cmd, spark_env())
+    return subprocess.call(cmd, env=spark_env(), stdin=subprocess.DEVNULL)

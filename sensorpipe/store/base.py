@@ -74,6 +74,11 @@ class Store(ABC):
         """Move src to a dst that does not exist; OSError when it was not done."""
 
     @abstractmethod
+    def replace(self, src: str, dst: str) -> None:
+        """Move src over dst, which may exist, in one step: a reader of dst sees the old file
+        or the new one, never neither; OSError when the store cannot promise that."""
+
+    @abstractmethod
     def delete(self, path: str) -> None:
         """A file or a whole tree; nothing there is no error."""
 

@@ -120,6 +120,14 @@ class HdfsStore(Store):
     def rename(self, src: str, dst: str) -> None:
         self.hdfs.rename(src, dst)
 
+    def replace(self, src: str, dst: str) -> None:
+        # libhdfs renames only onto a free name; Hadoop's rename with OVERWRITE (one step) is
+        # Java API only: sensorpipe.spark.hfs.HadoopFS has it
+        raise OSError(
+            f"{dst}: pydoop cannot replace a file in one step (libhdfs has no rename with overwrite); "
+            "write it from a Spark driver (sensorpipe.spark.hfs.HadoopFS)"
+        )
+
     def delete(self, path: str) -> None:
         if self.hdfs.path.exists(path):
             self.hdfs.rm(path, recursive=True)

@@ -56,6 +56,9 @@ class LocalStore(Store):
     def rename(self, src: str, dst: str) -> None:
         os.rename(src, dst)
 
+    def replace(self, src: str, dst: str) -> None:
+        os.replace(src, dst)
+
     def delete(self, path: str) -> None:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)

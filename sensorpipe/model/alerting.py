@@ -1,0 +1,215 @@
+"""Alerting chosen for the operator's objective: the model, threshold and episode `quiet`
+that catch the most failures within the false-alarm budget ([alerts]
+max_false_per_device_day), judged per event (sensorpipe.model.events) on out-of-fold
+predictions, the folds grouped by device.
+
+The rule, and why it is stable:
+- pooled folds: every training device is scored once, by the fold model that did not see
+  it, and all devices are judged together, so the choice rests on every training failure;
+- a grid, not the exact curve: thresholds at fixed quantiles of each model's out-of-fold
+  probabilities (THRESHOLDS, log-spaced over the top fifth), quiet from QUIETS;
+- near-ties go to the conservative side: among the settings within the budget whose
+  catches are within TIE of the best, the fewest false alerts wins, then the longer quiet,
+  the higher threshold, the earlier candidate. TIE = max(1, 5% of the judged failures), so
+  one lucky catch does not buy a riskier threshold;
+- fewer than MIN_FAILURES judged failures behind the choice: it is made the same way and
+  the card notes it as unstable (simulate a longer history).
+No setting within the budget: the budget is raised to the lowest false rate any catching
+setting reaches, and the card says so.
+
+The grid is searched with a vectorized form of events.episodes and the event rules
+(tests/test_alerting.py holds them together); the figures the card records come from
+events.judge_scores itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sensorpipe.core.spec import Alerts, duration_us
+from sensorpipe.model.events import judge_scores
+from sensorpipe.model.features import WARMING
+
+QUIETS = ("30 minutes", "2 hours", "6 hours")
+THRESHOLDS = 80  # grid points per model and quiet
+MIN_FAILURES = 10  # judged out-of-fold failures a stable choice needs
+HOUR_US = 3_600_000_000
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Scored rows sorted by device then time, as arrays, with the failures judged on them."""
+
+    code: np.ndarray  # device code per row
+    t_us: np.ndarray  # event time per row (us)
+    failure_keys: np.ndarray  # every failure of these devices, sorted: code * SPAN + time
+    judged_keys: np.ndarray  # the judged ones (watched over their whole window)
+    device_days: float
+    span: int  # key stride per device: larger than any time difference
+
+
+def timeline(rows: pd.DataFrame, failures: pd.DataFrame, objective: Alerts, device: str, ts: str) -> Timeline:
+    """rows: device and time of each scored reading, sorted by device then time."""
+    codes, names = pd.factorize(rows[device], sort=False)
+    t = rows[ts].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    t0 = int(t.min()) if len(t) else 0
+    t = t - t0
+    w, lead = int(objective.window_hours * HOUR_US), int(objective.min_lead_hours * HOUR_US)
+    span = int(t.max()) + 2 * w + 1 if len(t) else 1
+    by = pd.Series(np.arange(len(names)), index=names)
+    mine = failures[failures[device].isin(names)]
+    f_code = by[mine[device]].to_numpy()
+    f_t = mine[ts].to_numpy(dtype="datetime64[us]").astype(np.int64) - t0
+    first = np.full(len(names), np.iinfo(np.int64).max)
+    last = np.full(len(names), np.iinfo(np.int64).min)
+    np.minimum.at(first, codes, t)
+    np.maximum.at(last, codes, t)
+    judged = (first[f_code] <= f_t - w) & (last[f_code] >= f_t - lead)
+    keys = f_code * span + f_t + w  # + w: no key is negative
+    days = float((last - first).sum()) / (24 * HOUR_US) if len(names) else 0.0
+    return Timeline(codes, t, np.sort(keys), np.sort(keys[judged]), days, span)
+
+
+def alert_flags(code: np.ndarray, t_us: np.ndarray, proba: np.ndarray, threshold: float, quiet_us: int):
+    """events.episodes over every device at once: True where a reading opens an episode."""
+    above = np.flatnonzero(proba >= threshold)
+    flags = np.zeros(len(proba), dtype=bool)
+    if not len(above):
+        return flags
+    prev, nxt = above[:-1], above[1:]
+    gap = nxt - prev >= 2
+    closed = np.zeros(len(nxt), dtype=bool)
+    closed[gap] = t_us[nxt[gap] - 1] - t_us[prev[gap] + 1] >= quiet_us
+    opens = np.concatenate([[True], (code[nxt] != code[prev]) | closed])
+    flags[above[opens]] = True
+    return flags
+
+
+def figures(tl: Timeline, flags: np.ndarray, objective: Alerts) -> tuple[int, int, float]:
+    """(caught, false alerts, false per device-day) of the alerts `flags` marks."""
+    w, lead = int(objective.window_hours * HOUR_US), int(objective.min_lead_hours * HOUR_US)
+    alerts = tl.code[flags] * tl.span + tl.t_us[flags] + w
+    lo = np.searchsorted(alerts, tl.judged_keys - w, "left")
+    hi = np.searchsorted(alerts, tl.judged_keys - lead, "right")
+    caught = int((hi > lo).sum())
+    after = np.searchsorted(tl.failure_keys, alerts, "right")
+    within = np.searchsorted(tl.failure_keys, alerts + w, "right")
+    false = int((within == after).sum())
+    return caught, false, false / tl.device_days if tl.device_days > 0 else math.inf
+
+
+def threshold_grid(proba: np.ndarray, points: int = THRESHOLDS) -> np.ndarray:
+    """Quantiles of the probabilities, log-spaced from the top 20% to the top 0.002%."""
+    levels = 1.0 - np.geomspace(0.2, 2e-5, points)
+    known = proba[~np.isnan(proba)]
+    return np.unique(np.quantile(known, levels)) if len(known) else np.array([0.5])
+
+
+def search(tl: Timeline, oof: dict, objective: Alerts, quiets=QUIETS) -> pd.DataFrame:
+    """Every (candidate, quiet, threshold) with its caught, false and false per device-day."""
+    rows = []
+    for rank, (name, proba) in enumerate(oof.items()):
+        for quiet in quiets:
+            q = duration_us(quiet)
+            for threshold in threshold_grid(proba):
+                flags = alert_flags(tl.code, tl.t_us, proba, threshold, q)
+                rows.append((rank, name, quiet, q, float(threshold), *figures(tl, flags, objective)))
+    columns = ["rank", "model", "quiet", "quiet_us", "threshold", "caught", "false", "false_rate"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def choose(grid: pd.DataFrame, judged: int, budget: float) -> tuple[pd.Series, dict]:
+    """The chosen row of `search`'s grid, and what the card says about the choice."""
+    note = []
+    ok = grid[grid["false_rate"] <= budget]
+    if ok.empty or ok["caught"].max() == 0:
+        catching = grid[grid["caught"] > 0]
+        if catching.empty:
+            ok = grid
+            note.append("no setting catches an out-of-fold failure")
+        else:
+            best_rate = float(catching["false_rate"].min())
+            ok = grid[grid["false_rate"] <= best_rate]
+            note.append(f"no setting meets the budget: the lowest false rate that catches is {best_rate:.4f}")
+    tie = max(1, math.ceil(0.05 * judged))
+    near = ok[ok["caught"] >= ok["caught"].max() - tie]
+    keys = ["false", "quiet_us", "threshold", "rank"]
+    chosen = near.sort_values(keys, ascending=[True, False, False, True], kind="stable").iloc[0]
+    if judged < MIN_FAILURES:
+        note.append(
+            f"chosen on {judged} judged out-of-fold failures (fewer than {MIN_FAILURES}): unstable;"
+            " simulate a longer history or more devices"
+        )
+    return chosen, {"tie": tie, "failures_behind": judged, "note": "; ".join(note) or None}
+
+
+def rule_text(budget: float, quiets=QUIETS) -> str:
+    """The choice rule in one sentence for the card."""
+    return (
+        f"most failures caught out of fold within {budget:g} false alerts per device-day, over"
+        f" models x quiet ({', '.join(quiets)}) x {THRESHOLDS} probability quantiles; near-ties"
+        " (within max(1, 5% of judged failures)) go to the fewest false alerts, then the longer"
+        " quiet, the higher threshold"
+    )
+
+
+def choose_alerting(
+    whole: pd.DataFrame, oof: dict, baseline: np.ndarray, events, device: str, ts: str
+) -> dict:
+    """The card's "alerting" block: the objective, the rule, the chosen model, threshold and
+    quiet, each candidate's own best setting, and the out-of-fold event figures of the choice
+    and of the baseline (at the same quiet). whole: every training reading, sorted by device
+    then time; oof: out-of-fold probabilities of its rows per candidate (in preference order);
+    baseline: the one-sensor rule's out-of-fold predictions (0 / 1) of its rows."""
+    objective, budget = events.objective, events.objective.max_false_per_device_day
+    rows = whole[[device, ts]]
+    if WARMING in whole:  # a warming reading gets no probability in the stream: it never alerts
+        warm = whole[WARMING].to_numpy(dtype=bool)
+        oof = {n: np.where(warm, np.nan, p) for n, p in oof.items()}
+        baseline = np.where(warm, 0, baseline)
+    tl = timeline(rows, events.failures, objective, device, ts)
+    grid = search(tl, oof, objective)
+    judged = len(tl.judged_keys)
+    chosen, about = choose(grid, judged, budget)
+    each = {}
+    for name in oof:
+        own, _ = choose(grid[grid["model"] == name], judged, budget)
+        each[name] = {
+            "threshold": own["threshold"], "quiet": own["quiet"], "caught": int(own["caught"]),
+            "false_alerts": int(own["false"]), "false_per_device_day": float(own["false_rate"]),
+        }  # fmt: skip
+    quiet_us = int(chosen["quiet_us"])
+
+    def judge(proba, threshold):
+        scored = rows.assign(probability=proba)
+        return judge_scores(
+            scored,
+            events.failures,
+            threshold,
+            quiet_us,
+            objective.window_hours,
+            objective.min_lead_hours,
+            device,
+            ts,
+        )
+
+    return {
+        "objective": {
+            "max_false_per_device_day": budget,
+            "window_hours": objective.window_hours,
+            "min_lead_hours": objective.min_lead_hours,
+        },
+        "rule": rule_text(budget),
+        "model": str(chosen["model"]),
+        "threshold": float(chosen["threshold"]),
+        "quiet": str(chosen["quiet"]),
+        "quiet_hours": quiet_us / HOUR_US,
+        **about,
+        "candidates": each,
+        "out_of_fold_events": judge(oof[chosen["model"]], float(chosen["threshold"])),
+        "baseline_out_of_fold_events": judge(baseline, 0.5),
+    }
