@@ -48,6 +48,10 @@ def yarn_confs(dist: str) -> list[str]:
         "spark.executor.cores": "1",
         "spark.executor.memory": "1g",
         "spark.executor.memoryOverhead": "512m",
+        # no web UI: in YARN client mode the AM's proxy filter (AmIpFilter) can be added while
+        # the UI attaches its handlers, and SparkContext then fails with Jetty's
+        # ConcurrentModificationException (seen once in a clean-clone CI run)
+        "spark.ui.enabled": "false",
     }
     return [a for k, v in confs.items() for a in ("--conf", f"{k}={v}")]
 
