@@ -3,48 +3,17 @@
 An episode opens when a device's failure probability reaches the model's threshold: that
 reading is the alert. It stays open, raising nothing more, until the probability has
 stayed below the threshold for `quiet` (event time, counted from the first reading below);
-the next reading at or above the threshold then opens the device's next episode.
+the next reading at or above the threshold then opens the device's next episode. The rule
+itself is sensorpipe.model.events.episodes, which the batch judging uses too.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from sensorpipe.model.classifier import Model
 from sensorpipe.model.features import STATS
-
-
-@dataclass(frozen=True)
-class Episodes:
-    """A device's alert state between micro-batches."""
-
-    count: int = 0  # episodes opened so far
-    open: bool = False
-    below_since: int | None = None  # event time (us) of the first reading below, while open
-
-
-def episodes(
-    event_us: np.ndarray, proba: np.ndarray, threshold: float, quiet_us: int, state: Episodes
-) -> tuple[np.ndarray, np.ndarray, Episodes]:
-    """(alert per reading, episode number per reading, the state after) for one device's
-    readings in event-time order. A reading's episode is the last one opened at or before it."""
-    alert = np.zeros(len(proba), dtype=bool)
-    number = np.zeros(len(proba), dtype=np.int32)
-    count, is_open, below = state.count, state.open, state.below_since
-    for i, (t, p) in enumerate(zip(event_us.tolist(), proba.tolist())):
-        if p >= threshold:
-            below = None
-            if not is_open:
-                count, is_open, alert[i] = count + 1, True, True
-        elif is_open:
-            below = t if below is None else below
-            if t - below >= quiet_us:
-                is_open, below = False, None
-        number[i] = count
-    return alert, number, Episodes(count, is_open, below)
 
 
 def sensor_of_feature(features) -> dict[str, str]:

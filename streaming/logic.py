@@ -34,9 +34,10 @@ import pyarrow as pa
 
 from sensorpipe.core.rows import DUPLICATE
 from sensorpipe.model.classifier import Model, score
+from sensorpipe.model.events import Episodes, episodes  # the one alert rule, batch and stream
 from sensorpipe.model.features import WARMING, FeatureConfig, clean_sensors, with_features
 from sensorpipe.model.registry import Version, cached_model
-from streaming.alerts import Episodes, episodes, top_sensors
+from streaming.alerts import top_sensors
 from streaming.source import DRAIN, ORDER
 
 # pyspark's applyInPandasWithState pads its Arrow batches with all-NA rows through pd.concat,

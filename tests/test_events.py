@@ -13,13 +13,14 @@ from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import Alerts, SpecError, parse_spec
 from sensorpipe.model import events
 from sensorpipe.model.events import (
+    Episodes,
     alerts_from_scores,
+    episodes,
     event_metrics,
     judge_alerts,
     judge_failures,
     judge_scores,
 )
-from streaming.alerts import Episodes, episodes
 
 T0 = pd.Timestamp("2026-11-01T00:00:00Z")
 

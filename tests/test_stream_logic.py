@@ -17,9 +17,9 @@ from harness.models import CLEANING, events, events_frame
 from harness.paths import SPEC
 from sensorpipe.core.spec import SpecError, load_spec, parse_spec
 from sensorpipe.model.classifier import Model
+from sensorpipe.model.events import Episodes, episodes
 from sensorpipe.model.features import FeatureConfig
 from sensorpipe.model.registry import ModelIntegrityError, cached_model
-from streaming.alerts import Episodes, episodes
 from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, Context, step
 from streaming.restarts import bucket_key, pin_model, pinned_version, state_keys

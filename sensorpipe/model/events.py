@@ -52,8 +52,7 @@ def episodes(
     """(alert per reading, episode number per reading, the state after) for one device's
     readings in event-time order. An episode opens when the probability reaches the threshold
     (that reading is the alert) and ends once it has stayed below for `quiet`, counted from
-    the first reading below. The stream's rule: streaming/alerts.py has the same function,
-    to be replaced by this one (tests/test_events.py holds the two together meanwhile)."""
+    the first reading below. The stream's rule too (streaming/logic.py)."""
     alert = np.zeros(len(proba), dtype=bool)
     number = np.zeros(len(proba), dtype=np.int32)
     count, is_open, below = state.count, state.open, state.below_since
