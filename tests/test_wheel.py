@@ -2,7 +2,9 @@
 installed with no dependencies into a throwaway virtualenv, and run from a temporary directory
 that holds only the spec and the data. First bare: `--version` and a pipe clean (stdlib only).
 Then the virtualenv borrows .venv's packages through a .pth file (offline, quick), and a Spark
-clean runs with --conf values that the job's own event log must show."""
+clean runs with --conf values that the job's own event log must show. Last, with the spec the
+wheel ships: simulate a small history, clean it, train a model, stream hand-written events
+through it (`stream --available-now`) and write the report."""
 
 from __future__ import annotations
 
@@ -37,9 +39,16 @@ def build_wheel(dest: Path) -> Path:
         shutil.copytree(
             ROOT / package, src / package, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
         )
-    for name in ("pyproject.toml", "README.md", "conf/spark-defaults.conf", "conf/log4j2.properties"):
+    linked = [f"conf/{p.name}" for p in sorted((ROOT / "sensorpipe" / "conf").glob("*.toml"))]
+    for name in (
+        "pyproject.toml",
+        "README.md",
+        "conf/spark-defaults.conf",
+        "conf/log4j2.properties",
+        *linked,
+    ):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / name, src / name)  # the conf files: what sensorpipe/spark/conf/ links to
+        shutil.copy(ROOT / name, src / name)  # the conf files: what sensorpipe/{,spark/}conf/ link to
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(dest / "dist"), str(src)], cwd=dest)
     (wheel,) = (dest / "dist").glob("sensorpipe-*.whl")
@@ -158,9 +167,11 @@ def test_the_installed_code_is_the_wheels_not_the_repositorys(with_spark):
     env_dir, work, env = with_spark
     probe = (
         "import json, jobs.clean, sensorpipe, streaming.score_stream; "
-        "from sensorpipe.spark import launch; "
+        "from sensorpipe.spark import launch; from sensorpipe.demo import session; "
+        "from sensorpipe.report import build; "
         "print(json.dumps([sensorpipe.__file__, str(launch.script_path('jobs/clean.py')),"
-        " str(launch.script_path('streaming/score_stream.py')), str(launch.SPARK_DEFAULTS)]))"
+        " str(launch.script_path('streaming/score_stream.py')), str(launch.SPARK_DEFAULTS),"
+        " str(session.SPEC), str(build.CONF), sorted(p.name for p in build.CONF.glob('*.toml'))]))"
     )
     paths = json.loads(run([str(env_dir / "bin" / "python"), "-c", probe], work, env).stdout)
     where = site_packages(env_dir)
@@ -169,10 +180,18 @@ def test_the_installed_code_is_the_wheels_not_the_repositorys(with_spark):
         str(where / "jobs" / "clean.py"),
         str(where / "streaming" / "score_stream.py"),
         str(where / "sensorpipe" / "spark" / "conf" / "spark-defaults.conf"),
+        str(where / "sensorpipe" / "conf" / "sensors.toml"),  # the demo's default spec
+        str(where / "sensorpipe" / "conf"),  # where the report looks for a run's spec
+        ["ai4i.toml", "cmapss.toml", "sensors.toml"],
     ]
-    assert (where / "sensorpipe" / "spark" / "conf" / "spark-defaults.conf").read_text() == (
-        ROOT / "conf" / "spark-defaults.conf"
-    ).read_text()
+    for shipped, source in [
+        ("spark/conf/spark-defaults.conf", "spark-defaults.conf"),
+        ("conf/sensors.toml", "sensors.toml"),
+        ("conf/cmapss.toml", "cmapss.toml"),
+        ("conf/ai4i.toml", "ai4i.toml"),
+    ]:
+        copy = where / "sensorpipe" / shipped
+        assert not copy.is_symlink() and copy.read_text() == (ROOT / "conf" / source).read_text()
 
 
 def spark_properties(events: Path) -> tuple[dict, dict]:
@@ -212,3 +231,67 @@ def test_installed_spark_clean_agrees_and_its_job_saw_the_passed_conf(with_spark
     log4j = site_packages(env_dir) / "sensorpipe" / "spark" / "conf" / "log4j2.properties"
     assert props["spark.driver.extraJavaOptions"].endswith(f"-Dlog4j2.configurationFile={log4j}")
     assert str(site_packages(env_dir) / "jobs" / "clean.py") in system["sun.java.command"]
+
+
+# The stream's input: 3 of the fleet's devices, 8 readings each half an hour apart, and two
+# lines that are not JSON objects. Every line is scored or quarantined.
+READINGS = [
+    {"device_id": f"dev-{d:05d}", "ts": f"2026-12-01T{h // 2:02d}:{h % 2 * 30:02d}:00Z", "model": "X9"}
+    | {"temperature": 60.0 + h, "vibration": 2.0, "pressure": 350.0, "rpm": 1500, "load": 70.0}
+    for d in range(3)
+    for h in range(8)
+]
+NOT_EVENTS = ['{"device_id": "dev-00000", "ts": ', "[1, 2]"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(with_spark) -> Path:
+    """simulate -> clean (pipe) -> train (pandas) -> stream --available-now -> report, each the
+    installed `sensorpipe` run in the working directory, all with the spec the wheel ships."""
+    env_dir, work, env = with_spark
+    spec = str(site_packages(env_dir) / "sensorpipe" / "conf" / "sensors.toml")
+    fleet = ["--devices", "12", "--hours", "480", "--interval-s", "1800", "--seed", "3"]  # 7 failures
+    steps = [
+        ["simulate", "--spec", spec, *fleet, "--output", "sim"],
+        ["clean", "--engine", "pipe", "--spec", spec, "--input", "sim/sensors.csv", "--output", "clean"],
+        ["train", "--spec", spec, "--input", "clean", "--model", "model", "--threads", "1"]
+        + ["--failures", "sim/failures.csv", "--maintenance", "sim/maintenance.csv"],
+        ["stream", "--spec", spec, "--model", "model", "--input", "landing", "--output", "stream"]
+        + ["--available-now"],
+        ["report", "--clean", "clean", "--model", "model", "--stream", "stream", "--output", "report.html"],
+    ]
+    (work / "landing").mkdir()
+    lines = [json.dumps(r) for r in READINGS] + NOT_EVENTS
+    (work / "landing" / "events-000000.jsonl").write_text("\n".join(lines) + "\n")
+    for step in steps:
+        run([str(env_dir / "bin" / "sensorpipe"), *step], cwd=work, env=env)
+    return work
+
+
+def test_installed_simulate_clean_and_train_register_a_model(with_spark, pipeline):
+    env_dir, work, env = with_spark
+    shipped = str(site_packages(env_dir) / "sensorpipe" / "conf" / "sensors.toml")
+    assert json.loads((pipeline / "sim" / "manifest.json").read_text())["counts"]["rows"] == 11_530
+    assert json.loads((pipeline / "clean" / "report.json").read_text())["rows_in"] == 11_530
+    version = (pipeline / "model" / "current").read_text().strip()
+    card = json.loads((pipeline / "model" / version / "card.json").read_text())
+    assert (card["version"], card["spec"]["path"]) == (version, shipped)
+    assert (pipeline / "model" / version / "model.skops").is_file()
+
+
+def test_installed_stream_scores_or_quarantines_every_line(pipeline):
+    from sensorpipe.store.sinks import read_frame  # noqa: PLC0415 (pandas)
+
+    scored = read_frame(pipeline / "stream" / "scored")
+    assert len(scored) == 24 and sorted(set(scored["device_id"])) == ["dev-00000", "dev-00001", "dev-00002"]
+    assert sorted(read_frame(pipeline / "stream" / "quarantine")["reason"]) == ["malformed_row"] * 2
+    metrics = [
+        json.loads(x)["sensorpipe"] for x in (pipeline / "stream" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert (sum(m["events"] for m in metrics), sum(m["scored"] for m in metrics)) == (26, 24)
+
+
+def test_installed_report_reads_the_run_with_the_shipped_spec(with_spark, pipeline):
+    env_dir, work, env = with_spark
+    html = (pipeline / "report.html").read_text()
+    assert f"Spec: {site_packages(env_dir) / 'sensorpipe' / 'conf' / 'sensors.toml'}." in html

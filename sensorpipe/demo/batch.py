@@ -1,5 +1,7 @@
 """The demo's batch steps: simulate a history, clean it on Hadoop Streaming and on Spark and
-compare the two, then features and training."""
+compare the two, then features and training. Where Hadoop Streaming cannot run (an installed
+wheel, no `hadoop` on PATH) the pipe engine, the same streaming scripts through local pipes,
+stands in for it."""
 
 from __future__ import annotations
 
@@ -7,9 +9,21 @@ import csv
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 from sensorpipe.demo.session import SPEC, Demo, StepFailed
+
+CHECKOUT_HADOOP = Path(__file__).resolve().parents[2] / "conf" / "hadoop" / "lib"  # `make setup`'s jars
+NAMES = {"hadoop": "Hadoop Streaming", "pipe": "The pipe engine", "spark": "Spark"}
+
+
+def first_engine(lib: Path = CHECKOUT_HADOOP) -> str:
+    """hadoop when Hadoop Streaming can run here (a `hadoop` command on PATH, or a source
+    checkout's streaming jar), else pipe."""
+    if shutil.which("hadoop") or any(lib.glob("hadoop-streaming-*.jar")):
+        return "hadoop"
+    return "pipe"
 
 
 def simulate(d: Demo, args) -> None:
@@ -26,11 +40,15 @@ def simulate(d: Demo, args) -> None:
 
 
 def clean(d: Demo, engine: str, n: int) -> dict:
-    what = {"hadoop": "Hadoop Streaming (local job runner)", "spark": "Spark (spark-submit jobs/clean.py)"}
+    what = {
+        "hadoop": "Hadoop Streaming (local job runner)",
+        "pipe": "the pipe engine (Hadoop Streaming's scripts through local pipes: no Hadoop here)",
+        "spark": "Spark (spark-submit jobs/clean.py)",
+    }
     d.step(n, f"clean with {what[engine]}")
     out = d.out / f"clean-{engine}"
     job = ["--spec", SPEC, "--input", d.out / "sim" / "sensors.csv", "--output", out]
-    job += ["--format", "csv"] if engine == "spark" else []  # CSV, to compare with Hadoop's
+    job += ["--format", "csv"] if engine == "spark" else []  # CSV, to compare with Hadoop's (pipe's)
     d.sensorpipe(engine, "clean", "--engine", engine, *job)
     r = json.loads((out / "report.json").read_text())
     d.done(f"{r['rows_in']:,} rows in = {r['rows_clean']:,} clean + {r['rows_rejected']:,} rejected")
@@ -38,14 +56,16 @@ def clean(d: Demo, engine: str, n: int) -> dict:
 
 
 def compare(d: Demo, reports: dict) -> None:
-    r = reports["hadoop"]
+    """reports: the first engine's (hadoop or pipe), then Spark's."""
+    first = next(iter(reports))
+    r = reports[first]
     for reason, n in r["rejected_by_reason"].items():
         d.say(f"      rejected {reason:<17} {n:>8,}")
     d.say("      imputed  " + json.dumps({k: v for k, v in r["imputed"].items() if v}))
     d.say("      clipped  " + json.dumps({k: v for k, v in r["clipped"].items() if v}))
-    n, differ = compare_clean(d.out / "clean-hadoop", d.out / "clean-spark")
+    n, differ = compare_clean(d.out / f"clean-{first}", d.out / "clean-spark")
     same = not differ and all(reports["spark"][k] == r[k] for k in ("rows_in", "rows_clean", "rows_rejected"))
-    d.say(f"      Hadoop Streaming and Spark agree on every clean row ({n:,}): {'yes' if same else 'NO'}")
+    d.say(f"      {NAMES[first]} and Spark agree on every clean row ({n:,}): {'yes' if same else 'NO'}")
     if not same:
         raise StepFailed(f"the engines disagree on {differ:,} clean rows")
 
@@ -74,7 +94,7 @@ def _same_row(x: str, y: str) -> bool:
     return len(r) == len(s) and all(map(close, r, s))
 
 
-def train(d: Demo, args) -> None:
+def train(d: Demo, args, cleaned: Path) -> None:
     d.step(4, "features and training (pandas, scikit-learn; held-out devices)")
     spec, text = SPEC, SPEC.read_text()
     given = re.search(r"(?m)^max_rows\s*=\s*(\d+)", text)
@@ -86,7 +106,7 @@ def train(d: Demo, args) -> None:
             f" sample; {SPEC.name} says {int(given.group(1)):,}) -> {spec}"
         )
     sim = d.out / "sim"
-    job = ["--spec", spec, "--input", d.out / "clean-hadoop", "--model", d.out / "model"]
+    job = ["--spec", spec, "--input", cleaned, "--model", d.out / "model"]
     job += ["--failures", sim / "failures.csv", "--maintenance", sim / "maintenance.csv"]
     d.sensorpipe("train", "train", *job, "--threads", args.threads)
     d.done(f"model registered in {d.out / 'model'}")

@@ -3,7 +3,8 @@ command run as its own process group (Ctrl-C stops them all), its output passed 
 
     python -m sensorpipe.demo [--out DIR] [--devices N] [--days D] [--stream-seconds S] [--feed-days F]
 
-1 simulate a history -> 2 clean it on Hadoop Streaming -> 3 and on Spark, and compare ->
+1 simulate a history -> 2 clean it on Hadoop Streaming (where no Hadoop can run, as from a
+wheel without `hadoop` on PATH: the pipe engine, the same scripts) -> 3 and on Spark, and compare ->
 4 features and training (held-out metrics) -> 5 the streaming job scores a live feed ->
 6 the HTML report, which judges the stream's alerts against the live feed's truth; the caught /
 false figures are printed last. Steps 1-4 are in demo/batch.py, 5 and 6 in demo/stream.py.
@@ -18,15 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-from sensorpipe.demo.batch import clean, compare, simulate, train
+from sensorpipe.demo.batch import clean, compare, first_engine, simulate, train
 from sensorpipe.demo.procs import Processes, ignore_interrupts, on_sigterm_raise_interrupt
-from sensorpipe.demo.session import ROOT, Demo, StepFailed, prepare_out
+from sensorpipe.demo.session import OUT, Demo, StepFailed, prepare_out
 from sensorpipe.demo.stream import live_figures, report, stream
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The demo's options, shared with `sensorpipe demo`."""
-    ap.add_argument("--out", default=str(ROOT / "out" / "demo"), help="emptied first if a demo wrote it")
+    ap.add_argument(
+        "--out", default=str(OUT), help="emptied first if a demo wrote it (default: ./out/demo, from the cwd)"
+    )
     ap.add_argument("--devices", type=int, default=30, help="machines in the fleet")
     ap.add_argument("--days", type=float, default=30.0, help="days of history")
     ap.add_argument("--interval-s", type=int, default=300, help="seconds between a machine's readings")
@@ -48,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
         procs.log_dir = d.out / "logs"
         d.say(f"sensorpipe demo -> {d.out}")
         simulate(d, args)
-        reports = {"hadoop": clean(d, "hadoop", 2), "spark": clean(d, "spark", 3)}
+        first = first_engine()
+        reports = {first: clean(d, first, 2), "spark": clean(d, "spark", 3)}
         compare(d, reports)
-        train(d, args)
+        train(d, args, d.out / f"clean-{first}")
         stream(d, args, 5)
         path = report(d, 6)
         live_figures(d)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sensorpipe.demo.procs import Processes, python_module
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT / "conf" / "sensors.toml"
+# conf/sensors.toml as package data (a link to it in a checkout, a file in a wheel)
+SPEC = Path(__file__).resolve().parents[1] / "conf" / "sensors.toml"
+OUT = Path("out") / "demo"  # relative to the working directory: `make demo` runs in the checkout
 MARKER = ".sensorpipe-demo"  # only a directory the demo made is emptied by the next run
 STEPS = 6
 

@@ -154,7 +154,8 @@ def report(d: Demo, n: int) -> Path:
     path = d.out / "report.html"
     d.sensorpipe(
         "report",
-        *("report", "--clean", d.out / "clean-hadoop", "--clean", d.out / "clean-spark"),
+        "report",
+        *(a for out in sorted(d.out.glob("clean-*")) for a in ("--clean", out)),  # hadoop|pipe, spark
         *("--model", d.out / "model", "--stream", d.out / "stream", "--history", d.out / "sim"),
         *("--truth", d.out / "landing" / "_truth", "--output", path),
     )

@@ -27,7 +27,8 @@ from sensorpipe.report.html import esc, page, table
 from sensorpipe.report.model import load_card, model_section
 from sensorpipe.report.stream import stream_section
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+# The dataset specs as package data: links to the checkout's conf/*.toml, files in a wheel.
+CONF = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger(__name__)
 
 
@@ -89,7 +90,7 @@ def objective(model: Path | None, spec: Spec | None) -> Alerts:
 
 
 def find_spec(out: Path) -> Spec | None:
-    """The project's conf/*.toml whose SHA-256 the cleaning run's stats.json records, else
+    """The project's spec (conf/*.toml, shipped in the package) whose SHA-256 the cleaning run's stats.json records, else
     one whose output columns are the run's (the spec changed since: its layout still reads)."""
     try:
         stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))

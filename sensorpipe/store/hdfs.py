@@ -7,12 +7,14 @@ hdfs:// URIs (inputs, headers, the passes' small outputs, the staged commit).
     sensorpipe hdfs cat hdfs://namenode:8020/clean/sensors/stats.json
     sensorpipe hdfs get hdfs://namenode:8020/clean/sensors out/sensors
 
-pydoop finds Hadoop through `hadoop classpath` and HADOOP_CONF_DIR; without a `hadoop`
-command on PATH the project's conf/hadoop/bin/hadoop (`make setup`) stands in.
+pydoop finds Hadoop through `hadoop classpath` and HADOOP_CONF_DIR: the `hadoop` command on
+PATH, else $HADOOP_HOME/bin/hadoop, else (a source checkout) the project's
+conf/hadoop/bin/hadoop (`make setup`); with none of them the command fails and says so.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 from sensorpipe.core.inputs import InputError
 from sensorpipe.store.base import DIR, FILE, OTHER, Entry, Store
 
-LAUNCHER = Path(__file__).resolve().parents[2] / "conf" / "hadoop" / "bin"
+LAUNCHER = Path(__file__).resolve().parents[2] / "conf" / "hadoop" / "bin"  # a checkout's only
 LOG4J = LAUNCHER.parent / "log4j-client.properties"
 _hdfs = None
 
@@ -43,19 +45,19 @@ def pydoop_hdfs():
     global _hdfs  # noqa: PLW0603 (one JVM per process: pydoop starts it once)
     if _hdfs is not None:
         return _hdfs
+    if importlib.util.find_spec("pydoop") is None:
+        raise HdfsMissing(
+            "hdfs:// paths need pydoop: `make test` installs it, or see README (pip install sensorpipe[hadoop])"
+        )
     saved = {k: os.environ.get(k) for k in ("CLASSPATH", "PATH", "LIBHDFS_OPTS", "HADOOP_HOME")}
-    if not shutil.which("hadoop"):
-        os.environ["PATH"] = f"{LAUNCHER}{os.pathsep}{saved['PATH'] or ''}"
-    # Hadoop's log lines to stderr, as the `hadoop` command does: stdout carries `hdfs cat`
-    os.environ.setdefault("LIBHDFS_OPTS", f"-Dlog4j.configuration=file:{LOG4J}")
+    found = hadoop_bin(shutil.which("hadoop"), saved["HADOOP_HOME"])
+    os.environ["PATH"] = os.pathsep.join(p for p in (found, saved["PATH"]) if p)
+    if LOG4J.is_file():  # Hadoop's log lines to stderr, as `hadoop` does: stdout carries `hdfs cat`
+        os.environ.setdefault("LIBHDFS_OPTS", f"-Dlog4j.configuration=file:{LOG4J}")
     try:
         from pydoop import hdfs  # noqa: PLC0415 (optional: the `hadoop` extra)
 
         hdfs.hdfs("", 0).close()  # the local file system: starts the JVM
-    except ImportError:
-        raise HdfsMissing(
-            "hdfs:// paths need pydoop: `make test` installs it, or see README (pip install sensorpipe[hadoop])"
-        ) from None
     finally:
         for k, v in saved.items():
             if v is None:
@@ -64,6 +66,21 @@ def pydoop_hdfs():
                 os.environ[k] = v
     _hdfs = hdfs
     return hdfs
+
+
+def hadoop_bin(on_path: str | None, hadoop_home: str | None, launcher: Path = LAUNCHER) -> str:
+    """The directory to put first on PATH so that pydoop runs a `hadoop`: "" when `hadoop` is
+    on PATH already, else $HADOOP_HOME/bin, else a source checkout's conf/hadoop/bin."""
+    if on_path:
+        return ""
+    for where in (Path(hadoop_home) / "bin" if hadoop_home else None, launcher):
+        if where is not None and (where / "hadoop").is_file():
+            return str(where)
+    home = f"no bin/hadoop in HADOOP_HOME={hadoop_home}" if hadoop_home else "HADOOP_HOME is not set"
+    raise HdfsMissing(
+        f"hdfs:// paths need Hadoop: no `hadoop` command on PATH and {home}. Install Hadoop and put"
+        " its `hadoop` on PATH or set HADOOP_HOME (a source checkout's `make setup` provides one)"
+    )
 
 
 def _same_authority(like: str, listed: str) -> str:
