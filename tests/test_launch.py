@@ -109,6 +109,45 @@ def test_yarn_cluster_deploy_mode_with_the_sites_properties_file(dist):
     assert cmd[cmd.index("--py-files") + 1] == str(dist / "sensorpipe.zip")
 
 
+def test_cluster_deploy_mode_gives_the_driver_the_logging_choice(dist, monkeypatch):
+    """-q / --log-format reach a driver in a YARN container or a Kubernetes pod as its environment."""
+    monkeypatch.setenv("SENSORPIPE_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("SENSORPIPE_LOG_FORMAT", "json")
+    yarn = launch.spark_submit_command("jobs/score.py", [], "yarn", deploy_mode="cluster")
+    assert yarn[: yarn.index("--py-files")] == [
+        SUBMIT,
+        "--master",
+        "yarn",
+        "--deploy-mode",
+        "cluster",
+        "--conf",
+        "spark.sql.session.timeZone=UTC",
+        "--conf",
+        "spark.ui.showConsoleProgress=false",
+        "--conf",
+        "spark.yarn.appMasterEnv.SENSORPIPE_LOG_LEVEL=WARNING",
+        "--conf",
+        "spark.yarn.appMasterEnv.SENSORPIPE_LOG_FORMAT=json",
+    ]
+    k8s = launch.spark_submit_command(
+        "jobs/score.py", [], "k8s://https://api:6443", deploy_mode="cluster",
+        conf=[("spark.kubernetes.driverEnv.SENSORPIPE_LOG_FORMAT", "text")],
+    )  # fmt: skip
+    assert k8s[5 : k8s.index("--py-files")] == [
+        "--conf",
+        "spark.sql.session.timeZone=UTC",
+        "--conf",
+        "spark.ui.showConsoleProgress=false",
+        "--conf",
+        "spark.kubernetes.driverEnv.SENSORPIPE_LOG_LEVEL=WARNING",
+        "--conf",
+        "spark.kubernetes.driverEnv.SENSORPIPE_LOG_FORMAT=text",  # the user's --conf wins
+    ]
+    client = launch.spark_submit_command("jobs/score.py", [], "yarn", deploy_mode="client")
+    local = launch.spark_submit_command("jobs/score.py", [], "local[2]", deploy_mode="cluster")
+    assert not [a for a in client + local if "SENSORPIPE" in a]  # the driver has this environment
+
+
 @pytest.fixture
 def submitted(monkeypatch):
     """The commands the CLI would run, instead of running them."""

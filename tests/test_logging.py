@@ -147,3 +147,77 @@ def test_the_environment_is_read_when_no_option_is_given(monkeypatch):
     log.configure(0, "text")  # options win over the environment, and are passed on
     assert logging.getLogger("streaming").getEffectiveLevel() == logging.INFO
     assert (os.environ[log.LEVEL_ENV], os.environ[log.FORMAT_ENV]) == ("INFO", "text")
+
+
+# A stand-in for `sensorpipe` running spark-submit, whose PythonRunner joins the Python driver's
+# stderr to its stdout; argv[1]: whether it names its stderr to the job (as launch.run_spark does).
+SUBMIT_LIKE = """
+import os, subprocess, sys
+from sensorpipe.core import log
+if sys.argv[1] == "named":
+    os.environ[log.STDERR_ENV] = log.stderr_for_child()
+print("before", file=sys.stderr, flush=True)
+job = "import logging; from sensorpipe.core import log; log.configure(); "
+job += "logging.getLogger('jobs.clean').info('[spark] clean/: 13 rows'); print('{}')"
+done = subprocess.run([sys.executable, "-c", job], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+sys.stdout.buffer.write(done.stdout)
+print("after", file=sys.stderr, flush=True)
+"""
+
+
+def _submit_like(how: str, stderr) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-c", SUBMIT_LIKE, how]
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, env=env, timeout=120, check=True)
+
+
+def test_a_jobs_log_lines_reach_the_stderr_of_the_process_that_submitted_it(tmp_path):
+    done = _submit_like("named", subprocess.PIPE)
+    assert (done.stdout, done.stderr) == (b"{}\n", b"before\n[spark] clean/: 13 rows\nafter\n")
+    # to a file opened without append (`2> err.log`): in order, none written over another
+    with open(tmp_path / "err.log", "wb") as err:
+        done = _submit_like("named", err)
+    assert done.stdout == b"{}\n"
+    assert (tmp_path / "err.log").read_bytes() == b"before\n[spark] clean/: 13 rows\nafter\n"
+    done = _submit_like("unnamed", subprocess.PIPE)  # what spark-submit alone does
+    assert (done.stdout, done.stderr) == (b"[spark] clean/: 13 rows\n{}\n", b"before\nafter\n")
+
+
+def test_only_an_ancestors_stderr_is_taken():
+    other = subprocess.Popen(["sleep", "60"])  # a sibling: in a cluster container a pid is anyone's
+    try:
+        assert log.reattach_stderr(f"/proc/{other.pid}/fd/2") is False
+    finally:
+        other.kill()
+        other.wait()
+    assert log.reattach_stderr("/dev/stderr") is False
+    assert log.reattach_stderr("") is False
+
+
+def test_announce_shows_its_info_line_even_with_quiet(capsys):
+    stream = logging.getLogger("streaming.score_stream")
+    log.configure(-1)
+    stream.info("batch 3: 25 events in 0.4 s")  # hidden by -q
+    log.announce(stream, "sensorpipe: stream stopped after %d batches", 3)
+    assert capsys.readouterr().err == "sensorpipe: stream stopped after 3 batches\n"
+    log.configure(-1, "json")
+    log.announce(stream, "sensorpipe: stream stopped after %d batches", 3)
+    doc = json.loads(capsys.readouterr().err)
+    assert (doc["level"], doc["message"]) == ("INFO", "sensorpipe: stream stopped after 3 batches")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_spark_jobs_progress_is_on_stderr_and_its_result_on_stdout(tmp_path):
+    """A real spark-submit'd clean: its driver's log lines on the command's stderr, not stdout."""
+    cmd = [sys.executable, "-m", "sensorpipe.cli", "clean", "--engine", "spark", "--spec", str(SPEC)]
+    cmd += ["--input", str(MESSY), "--output", str(tmp_path / "out")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=False, timeout=540)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == (
+        "{'engine': 'spark', 'rows_in': 30, 'rows_clean': 13, 'rows_rejected': 17, 'seconds': "
+        + done.stdout.rsplit("'seconds': ", 1)[1]  # the one figure not known in advance
+    )
+    assert len(done.stdout.splitlines()) == 1
+    progress = [line.split(" (")[0] for line in done.stderr.splitlines() if line.startswith("[spark]")]
+    assert progress == ["[spark] stats: 30 rows in", "[spark] clean/: 13 rows", "[spark] rejects/: 17 rows"]

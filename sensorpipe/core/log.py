@@ -5,13 +5,19 @@ and SENSORPIPE_LOG_FORMAT, and a child (a spark-submit job, a demo step) configu
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import stat
 import sys
 from datetime import UTC, datetime
 
 LEVEL_ENV, FORMAT_ENV = "SENSORPIPE_LOG_LEVEL", "SENSORPIPE_LOG_FORMAT"
+# /proc/<pid>/fd/2 of the `sensorpipe` process that spark-submits a job (sensorpipe/spark/launch.py):
+# the job's Python driver writes its stderr there, since spark-submit (PythonRunner) pipes the
+# driver's stderr into its own stdout, where the command's results go
+STDERR_ENV = "SENSORPIPE_STDERR"
 VERBOSITY = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
 FORMATS = ("text", "json")
 # The project's loggers get the chosen level; other libraries' (py4j, matplotlib) stay at
@@ -34,7 +40,9 @@ def add_arguments(parser) -> None:
 
 def configure(verbosity: int | None = None, fmt: str | None = None) -> None:
     """Log to stderr at WARNING (-1), INFO (0) or DEBUG (1) in `fmt`; what is not given comes
-    from the environment (else INFO, text). Calling it again replaces the earlier setup."""
+    from the environment (else INFO, text). Calling it again replaces the earlier setup. A
+    spark-submit'd driver first takes back the stderr of the `sensorpipe` that started it (STDERR_ENV)."""
+    reattach_stderr(os.environ.pop(STDERR_ENV, ""))
     if verbosity is None:
         name = os.environ.get(LEVEL_ENV, "INFO").upper()
         level = logging.getLevelNamesMapping().get(name, logging.INFO)
@@ -52,6 +60,71 @@ def configure(verbosity: int | None = None, fmt: str | None = None) -> None:
     for name in PROJECT:
         logging.getLogger(name).setLevel(level)
     os.environ[LEVEL_ENV], os.environ[FORMAT_ENV] = logging.getLevelName(level), fmt
+
+
+def announce(logger: logging.Logger, msg: str, *args) -> None:
+    """Log an INFO line that -q does not hide: the one line a user who asked for something must
+    see (`sensorpipe: stream stopped after N batches` after a Ctrl-C). It is formatted as any INFO
+    line (the message alone, or a json object with level INFO)."""
+    # handle() skips the level check that logger.info() makes; the handlers have no level
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, msg, args, None))
+
+
+def stderr_for_child() -> str:
+    """STDERR_ENV's value for a child that should write its stderr to this process's: the path of
+    fd 2 in /proc. A regular file (`2> log`) is set to append first, so that this process, the
+    child's descendants that inherit fd 2 (a JVM) and the child writing through its own opening
+    all add at the end instead of over one another."""
+    try:
+        if stat.S_ISREG(os.fstat(2).st_mode):
+            fcntl.fcntl(2, fcntl.F_SETFL, fcntl.fcntl(2, fcntl.F_GETFL) | os.O_APPEND)
+    except OSError:
+        return ""
+    return f"/proc/{os.getpid()}/fd/2"
+
+
+def reattach_stderr(path: str, depth: int = 4) -> bool:
+    """Point this process's stderr (fd 2) at `path`, /proc/<pid>/fd/2 of one of its ancestors
+    (`depth` generations at most): whether it did. Not when pid is no ancestor (a driver in a
+    cluster container, where that pid is some other process), not a regular file written without
+    O_APPEND (the two writers' offsets would overwrite each other), not what cannot be opened
+    (a socket): stderr then stays where it was."""
+    parts = path.split("/")
+    if len(parts) != 5 or parts[:2] != ["", "proc"] or parts[3] != "fd" or not parts[2].isdigit():
+        return False
+    pid, fd = int(parts[2]), parts[4]
+    if pid not in _ancestors(os.getpid(), depth):
+        return False
+    try:
+        if os.path.isfile(path) and not _flags(pid, fd) & os.O_APPEND:
+            return False
+        target = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return False
+    sys.stderr.flush()
+    os.dup2(target, 2)
+    os.close(target)
+    return True
+
+
+def _ancestors(pid: int, depth: int) -> list[int]:
+    out = []
+    for _ in range(depth):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])  # the field after the state: ppid
+        except (OSError, ValueError, IndexError):
+            break
+        out.append(pid)
+    return out
+
+
+def _flags(pid: int, fd: str) -> int:
+    with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+        for line in fh:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8)
+    return 0
 
 
 class _Stderr(logging.StreamHandler):

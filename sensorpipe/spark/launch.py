@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sensorpipe.core.log import FORMAT_ENV, LEVEL_ENV, STDERR_ENV, stderr_for_child
 from sensorpipe.spark.stoppable import call_stoppable
 
 HERE = Path(__file__).resolve().parent
@@ -59,16 +60,21 @@ def cluster_submit_args(
     ./env in every executor's (and, in cluster deploy mode, the driver's) working directory.
     In client mode the driver keeps this interpreter. python_env=False: the zip only.
 
-    dist (default: $SENSORPIPE_DIST, else the checkout's dist/) may be a URI (hdfs://...) the
-    two were uploaded to: YARN localizes them from there, and caches a world-readable copy
-    on each node, so the 170 MB environment is fetched and unpacked once per node, not once
-    per submit.
+    dist (default: $SENSORPIPE_DIST, else a source checkout's dist/, else ./dist: an installed
+    wheel has no checkout) may be a URI (hdfs://...) the two were uploaded to: YARN localizes
+    them from there, and caches a world-readable copy on each node, so the 170 MB environment
+    is fetched and unpacked once per node, not once per submit.
     """
-    where = str(dist or os.environ.get("SENSORPIPE_DIST") or ROOT / "dist").rstrip("/")
+    checkout = ROOT / "dist" if (ROOT / "pyproject.toml").is_file() else Path("dist").absolute()
+    where = str(dist or os.environ.get("SENSORPIPE_DIST") or checkout).rstrip("/")
     zipped, env = f"{where}/sensorpipe.zip", f"{where}/sensorpipe-env.tar.gz"
     missing = [p for p in (zipped, env)[: 1 + python_env] if "://" not in p and not Path(p).is_file()]
     if missing:
-        raise SetupError(f"missing {', '.join(missing)}: run `make dist`")
+        raise SetupError(
+            f"missing {', '.join(missing)}: a master other than local[*] needs them. Run `make dist`"
+            " in a source checkout and set SENSORPIPE_DIST to its dist/ directory, or to the"
+            ' hdfs:// directory they were uploaded to (README, "Running on a cluster")'
+        )
     if not python_env:
         return ["--py-files", zipped]
     args = ["--py-files", zipped, "--archives", f"{env}#env"]
@@ -142,6 +148,18 @@ def project_conf(local: bool, progress: bool) -> dict[str, str]:
     return conf
 
 
+def driver_env_conf(master: str | None, deploy_mode: str | None, env=None) -> dict[str, str]:
+    """In cluster deploy mode the driver runs in a container that spark-submit's environment does
+    not reach: the logging choice (-v / -q / --log-format, sensorpipe/core/log.py) goes as the
+    YARN application master's or the Kubernetes driver's environment. (The executors log nothing.)"""
+    env = os.environ if env is None else env
+    if deploy_mode != "cluster" or is_local(master):
+        return {}
+    k8s = (master or "").startswith("k8s://")
+    prefix = "spark.kubernetes.driverEnv." if k8s else "spark.yarn.appMasterEnv."
+    return {f"{prefix}{var}": env[var] for var in (LEVEL_ENV, FORMAT_ENV) if env.get(var)}
+
+
 def submit_args(
     master: str | None = None,
     deploy_mode: str | None = None,
@@ -185,6 +203,7 @@ def spark_submit_command(
     import pyspark  # noqa: PLC0415 (only the Spark engines need it)
 
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    conf = driver_env_conf(master, deploy_mode) | dict(conf)
     options = submit_args(master, deploy_mode, conf, properties_file, sys.stderr.isatty())
     if not is_local(master):
         python_env = script not in NO_PYTHON_ON_EXECUTORS
@@ -212,6 +231,9 @@ def run_spark(
     """spark-submit the script; submit: spark_submit_command's keywords (submit_options, packages).
     stoppable: SIGINT / SIGTERM go to the job's driver only (sensorpipe.spark.stoppable)."""
     cmd = spark_submit_command(script, args, master, jars, **submit)
+    env = spark_env()
+    # the job's log and error lines to this process's stderr, not into spark-submit's stdout
+    env[STDERR_ENV] = stderr_for_child()  # used by a local driver only (core/log.py)
     if stoppable:
-        return call_stoppable(cmd, spark_env())
-    return subprocess.call(cmd, env=spark_env(), stdin=subprocess.DEVNULL)
+        return call_stoppable(cmd, env)
+    return subprocess.call(cmd, env=env, stdin=subprocess.DEVNULL)
