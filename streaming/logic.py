@@ -198,11 +198,12 @@ def release(
     if maint is not None:
         maint = maint[maint[d].isin(active)]
     rows = with_features(frame, f, maint, first=origin, only=frame.index[due[frame.index.to_numpy()]])
-    rows = rows.assign(probability=probability(rows, model))
-    alert, number, after = _episodes(ctx, rows, before)
+    p = probability(rows, model)
+    alert, number, after = _episodes(ctx, rows, p, before)
     tops = np.full(len(rows), None, dtype=object)
-    tops[alert] = top_sensors(model, rows[alert], ctx.top_k)
-    rows = rows.assign(alert=alert, episode=number, top_sensors=tops, threshold=ctx.threshold)
+    tops[alert] = top_sensors(model, rows.loc[alert, f.names], ctx.top_k)
+    # one copy of the wide frame, not one per assign
+    rows = rows.assign(probability=p, alert=alert, episode=number, top_sensors=tops, threshold=ctx.threshold)
     after = after.assign(first=first.to_numpy()).reset_index(names=d)
     kept = devices[~devices[d].isin(active)]
     return rows.assign(kind="scored"), _concat([kept, after[devices.columns]])
@@ -212,19 +213,20 @@ def probability(rows: pd.DataFrame, model: Model) -> np.ndarray:
     """The model's failure probability per row; NaN for a warming reading (no alert)."""
     warm = rows[WARMING].to_numpy(dtype=bool)
     out = np.full(len(rows), np.nan)
-    if not warm.all():
-        out[~warm] = score(rows[~warm], model).to_numpy()
+    if not warm.all():  # only the model's columns copied, not the whole row
+        out[~warm] = score(rows.loc[~warm, model.features.names], model).to_numpy()
     return out
 
 
-def _episodes(ctx: Context, rows: pd.DataFrame, before: pd.DataFrame):
-    """Alert, episode number per row (rows sorted by device, then event time) and each
-    device's episode state after them (before: indexed by device, NaN for a new device)."""
+def _episodes(ctx: Context, rows: pd.DataFrame, p: np.ndarray, before: pd.DataFrame):
+    """Alert, episode number per row (rows sorted by device, then event time; p their
+    probabilities) and each device's episode state after them (before: indexed by device, NaN
+    for a new device)."""
     d = ctx.features.device
     devs = rows[d].to_numpy()
     starts = np.flatnonzero(np.r_[True, devs[1:] != devs[:-1]])
     bounds = np.r_[starts, len(rows)]
-    t, p = event_us(rows[ORDER], ctx), rows["probability"].to_numpy()
+    t = event_us(rows[ORDER], ctx)
     alert, number = np.zeros(len(rows), bool), np.zeros(len(rows), np.int32)
     at = {dev: i for i, dev in enumerate(before.index.tolist())}
     count, is_open, below = (before[c].to_numpy() for c in DEVICE_STATE[1:])

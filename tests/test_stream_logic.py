@@ -4,6 +4,7 @@ compared with tests/reference_features.py (the definitions again, in plain Pytho
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 
@@ -353,3 +354,24 @@ def test_state_keys_pinned(spark, tmp_path, stream_model, shuffle_partitions):
     (old / "checkpoint" / "commits").mkdir(parents=True)
     (old / "checkpoint" / "commits" / "0").write_text("v1\n")
     assert state_keys(spark, str(old), 8) == list(range(8))
+
+
+def test_warm_up_lines_are_valid_readings_of_one_device_then_a_malformed_line():
+    from sensorpipe.model.features import feature_config  # noqa: PLC0415
+    from streaming.warmup import warm_lines  # noqa: PLC0415
+
+    spec = load_spec(SPEC)
+    features = replace(feature_config(spec), warmup=1)  # two readings, the first scored once released
+    ctx = Context(features, {}, threshold=0.5, quiet_us=0, top_k=3, order_is_time=True)
+    values = '"model": "x", "temperature": 100.0, "vibration": 50.0, "pressure": 500.0, "rpm": 10000, "load": 75.0}'
+    assert warm_lines(spec, ctx).decode().splitlines() == [
+        '{"device_id": "_warm-up", "ts": "2000-01-01T00:00:00Z", ' + values,
+        '{"device_id": "_warm-up", "ts": "2000-01-01T00:10:00Z", ' + values,
+        "{not json",
+    ]
+    three = replace(ctx, features=replace(ctx.features, warmup=3))
+    lines = warm_lines(spec, three).decode().splitlines()
+    stamps = ["2000-01-01T00:00:00Z", "2000-01-01T00:10:00Z", "2000-01-01T00:20:00Z", "2000-01-01T00:30:00Z"]
+    assert [json.loads(line)["ts"] for line in lines[:-1]] == stamps
+    assert lines[-1] == "{not json"
+    assert len(warm_lines(spec, replace(ctx, features=feature_config(spec))).splitlines()) == 60 + 1 + 1
