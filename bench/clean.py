@@ -1,13 +1,18 @@
 """Benchmark the cleaning of one generated sensors CSV (conf/sensors.toml): the project and its peers.
 
-  .venv/bin/python bench/clean.py [--rows N] [--only a,b] [--skip a] [--json PATH]   (`make bench`)
+  .venv/bin/python bench/clean.py [--rows N] [--spec SPEC] [--only a,b] [--skip a] [--rounds K] [--json PATH]
+  (`make bench`)
 
 Every contender cleans the same input, timed by wall clock end to end: the project's pipe and
 hadoop engines (mapreduce.runner.clean), its spark engine (`sensorpipe clean --engine spark` in a
-subprocess, JVM start included), its pass-1 mapper alone on one core, and the peers of
-bench/peers.py (plain Python, DuckDB, polars, pandas), each peer in a fresh process. Prints a
-Markdown table and checks every clean-row count against the report.json of the first engine
-that ran (pipe, else hadoop, else spark).
+subprocess, JVM start included), the naive PySpark job a user would write for the spec
+(bench/spark_naive.py, spark-submit with the same confs: the `naive` contender, for
+bench/zscore.toml), its pass-1 mapper alone on one core, and the peers of bench/peers.py
+(plain Python, DuckDB, polars, pandas), each peer in a fresh process. --rounds K runs the
+whole list K times, interleaved. Prints a Markdown table (with `x naive`: seconds / the naive
+job's seconds of the same round) and checks every clean-row count against the report.json of
+the first engine that ran (pipe, else hadoop, else spark); the naive job's count (no rejects)
+is not compared.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / "data"
 SPEC = ROOT / "conf" / "sensors.toml"
-CONTENDERS = ("pipe", "hadoop", "spark", "mapper", "python", "duckdb", "polars", "pandas")
+CONTENDERS = ("pipe", "hadoop", "spark", "naive", "mapper", "python", "duckdb", "polars", "pandas")
 REFERENCES = ("pipe", "hadoop", "spark")  # the first of these that ran checks the others
 REPORT_KEYS = ("rows_in", "rows_clean", "rejected_by_reason", "imputed", "clipped", "seconds")
 REASONS = ("malformed_row", "missing_required", "invalid_value")
@@ -50,6 +55,7 @@ class Outcome:
     written: int | None = None  # lines in its clean output
     error: str | None = None
     extra: dict = field(default_factory=dict)
+    round: int = 1
 
 
 @dataclass
@@ -108,6 +114,26 @@ def run_spark(ctx: Context) -> Outcome:
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     written = parquet_rows(sorted((out / "clean").glob("part-*.parquet")))
     return Outcome("spark", seconds, report["rows_clean"], written, extra={k: report[k] for k in REPORT_KEYS})
+
+
+def run_naive(ctx: Context) -> Outcome:
+    """bench/spark_naive.py through spark-submit with the confs `sensorpipe clean --engine spark` gets."""
+    import pyspark  # noqa: PLC0415 (only the Spark contenders need it)
+
+    from sensorpipe.spark.launch import spark_env, submit_args  # noqa: PLC0415
+
+    out = ctx.work / "out"
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    args = ["--spec", ctx.spec, "--input", ctx.input, "--output", str(out)]
+    cmd = [str(submit), *submit_args(), str(HERE / "spark_naive.py"), *args]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=spark_env(), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError((proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1])
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    written = parquet_rows(sorted(out.glob("part-*.parquet")))
+    return Outcome("naive", seconds, got["clean_rows"], written, extra={"seconds_inside": got["seconds"]})
 
 
 def parquet_rows(paths) -> int:
@@ -194,15 +220,17 @@ def run_peer(name: str, ctx: Context) -> Outcome:
     return Outcome(name, seconds, got["clean_rows"], count_lines([dst]), extra=inside)
 
 
-def run(name: str, ctx: Context) -> Outcome:
-    log(f"running {name} ...")
-    sub = Context(ctx.spec, ctx.input, ctx.work / name)
+def run(name: str, ctx: Context, round_: int = 1) -> Outcome:
+    log(f"running {name} (round {round_}) ...")
+    sub = Context(ctx.spec, ctx.input, ctx.work / f"{name}-{round_}")
     sub.work.mkdir()
     try:
         if name in ("pipe", "hadoop"):
             outcome = run_engine(name, sub)
         elif name == "spark":
             outcome = run_spark(sub)
+        elif name == "naive":
+            outcome = run_naive(sub)
         elif name == "mapper":
             outcome = run_mapper(sub)
         else:
@@ -212,6 +240,7 @@ def run(name: str, ctx: Context) -> Outcome:
         outcome = Outcome(name, error=f"{type(exc).__name__}: {lines[-1]}".replace("|", "\\|"))
     finally:
         shutil.rmtree(sub.work, ignore_errors=True)
+    outcome.round = round_
     rows = outcome.clean_rows if name != "mapper" else outcome.extra.get("keyed_rows")
     what = "clean rows" if name != "mapper" else "rows before dedup"
     log(f"  {name}: " + (outcome.error or f"{outcome.seconds:.1f} s, {what} {rows:,}"))
@@ -233,6 +262,11 @@ def verdict(o: Outcome, rows_in: int, ref: Outcome | None) -> tuple[str, bool | 
         )
         check = {None: "", True: f" = {ref and ref.name} clean + duplicates", False: " **MISMATCH**"}[ok]
         return " ".join([f"n/a (map only: {keyed:,} rows before dedup{check})", *notes]), ok
+    if o.name == "naive":  # no rejects, no de-duplication: a count of its own
+        same = o.written == o.clean_rows
+        return f"{o.clean_rows:,} (rows read; no rejects: not compared)" + (
+            "" if same else " **MISMATCH**"
+        ), None
     ok = None if ref is None else o.clean_rows == ref.clean_rows
     if o is ref:
         notes.append("(reference)")
@@ -245,41 +279,53 @@ def verdict(o: Outcome, rows_in: int, ref: Outcome | None) -> tuple[str, bool | 
 
 
 def table(outcomes: list[Outcome], rows_in: int) -> tuple[list[str], list[dict]]:
-    """Markdown lines and one JSON record per contender; ratio columns only for what ran."""
-    ran = {o.name: o for o in outcomes if not o.error}
-    ref = next((ran[n] for n in REFERENCES if n in ran), None)
-    ratios = [n for n in ("pipe", "duckdb") if n in ran]
+    """Markdown lines and one JSON record per contender and round; ratio columns only for what
+    ran, each against the same round's run (x pipe, x duckdb, x naive)."""
+    rounds = {}
+    for o in outcomes:
+        if not o.error:
+            rounds.setdefault(o.round, {})[o.name] = o
+    first = rounds.get(min(rounds)) if rounds else {}
+    ref = next((first[n] for n in REFERENCES if n in first), None)
+    ratios = [n for n in ("pipe", "duckdb", "naive") if n in first]
+    several = len({o.round for o in outcomes}) > 1
     head = ["contender", "seconds", "rows/s", *[f"x {n}" for n in ratios]]
     head.append(f"clean rows (vs {ref.name})" if ref else "clean rows")
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     records = []
     for o in outcomes:
+        label = f"{o.name} (round {o.round})" if several else o.name
         if o.error:
-            lines.append(f"| {o.name} | failed |" + " |" * (len(head) - 3) + f" {o.error} |")
+            lines.append(f"| {label} | failed |" + " |" * (len(head) - 3) + f" {o.error} |")
             records.append(asdict(o))
             continue
+        ran = rounds[o.round]
+        ref_here = next((ran[n] for n in REFERENCES if n in ran), ref)
         rate = rows_in / o.seconds
-        speedup = ran["pipe"].seconds / o.seconds if "pipe" in ran and o.name != "mapper" else None
-        slower = o.seconds / ran["duckdb"].seconds if "duckdb" in ran and o.name != "mapper" else None
-        cell, ok = verdict(o, rows_in, ref)
-        name = "mapper (1 core)" if o.name == "mapper" else o.name
+        x = {n: ratio(o, ran.get(n), n) for n in ratios}
+        cell, ok = verdict(o, rows_in, ref_here)
+        name = label.replace("mapper", "mapper (1 core)", 1) if o.name == "mapper" else label
         per = " per core" if o.name == "mapper" else ""
         cells = [name, f"{o.seconds:.1f}", f"{rate:,.0f}{per}"]
-        cells += [
-            "—" if x is None else f"{x:.2f}" for x, n in ((speedup, "pipe"), (slower, "duckdb")) if n in ran
-        ]
+        cells += ["—" if x[n] is None else f"{x[n]:.2f}" for n in ratios]
         lines.append("| " + " | ".join([*cells, cell]) + " |")
         records.append(
             {
                 **asdict(o),
                 "rows_per_s": round(rate),
-                "x_pipe": speedup,
-                "x_duckdb": slower,
-                "reference": ref and ref.name,
+                **{f"x_{n}": x[n] for n in ratios},
+                "reference": ref_here and ref_here.name,
                 "matches_reference": ok,
             }
         )
     return lines, records
+
+
+def ratio(o: Outcome, other: Outcome | None, name: str) -> float | None:
+    """x pipe is a speed-up (pipe / o); x duckdb and x naive are slow-downs (o / them)."""
+    if other is None or o.name == "mapper":
+        return None
+    return other.seconds / o.seconds if name == "pipe" else o.seconds / other.seconds
 
 
 def machine() -> dict:
@@ -321,7 +367,12 @@ def project_version() -> str:
     return (git("rev-parse", "--short", "HEAD").strip() or "unknown") + changes
 
 
-def render(args, src: Path, rows_in: int, lines: list[str], before: dict, after: dict) -> str:
+def spec_label(spec: str) -> str:
+    path = Path(spec).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else spec
+
+
+def render(argv, args, src: Path, rows_in: int, lines: list[str], before: dict, after: dict) -> str:
     v = before["versions"]
     versions = ", ".join(f"{p} {v[p]}" for p in ("duckdb", "polars", "pandas", "pyarrow", "pyspark"))
     changed = f" (after the run: {after['project']})" if after["project"] != before["project"] else ""
@@ -329,14 +380,16 @@ def render(args, src: Path, rows_in: int, lines: list[str], before: dict, after:
         [
             f"## sensorpipe clean benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
-            f"- command: `.venv/bin/python bench/clean.py{''.join(' ' + a for a in args)}`",
+            f"- command: `.venv/bin/python bench/clean.py{''.join(' ' + a for a in argv)}`",
             f"- machine: {before['nproc']} cores (nproc), {before['cpu']}; Python {before['python']}, "
             f"{versions}; {before['java']}; {before['hadoop_streaming']} (local job runner)",
             f"- project: sensorpipe at {before['project']}{changed}",
             f"- input: {src.relative_to(ROOT)}, {rows_in:,} rows ({src.stat().st_size / 1e6:.1f} MB), "
-            f"spec conf/sensors.toml",
+            f"spec {spec_label(args.spec)}",
             f"- note: timings on this shared {before['nproc']}-core machine are noisy (load average "
-            f"{before['loadavg']} before, {after['loadavg']} after); one run each, no warm-up",
+            f"{before['loadavg']} before, {after['loadavg']} after); "
+            + ("one run each" if args.rounds == 1 else f"{args.rounds} rounds, the contenders interleaved")
+            + ", no warm-up",
             "",
             *lines,
             "",
@@ -344,7 +397,9 @@ def render(args, src: Path, rows_in: int, lines: list[str], before: dict, after:
             "included; spark: `sensorpipe clean --engine spark` in a subprocess, spark-submit in "
             "local[*] with conf/spark-defaults.conf, JVM start included, writing Parquet, rejects and "
             "stats). x pipe: pipe seconds / contender seconds (a speed-up). x duckdb: contender "
-            "seconds / duckdb seconds (a slow-down; the issue's goal for spark is at most 2). mapper: "
+            "seconds / duckdb seconds (a slow-down). x naive: contender seconds / the naive PySpark job's "
+            "seconds in the same round (bench/spark_naive.py, spark-submit with the same confs; issue 17's "
+            "goal for spark is at most 1.25). mapper: "
             "mapreduce/validate_mapper.py alone on one core, fed 'offset<TAB>line' records from a file. "
             "clean rows: as each contender reports it (engines: rows_clean in report.json), checked "
             "against its output's row count and against the reference engine, the first of pipe, "
@@ -358,9 +413,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows to generate (default 1,000,000)")
     ap.add_argument("--only", help="comma-separated contenders to run: " + ",".join(CONTENDERS))
     ap.add_argument("--skip", action="append", default=[], help="a contender not to run (repeatable)")
+    ap.add_argument("--spec", default=str(SPEC), help="the spec (default conf/sensors.toml)")
+    ap.add_argument("--rounds", type=int, default=1, help="run the contenders this many times, interleaved")
     ap.add_argument("--json", help="also write the results as JSON to this path")
     args = ap.parse_args(argv)
-    chosen = args.only.split(",") if args.only else list(CONTENDERS)
+    chosen = args.only.split(",") if args.only else [c for c in CONTENDERS if c != "naive"]
     skip = [s for arg in args.skip for s in arg.split(",")]
     unknown = sorted(set(chosen + skip) - set(CONTENDERS))
     if unknown:
@@ -376,11 +433,11 @@ def main(argv=None) -> None:
     rows_in = count_lines([src]) - 1  # the header; synth writes no blank lines
     before = machine()
     with tempfile.TemporaryDirectory(prefix="sensorpipe-bench-") as tmp:
-        ctx = Context(str(SPEC), str(src), Path(tmp))
-        outcomes = [run(name, ctx) for name in args.contenders]
+        ctx = Context(args.spec, str(src), Path(tmp))
+        outcomes = [run(name, ctx, r) for r in range(1, args.rounds + 1) for name in args.contenders]
     after = machine()
     lines, records = table(outcomes, rows_in)
-    print(render(argv, src, rows_in, lines, before, after))
+    print(render(argv, args, src, rows_in, lines, before, after))
     if args.json:
         doc = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -388,7 +445,7 @@ def main(argv=None) -> None:
             "loadavg_after": after["loadavg"],
             "input": str(src),
             "rows_in": rows_in,
-            "spec": str(SPEC),
+            "spec": args.spec,
             "results": records,
         }
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

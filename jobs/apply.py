@@ -68,7 +68,10 @@ def select_clean(params: list[Params], as_text: bool = False):
 
 
 def clipped_counts(df: DataFrame, params: list[Params]) -> dict[str, int]:
-    """How many values clipping changed, per column (imputed values included)."""
+    """How many values clipping changed, per column (imputed values included); no pass over
+    the rows when no column clips."""
+    if all(p.bounds is None for p in params):
+        return {p.column.out: 0 for p in params}
     aggs = []
     for i, p in enumerate(params):
         if p.bounds is None:

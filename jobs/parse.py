@@ -7,13 +7,24 @@ shared with the stream (streaming/source.py).
 
 from __future__ import annotations
 
+import re
+
 from pyspark.sql import Column as C
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sensorpipe.core.rows import BOM, DUPLICATE, Layout, java_field_regex, line_regex
 from sensorpipe.core.spec import Spec
-from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp, strip
+from sensorpipe.spark.columns import (
+    checked,
+    fast_field_regex,
+    fast_value,
+    iso_parts,
+    parse_float,
+    parse_int,
+    parse_timestamp,
+    strip,
+)
 from sensorpipe.spark.rejects import invalid_value, missing_required, reject_reason
 
 
@@ -21,7 +32,8 @@ def filter_headers_and_blanks(headers: dict[int, int]):
     """Drop each file's header line (file index -> line number) and blank lines; strip CR/BOM."""
 
     def transform(df: DataFrame) -> DataFrame:
-        text = F.regexp_replace("value", r"\r\z", "")
+        value = F.col("value")  # the regex only on the few lines that end in CR
+        text = F.when(value.endswith("\r"), F.regexp_replace(value, r"\r\z", "")).otherwise(value)
         text = F.when(F.col("line") == 1, F.regexp_replace(text, f"^{BOM}", "")).otherwise(text)
         is_header = F.lit(False)
         for idx, line in headers.items():
@@ -44,8 +56,7 @@ def split_fields(text: C, spec: Spec) -> C:
             F.regexp_replace(F.regexp_extract(f, r'(?s)^[ \t]*"(.*)"[ \t]*\z', 1), '""', '"'),
         ).otherwise(f),
     )
-    plain = d if d.isalnum() or d in ",;: \t" else "\\" + d  # Java's String.split fast path, no regex
-    return F.when(~text.contains('"'), F.split(text, plain, -1)).when(
+    return F.when(~text.contains('"'), F.split(text, _plain(d), -1)).when(
         text.rlike(line_regex(d, r"\z")), unquote
     )
 
@@ -61,53 +72,114 @@ def per_file(values: dict[int, int]) -> C:
     return expr
 
 
-def with_parsed_columns(layouts: dict[int, Layout]):
-    """Add `reason` and one typed column per parsed column (null when rejected)."""
+def fast_line_regex(layouts: dict[int, Layout]) -> str | None:
+    """One regex for a line whose every field has its common shape (sensorpipe.spark.columns'
+    fast_field_regex), or None when there is no such path (whitespace-delimited input, or
+    files whose layouts differ)."""
     layout = next(iter(layouts.values()))
-    spec = layout.spec
+    d = layout.spec.delimiter
+    shapes = {(tuple(lay.positions), lay.n_fields) for lay in layouts.values()}
+    if d == "whitespace" or len(shapes) != 1:
+        return None
+    by_position = dict(zip(layout.positions, layout.columns))
+    fields = [fast_field_regex(by_position.get(j), d) for j in range(layout.n_fields)]
+    return "^" + f"\\u{ord(d):04x}".join(f"(?:{f})" for f in fields) + r"\z"
+
+
+def null_token_shaped(col, spec: Spec) -> bool:
+    """Whether a null token has the column's common shape (then the fast path checks for it)."""
+    shape = re.compile(fast_field_regex(col, spec.delimiter))
+    return any(shape.fullmatch(t) for t in spec.null_tokens)
+
+
+def with_parsed_columns(layouts: dict[int, Layout]):
+    """Add `reason` and one typed column per parsed column (null when rejected).
+
+    A line that fast_line_regex matches (most of them) takes the fast path (fast_parsed: split
+    on the delimiter, cast, no stripping and no per-field grammar regex); the others take the
+    full path (full_parsed). Two branches of one union, not one expression with both paths:
+    each branch's generated code stays small enough for whole-stage code generation. Both
+    give the same values and reasons (tests/test_spark.py).
+    """
+    fast_regex = fast_line_regex(layouts)
 
     def transform(df: DataFrame) -> DataFrame:
-        fields = split_fields(F.col("text"), spec)
-        df = df.withColumn("_fields", fields)
-        cols = layout.columns
-        raws = []
-        for i in range(len(cols)):
-            pos = per_file({f: lay.positions[i] + 1 for f, lay in layouts.items()})
-            raw = strip(F.try_element_at("_fields", pos))
-            raws.append(F.when(~raw.isin(list(spec.null_tokens)), raw).alias(f"_raw{i}"))
-        df = df.select("*", *raws)
-        raws = [F.col(f"_raw{i}") for i in range(len(cols))]
-        ts = [i for i, c in enumerate(cols) if c.type == "timestamp"]
-        df = df.select("*", *[iso_parts(raws[i]).alias(f"_parts{i}") for i in ts])
-        primary = []
-        for i, c in enumerate(cols):
-            if c.type == "timestamp":
-                primary.append(parse_timestamp(raws[i], F.col(f"_parts{i}")).alias(f"_p{i}"))
-            elif c.type in ("int", "float"):
-                primary.append((parse_int if c.type == "int" else parse_float)(raws[i]).alias(f"_p{i}"))
-        df = df.select("*", *primary)
-        df = df.select(
-            "*",
-            *[
-                (checked(F.col(f"_p{i}"), c) if c.type in ("int", "float", "timestamp") else raws[i]).alias(
-                    f"_v{i}"
-                )
-                for i, c in enumerate(cols)
-            ],
-        )
-        n_fields = per_file({f: lay.n_fields for f, lay in layouts.items()})
-        malformed = ~F.is_valid_utf8("value") | F.col("_fields").isNull() | (F.size("_fields") != n_fields)
-        missing = missing_required(zip(cols, raws))
-        invalid = invalid_value((c, raws[i], F.col(f"_v{i}")) for i, c in enumerate(cols))
-        reason = reject_reason(malformed, missing, invalid)
-        keep = [F.col(f"_v{i}").alias(c.name) for i, c in enumerate(layout.columns) if layout.kept[i]]
-        keys = [
-            F.col(f"_v{layout.columns.index(spec.column(k))}").alias(f"_key{j}")
-            for j, k in enumerate(spec.key)
-        ]
-        return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys)
+        if fast_regex is None:
+            return full_parsed(df, layouts)
+        is_fast = F.col("text").rlike(fast_regex)
+        return fast_parsed(df.where(is_fast), layouts).unionByName(full_parsed(df.where(~is_fast), layouts))
 
     return transform
+
+
+def fast_parsed(df: DataFrame, layouts: dict[int, Layout]) -> DataFrame:
+    """with_parsed_columns for lines that fast_line_regex matches (every layout alike)."""
+    layout = next(iter(layouts.values()))
+    spec = layout.spec
+    df = df.withColumn("_fields", F.split(F.col("text"), _plain(spec.delimiter), -1))
+    nulls = list(spec.null_tokens)
+    raws = []
+    for i, (c, pos) in enumerate(zip(layout.columns, layout.positions)):
+        field = F.col("_fields")[pos]
+        raw = F.when(~field.isin(nulls), field) if null_token_shaped(c, spec) else field
+        raws.append(raw.alias(f"_raw{i}"))
+    df = df.select("file_idx", "line", "text", *raws)
+    raws = [F.col(f"_raw{i}") for i in range(len(layout.columns))]
+    values = [checked(fast_value(r, c), c) if c.type in TYPED else r for r, c in zip(raws, layout.columns)]
+    return _finish(df, layout, raws, values, F.lit(False))
+
+
+def full_parsed(df: DataFrame, layouts: dict[int, Layout]) -> DataFrame:
+    """with_parsed_columns for any line: strip, null tokens, the grammars' regexes, casts."""
+    layout = next(iter(layouts.values()))
+    spec = layout.spec
+    df = df.withColumn("_fields", split_fields(F.col("text"), spec))
+    cols = layout.columns
+    raws = []
+    for i in range(len(cols)):
+        pos = per_file({f: lay.positions[i] + 1 for f, lay in layouts.items()})
+        raw = strip(F.try_element_at("_fields", pos))
+        raws.append(F.when(~raw.isin(list(spec.null_tokens)), raw).alias(f"_raw{i}"))
+    df = df.select("*", *raws)
+    raws = [F.col(f"_raw{i}") for i in range(len(cols))]
+    ts = [i for i, c in enumerate(cols) if c.type == "timestamp"]
+    df = df.select("*", *[iso_parts(raws[i]).alias(f"_parts{i}") for i in ts])
+    primary = []
+    for i, c in enumerate(cols):
+        if c.type == "timestamp":
+            primary.append(parse_timestamp(raws[i], F.col(f"_parts{i}")).alias(f"_p{i}"))
+        elif c.type in ("int", "float"):
+            primary.append((parse_int if c.type == "int" else parse_float)(raws[i]).alias(f"_p{i}"))
+    df = df.select("*", *primary)
+    df = df.select(
+        "*",
+        *[
+            (checked(F.col(f"_p{i}"), c) if c.type in TYPED else raws[i]).alias(f"_v{i}")
+            for i, c in enumerate(cols)
+        ],
+    )
+    n_fields = per_file({f: lay.n_fields for f, lay in layouts.items()})
+    malformed = ~F.is_valid_utf8("value") | F.col("_fields").isNull() | (F.size("_fields") != n_fields)
+    return _finish(df, layout, raws, [F.col(f"_v{i}") for i in range(len(cols))], malformed)
+
+
+TYPED = ("int", "float", "timestamp")
+
+
+def _finish(df: DataFrame, layout: Layout, raws: list, values: list, malformed: C) -> DataFrame:
+    """file_idx, line, text, reason, the kept columns' values, the key columns (_key0...)."""
+    spec, cols = layout.spec, layout.columns
+    missing = missing_required(zip(cols, raws))
+    invalid = invalid_value(zip(cols, raws, values))
+    reason = reject_reason(malformed, missing, invalid)
+    keep = [v.alias(c.name) for v, c, k in zip(values, cols, layout.kept) if k]
+    keys = [values[cols.index(spec.column(k))].alias(f"_key{j}") for j, k in enumerate(spec.key)]
+    return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys)
+
+
+def _plain(d: str) -> str:
+    """The delimiter as Java's String.split takes it without a regex (its fast path)."""
+    return d if d.isalnum() or d in ",;: \t" else "\\" + d
 
 
 def duplicated_keys(df: DataFrame, n_keys: int) -> DataFrame:

@@ -5,6 +5,7 @@ the pipe engine and hand-written values, Parquet output, and the spark-submit en
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -196,3 +197,59 @@ def test_spark_submit_entry_point(tmp_path):
     # spark-submit's Python driver writes its stderr to stdout
     assert done.returncode == 1 and "'temperature'" in done.stdout + done.stderr
     assert not (tmp_path / "out2").exists()
+
+
+# Texts in the fast path's shape (one regex over the line, then plain casts: jobs/parse.py
+# fast_parsed) that the grammars refuse, or accept with a value: the fast path must agree
+# with the full one and with the pipe engine. pressure rejects invalid values.
+FAST_SHAPED = [
+    "d1,2026-01-01T00:00:00Z,1.2.3,100,7,A,x",  # temperature: null (not a float)
+    "d2,2026-01-01T00:00:00Z,20,1e,7,A,x",  # pressure: invalid_value
+    "d3,2026-01-01T00:00:00Z,+.5,5.,7,A,x",
+    "d4,2026-01-01T00:00:00Z,-.5e-3,1E2,+7,A,x",
+    "d5,2026-01-01T00:00:00Z,1e999,100,-0,A,x",  # temperature: not finite, null
+    "d6,2026-01-01T00:00:00Z,.,100,7,A,x",
+    "d7,2026-01-01T00:00:00Z,20,--1,7,A,x",  # invalid_value
+    "d8,2026-01-01T00:00:00Z,20,+,7,A,x",  # invalid_value
+    "d9,2026-02-30T00:00:00Z,20,100,7,A,x",  # no such day: null ts, missing_required
+    "d10,2026-01-01 00:00:00,20,100,7,A,x",
+    "d11,1767225600,20,100,7,A,x",
+    "d12,-5.25,20,100,7,A,x",
+    "d13,0000-01-01T00:00:00Z,20,100,7,A,x",
+    "d14,2026-01-01T24:00:00Z,20,100,7,A,x",
+    "d15,2026-01-01T00:00:00Z,20,100,99999999999999999999,A,x",  # rpm: out of int64, null
+    "d16,2026-01-01T00:00:00Z,1d,0x1p3,7,A,x",  # Java's suffix and hex: not floats; not fast-shaped
+    "d17,2026-01-01T00:00:00Z,20,100,7,NA,null",  # null tokens in text columns
+    "d18,2026-01-01T00:00:00Z,20,100,7,A,x",
+    "d18,2026-01-01T00:00:00.000Z,21,100,7,A,x",  # not fast-shaped; a duplicate key
+]
+
+
+def test_fast_line_regex_shapes():
+    from jobs.parse import fast_line_regex  # noqa: PLC0415
+    from sensorpipe.core.rows import make_layout  # noqa: PLC0415
+    from sensorpipe.core.spec import load_spec  # noqa: PLC0415
+
+    spec = load_spec(SPEC)
+    regex = fast_line_regex({0: make_layout(spec, HEADER.strip().split(","), "x", [])})
+    fast = re.compile(regex.replace(r"\z", r"\Z"))
+    shaped = [line for line in FAST_SHAPED if fast.match(line)]
+    assert shaped == FAST_SHAPED[:15] + FAST_SHAPED[16:18]  # all but d16 and the last
+    for slow in (" d1,2026-01-01T00:00:00Z,1,2,3,A,x", "d1,2026-01-01T00:00:00Z,1,2,3,A", 'd1,"x",1,2,3,A,x'):
+        assert not fast.match(slow)
+
+
+def test_fast_shaped_lines_agree_with_pipe(spark, tmp_path):
+    pipe, sp = both(spark, tmp_path, HEADER + "\n".join(FAST_SHAPED) + "\n")
+    assert_agree(pipe, sp)
+    reasons = {r["raw"].split(",")[0]: r["reason"] for r in sp.rejects}
+    assert reasons == {
+        "d2": "invalid_value",
+        "d7": "invalid_value",
+        "d8": "invalid_value",
+        "d9": "invalid_value",  # ts is required: an invalid one rejects the row
+        "d13": "invalid_value",
+        "d14": "invalid_value",
+        "d16": "invalid_value",
+        "d18": "duplicate_key",
+    }

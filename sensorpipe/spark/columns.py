@@ -108,3 +108,46 @@ def checked(v: C, col: Column) -> C:
     if col.range is not None:
         v = F.when(v.between(*col.range), v)
     return v
+
+
+# The fast path of a line (jobs/parse.py): fields in the common shape, checked by one regex
+# over the whole line. A field that matches its shape here is one the grammars above accept
+# unchanged (no surrounding whitespace to strip, ASCII only), so its value is a plain cast.
+# Written for Python's re and Java's regex alike (\uXXXX in both).
+def _plain_class(delimiter: str, extra: str = "") -> str:
+    """Printable ASCII without space, quote and the delimiter (plus `extra` characters)."""
+    return rf"[^\u0000-\u0020\u0022\u007f-\uffff\u{ord(delimiter):04x}{extra}]"
+
+
+FAST_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?"
+FAST_EPOCH = r"-?[0-9]+(?:\.[0-9]{1,6})?"
+# A float's characters only, not its grammar (cheaper to match): on these characters (no
+# space, no hex 'x'/'p', no 'd'/'f' suffix, no NaN/Infinity), the text Java's
+# Double.parseDouble (Spark's cast) accepts is exactly FLOAT_RE's; what it refuses ("1.2.3",
+# "1e") casts to null, as the full path makes it (tests/test_spark.py lists such texts).
+FAST_FLOAT = r"[0-9.eE+-]+"
+
+
+def fast_field_regex(col: Column | None, delimiter: str) -> str:
+    """The common shape of a field for this column (None: a field no column reads)."""
+    if col is None:  # not parsed: anything quote-free in ASCII (tab and space too)
+        return rf"(?:{_plain_class(delimiter)}|[ \t])*"
+    if col.type == "float":  # see FAST_FLOAT
+        return FAST_FLOAT
+    if col.type == "int":
+        return INT_RE
+    if col.type == "timestamp":
+        return f"(?:{FAST_ISO}|{FAST_EPOCH})"
+    return _plain_class(delimiter) + "+"
+
+
+def fast_value(raw: C, col: Column) -> C:
+    """The typed value of a field known to match fast_field_regex (before `checked`): the
+    same value the full grammar path gives (parse_float, parse_int, parse_timestamp)."""
+    if col.type == "float":
+        return raw.try_cast("double")
+    if col.type == "int":
+        return raw.try_cast("bigint")
+    if col.type == "timestamp":  # ISO has its first '-' fifth; an epoch only a leading one
+        return F.when(F.substring(raw, 5, 1) == "-", from_fixed_iso(raw)).otherwise(from_epoch(raw))
+    return raw
