@@ -8,7 +8,8 @@ Features are jobs/features.py's window expressions; the model runs in the Python
 through mapInPandas and sensorpipe.model.classifier.score. The driver reads the version
 `current` names once (the job's pin: a switch mid-run does not mix two models), verifies it
 (sensorpipe.model.registry) and broadcasts its bytes; each worker loads them once. OUT is
-Parquet: device, order, probability and alert (probability >= the model's threshold).
+Parquet: device, order, probability and alert (probability >= the model's threshold); a
+device's first [features] warmup - 1 readings (warming) get a null probability and no alert.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -27,6 +29,7 @@ from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import SpecError, load_spec
 from sensorpipe.model.classifier import score
+from sensorpipe.model.features import WARMING
 from sensorpipe.model.registry import ModelIntegrityError, Version, cached_model, model_of
 from sensorpipe.spark.models import read_model, ship
 
@@ -37,11 +40,21 @@ def score_batches(version: Version, keep: list[str], worker_columns: bool, batch
     """mapInPandas body: the kept columns, probability and alert of each batch of feature rows."""
     model, load = cached_model(version)
     for frame in batches:
-        proba = score(frame, model).to_numpy()
+        proba = probability(frame, model)
         out = frame[keep].assign(probability=proba, alert=proba >= model.threshold)
         if worker_columns:
             out = out.assign(worker_pid=os.getpid(), model_load=load)
         yield out
+
+
+def probability(frame, model) -> np.ndarray:
+    """The model's failure probability per row; NaN (a null in the output, no alert) for a
+    warming reading, as the stream and `sensorpipe evaluate` give it none (sensorpipe.model.features)."""
+    warm = frame[WARMING].to_numpy(dtype=bool) if WARMING in frame else np.zeros(len(frame), dtype=bool)
+    out = np.full(len(frame), np.nan)
+    if not warm.all():
+        out[~warm] = score(frame[~warm], model).to_numpy()
+    return out
 
 
 def with_scores(model_dir: str | Path, worker_columns: bool = False):
@@ -68,7 +81,8 @@ def with_scores(model_dir: str | Path, worker_columns: bool = False):
         # a partial of module functions ships by reference: workers import this module and
         # share its cache; a closure would ship the cache by value, a fresh one per task
         body = partial(score_batches, ship(df.sparkSession, version), keep, worker_columns)
-        return rows.select(*keep, *features.names).mapInPandas(body, schema)
+        warming = [WARMING] if WARMING in rows.columns else []  # rows with features of their own: none
+        return rows.select(*keep, *features.names, *warming).mapInPandas(body, schema)
 
     return transform
 

@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -66,6 +68,45 @@ def read_log(spark: SparkSession, path: str, config: FeatureConfig) -> DataFrame
     return log.select(config.device, F.col(config.order).cast("timestamp").alias(config.order))
 
 
+def failure_frame(spark: SparkSession, path: str, config: FeatureConfig):
+    """The failure log on the driver (pandas, every column: the event figures count by `mode`),
+    its times read by Spark as the readings' are, so the two compare alike."""
+    log = spark.read.csv(path, header=True)
+    read_log(spark, path, config)  # the same column check
+    return log.withColumn(config.order, F.col(config.order).cast("timestamp")).toPandas()
+
+
+def event_rows(df: DataFrame, total: int, max_rows: int, seed: int, device: str):
+    """(every training reading of the devices the alerting is chosen on, note or None).
+
+    The alerting (threshold, quiet) is judged on whole device timelines, never on a row
+    sample: up to max_rows training rows, that is every row (None: the frame itself); more,
+    and it is every row of a seeded shuffle of the devices, as many as fit in max_rows."""
+    if total <= max_rows:
+        return None, None
+    counts = sorted((r[0], r[1]) for r in df.groupBy(device).count().collect())
+    order = np.random.default_rng(seed).permutation(len(counts))
+    kept, rows = [], 0
+    for i in order:
+        if kept and rows + counts[i][1] > max_rows:
+            continue
+        kept.append(counts[i][0])
+        rows += counts[i][1]
+    note = (
+        f"alerting chosen on every reading of {len(kept)} of {len(counts)} training devices"
+        f" ({rows:,} of {total:,} rows; max_rows {max_rows:,})"
+    )
+    return df.where(F.col(device).isin(kept)).toPandas(), note
+
+
+def as_utc(frame, column: str, zone: str):
+    """frame with column's timestamps as UTC datetimes, as the pandas path reads them
+    (toPandas gives them naive, in the session's time zone)."""
+    if pd.api.types.is_datetime64_any_dtype(frame[column]) and frame[column].dt.tz is None:
+        frame[column] = frame[column].dt.tz_localize(zone).dt.tz_convert("UTC")
+    return frame
+
+
 def sample_to_pandas(df: DataFrame, max_rows: int, seed: int):
     """(pandas frame of at most about max_rows rows, rows before sampling): each label value
     is sampled with the same fraction, so class shares are kept."""
@@ -98,8 +139,20 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
     in_held = F.col(features.device).isin(held_ids)
     frame, total = sample_to_pandas(labelled.where(~in_held), config.max_rows, config.seed)
     held, held_total = sample_to_pandas(labelled.where(in_held), config.max_rows, config.seed)
-    for name in features.sensors:  # int columns came as doubles; pandas features use floats
-        frame[name], held[name] = frame[name].astype(float), held[name].astype(float)
+    whole, whole_note = event_rows(
+        labelled.where(~in_held), total, config.max_rows, config.seed, features.device
+    )
+    if not frame["label"].any():  # as the pandas path says it (sensorpipe/model/workflow.py)
+        raise ValueError(
+            f"{args.failures}: none of the training devices fails within [label] horizon_hours"
+            f" ({label['horizon_hours']:g} h) of a reading: a failure model needs failures to learn"
+            " from; simulate a longer history (e.g. --hours 720)"
+        )
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    for part in (frame, held) if whole is None else (frame, held, whole):
+        for name in features.sensors:  # int columns came as doubles; pandas features use floats
+            part[name] = part[name].astype(float)
+        as_utc(part, features.order, zone)
     extra = {
         "cleaning": sensor_cleaning(spec, stats, features.sensors),
         "maintenance_log": maintenance is not None,
@@ -112,11 +165,17 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
             f"trained on a stratified sample of {len(frame):,} and scored {len(held):,} held-out rows "
             f"(max_rows {config.max_rows:,}), class shares kept"
         )
+    if whole_note:
+        extra["alerting_sample"] = whole_note
     data = [{"path": args.input, "sha256": _fingerprint(args.input)}]
     data += [{"path": p, "sha256": _fingerprint(p)} for p in (args.failures, args.maintenance) if p]
     # an hdfs:// registry gets the version uploaded and `current` switched through Hadoop's FileSystem
     store = model_store(spark, args.model)
-    version, card = fit_and_register(spec, frame, held, total, data, extra, args.model, store)
+    # as the pandas path: the failure log makes fit_and_register choose the alerting per event
+    failures = as_utc(failure_frame(spark, args.failures, features), features.order, zone)
+    version, card = fit_and_register(
+        spec, frame, held, total, data, extra, args.model, store, failures, whole
+    )
     return str(version), card
 
 
@@ -153,8 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     m = card["metrics"].get("holdout", card["metrics"]["out_of_fold"])
     print(f"model {card['model']['name']} -> {version} (current); threshold {card['threshold']:.3f}")
     print(f"held-out devices: precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f}")
-    if card.get("sample"):
-        print(card["sample"])
+    if card.get("alerting"):
+        a, e = card["alerting"], card["alerting"]["out_of_fold_events"]
+        print(
+            f"alerting: quiet {a['quiet']}; out of fold {e['caught']} of {e['judged']} failures caught,"
+            f" {e['false_alerts']} false alerts ({a['objective']['max_false_per_device_day']:g} per device-day allowed)"
+        )
+    for note in ("sample", "alerting_sample"):
+        if card.get(note):
+            print(card[note])
     return 0
 
 

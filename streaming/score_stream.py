@@ -27,13 +27,11 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from py4j.protocol import Py4JError
-from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,15 +39,18 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
 
+from sensorpipe.core.log import announce
 from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.spec import Spec, SpecError, load_spec
+from sensorpipe.model.evaluate import stream_quiet_us
 from sensorpipe.model.features import feature_config
 from sensorpipe.model.history import read_log
 from sensorpipe.model.registry import ModelIntegrityError, model_of, read_version
 from sensorpipe.spark.models import model_store, ship
+from sensorpipe.spark.stoppable import die_with_parent
 from sensorpipe.store.base import Store
 from streaming import restarts
-from streaming.config import duration_us, stream_config
+from streaming.config import stream_config
 from streaming.logic import STATE_SCHEMA, Context, process_bucket
 from streaming.metrics import ProgressListener, StreamStats, appender, serve
 from streaming.sinks import batch_writer
@@ -63,6 +64,8 @@ from streaming.source import (
     source_options,
     with_validated,
 )
+from streaming.stopping import await_or_stop, guarded
+from streaming.warmup import warm_up
 
 BUCKET = "_bucket"
 log = logging.getLogger("streaming.score_stream")  # not __name__: spark-submit runs this file as __main__
@@ -102,11 +105,9 @@ def make_context(
 
 def quiet_us(stream, card: dict) -> int:
     """The alert episodes' quiet time: the spec's [stream] quiet when set, else the one the
-    model card chose with its threshold (sensorpipe/model/alerting.py), else 30 minutes."""
-    chosen = (card.get("alerting") or {}).get("quiet")
-    if stream.quiet is not None or not chosen:
-        return stream.quiet_us
-    return duration_us(chosen)
+    model card chose with its threshold (sensorpipe/model/alerting.py), else 30 minutes; the
+    one rule `sensorpipe evaluate` judges with too (sensorpipe.model.evaluate)."""
+    return stream_quiet_us(stream, card)
 
 
 def _name(spec: Spec, out: str) -> str:
@@ -158,8 +159,10 @@ def scored_events(
 def start(
     spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str,
     trigger: str | None = "1 second", max_files: int | None = None, echo=None, stats: StreamStats | None = None,
+    stopping: threading.Event | None = None,
 ) -> StreamingQuery:  # fmt: skip
-    """Start the query; trigger None means available-now (process what is there, then stop)."""
+    """Start the query; trigger None means available-now (process what is there, then stop).
+    Once `stopping` is set, a batch that starts writes nothing and ends the query (streaming/stopping.py)."""
     # the state's partitions: one task per core, each doing whole buckets (a restart keeps the
     # number its checkpoint was started with; Spark restores it from the offset log)
     buckets = stream_config(spec).buckets
@@ -179,7 +182,9 @@ def start(
     keys = restarts.state_keys(spark, out, buckets)
     writer = (
         scored_events(spark, spec, ctx, landing, out, keys, max_files)
-        .writeStream.foreachBatch(batch_writer(out, ctx.features, ctx.order_is_time, by_batch))
+        .writeStream.foreachBatch(
+            guarded(batch_writer(out, ctx.features, ctx.order_is_time, by_batch), stopping)
+        )
         .option("checkpointLocation", f"{out}/checkpoint")
         .queryName("sensorpipe-stream")
     )
@@ -193,7 +198,7 @@ def run_available_now(
 ) -> None:  # fmt: skip
     """Process the files there, then drain: repeat while devices hold events (files may keep landing)."""
     for _ in range(rounds):
-        query = start(spark, spec, ctx, landing, out, None, max_files, echo, stats)
+        query = start(spark, spec, ctx, landing, out, None, max_files, echo, stats, stopping)
         run_until_stopped(query, stopping)
         _flush_listeners(spark)
         if stopping is not None and stopping.is_set():
@@ -204,25 +209,10 @@ def run_available_now(
         restarts.request_drain(spark, out, _name(spec, ctx.features.device), held)
 
 
-def run_until_stopped(query: StreamingQuery, stopping: threading.Event | None, grace_s: float = 30.0) -> None:
-    """Wait for the query to end (an available-now one does); when `stopping` is set, stop it,
-    between two batches if one comes within grace_s (a batch cut short is replayed at the next
-    start anyway: the sinks commit whole batches)."""
-    while not query.awaitTermination(1):
-        if stopping is not None and stopping.is_set():
-            deadline = time.monotonic() + grace_s
-            while query.status["isTriggerActive"] and time.monotonic() < deadline:
-                time.sleep(0.05)
-            _quiet_stop(query)
-            return
-
-
-def _quiet_stop(query: StreamingQuery) -> None:
-    """query.stop(), without the two warnings Spark logs when the query had no job running to
-    cancel (DAGScheduler: "Failed to cancel job group"), as one stopped between batches has none."""
-    log4j = SparkContext._jvm.org.apache.logging.log4j
-    log4j.core.config.Configurator.setLevel("org.apache.spark.scheduler.DAGScheduler", log4j.Level.ERROR)
-    query.stop()
+def run_until_stopped(query: StreamingQuery, stopping: threading.Event | None) -> None:
+    """Wait for the query to end (an available-now one does); when `stopping` is set, end it at a
+    batch boundary, nothing of a batch half-written (streaming/stopping.py)."""
+    await_or_stop(query, stopping)
 
 
 def stop_on_signals(stopping: threading.Event) -> threading.Event:
@@ -285,6 +275,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
+    die_with_parent()  # the JVM: a driver without it has nothing left to do
     stopping, stats = stop_on_signals(threading.Event()), StreamStats()
     if args.metrics_port is not None:
         try:
@@ -311,13 +302,16 @@ def main(argv: list[str] | None = None) -> int:
         except (ModelIntegrityError, OSError, ValueError) as exc:
             print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
             return 1
+        warm_up(spark, spec, ctx, scored_events)  # the first batch's one-off costs, paid before it
         if args.available_now:
             run_available_now(
                 spark, spec, ctx, args.input, args.output, args.max_files_per_trigger, stats=stats, stopping=stopping
             )  # fmt: skip
         else:
             trigger, max_files = _trigger(args.trigger), args.max_files_per_trigger
-            query = start(spark, spec, ctx, args.input, args.output, trigger, max_files, stats=stats)
+            query = start(
+                spark, spec, ctx, args.input, args.output, trigger, max_files, stats=stats, stopping=stopping
+            )
             run_until_stopped(query, stopping)
     except StreamingQueryException as exc:
         print(f"sensorpipe: run failed: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
@@ -329,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(Py4JError):
             spark.stop()
     if stopping.is_set():
-        log.info("sensorpipe: stream stopped after %d batches", stats.batches)
+        announce(log, "sensorpipe: stream stopped after %d batches", stats.batches)  # shown even with -q
     return 0
 
 

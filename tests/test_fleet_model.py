@@ -150,6 +150,30 @@ def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_pa
     assert e["judged"] + e["unjudged"] == e["failures"] == len(pd.read_csv(sim / "failures.csv"))
     assert len(pd.read_csv(out / "alerts.csv")) == e["alerts"]
     assert doc["baseline"]["events"]["failures"] == e["failures"] and doc["n"] == doc["baseline"]["test"]["n"]
+    # a spec's [stream] quiet overrides the card's, in `evaluate` as in the stream: 10,000 hours
+    # is longer than the 480 h history, so no episode ever ends and a device alerts at most once
+    spec.write_text(spec.read_text() + '\n[stream]\nquiet = "10000 hours"\n')
+    assert cli([*args, *logs, "--output", str(tmp_path / "eval-quiet")]) == 0
+    doc = json.loads((tmp_path / "eval-quiet" / "metrics.json").read_text())
+    assert (
+        doc["quiet_hours"]
+        == doc["events"]["quiet_hours"]
+        == doc["baseline"]["events"]["quiet_hours"]
+        == 10000
+    )
+    alerts = pd.read_csv(tmp_path / "eval-quiet" / "alerts.csv")
+    assert len(alerts) == doc["events"]["alerts"] and alerts["device_id"].is_unique and len(alerts) <= 12
+    assert doc["events"]["threshold"] == card["threshold"]
+
+
+def test_evaluate_takes_the_quiet_the_stream_takes():
+    from sensorpipe.core.spec import StreamConfig
+    from sensorpipe.model.evaluate import stream_quiet_us
+
+    card = {"alerting": {"quiet": "6 hours", "quiet_hours": 6.0}}
+    assert stream_quiet_us(StreamConfig(), card) == 6 * 3_600_000_000
+    assert stream_quiet_us(StreamConfig(quiet="45 minutes"), card) == 45 * 60_000_000
+    assert stream_quiet_us(StreamConfig(), {}) == 30 * 60_000_000
 
 
 def test_label_section_needs_exactly_one_rule(tmp_path):
@@ -199,7 +223,35 @@ def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
     for key in ("rows", "devices", "label", "holdout_devices", "cleaning"):
         assert by_spark[key] == by_pandas[key], key
     assert by_spark["engine"] == "spark" and "sample" not in by_spark
+    # both choose the alerting per event on the same out-of-fold predictions (jobs/train.py
+    # passes the failure log as the pandas path does): the same choice, the same event counts
+    a, b = by_spark["alerting"], by_pandas["alerting"]
+    assert (a["model"], a["quiet"], a["failures_behind"]) == (b["model"], b["quiet"], b["failures_behind"])
+    assert a["threshold"] == pytest.approx(b["threshold"], rel=1e-6)
+    assert by_spark["threshold"] == a["threshold"] and a["objective"] == b["objective"]
+    count = ("failures", "judged", "caught", "missed", "by_mode", "alerts", "false_alerts")
+    for part in ("out_of_fold_events", "baseline_out_of_fold_events"):
+        assert {k: a[part][k] for k in count} == {k: b[part][k] for k in count}, part
+    assert a["out_of_fold_events"]["judged"] > 0
+    held = by_spark["metrics"]["holdout_events"], by_pandas["metrics"]["holdout_events"]
+    assert {k: held[0][k] for k in count} == {k: held[1][k] for k in count}
     for split in ("holdout", "out_of_fold"):
         a, b = by_spark["metrics"][split], by_pandas["metrics"][split]
         assert a["n"] == b["n"]
         assert a["roc_auc"] == pytest.approx(b["roc_auc"], abs=1e-6)
+
+
+def test_spark_alerting_rows_are_whole_devices_within_max_rows(spark):
+    """jobs/train.py judges the alerting on whole device timelines: every training row when
+    they fit in max_rows (None: the frame itself), else every row of some devices."""
+    from jobs.train import event_rows
+
+    rows = [("a", i) for i in range(50)] + [("b", i) for i in range(40)] + [("c", i) for i in range(30)]
+    df = spark.createDataFrame(rows, ["device_id", "n"])
+    assert event_rows(df, 120, 120, 0, "device_id") == (None, None)
+    whole, note = event_rows(df, 120, 80, 0, "device_id")
+    sizes = whole.groupby("device_id").size().to_dict()
+    # a device is kept with all its rows or not at all, in a seeded order, skipping one that
+    # does not fit: 50 + 40 > 80, so whatever the order it is a and c (80) or b and c (70)
+    assert sizes in ({"a": 50, "c": 30}, {"b": 40, "c": 30})
+    assert sum(sizes.values()) <= 80 and f"{sum(sizes.values())} of 120 rows" in note

@@ -7,8 +7,9 @@ reading against the RUL truth file:
         --input ../shared/data/cmapss/test_FD001.txt --truth ../shared/data/cmapss/RUL_FD001.txt --output out/eval
 
 A fleet (a [label] horizon_hours spec) is judged on another history's cleaning output and its
-failure log: per event with sensorpipe.model.events (the card's threshold and quiet), the
-baseline beside it, the per-reading metrics beside them:
+failure log: per event with sensorpipe.model.events (the card's threshold; the quiet the stream
+would use: [stream] quiet when the spec sets it, else the card's), the baseline beside it, the
+per-reading metrics beside them:
 
     sensorpipe evaluate --spec conf/sensors.toml --model models/sensors --input out/clean-seed7 \
         --failures out/sim-seed7/failures.csv --maintenance out/sim-seed7/maintenance.csv --output out/eval
@@ -24,7 +25,7 @@ import pandas as pd
 
 from sensorpipe.core.hashing import file_sha256
 from sensorpipe.core.output import write_json
-from sensorpipe.core.spec import load_spec
+from sensorpipe.core.spec import StreamConfig, duration_us, load_spec, stream_config
 from sensorpipe.model.classifier import apply_rule, classification_metrics, score
 from sensorpipe.model.events import alerts_from_scores, judge_failures, judge_scores, monitored_spans
 from sensorpipe.model.features import with_features, without_warming
@@ -43,6 +44,16 @@ def card_quiet_us(card: dict) -> int:
     """The alert quiet the card chose (sensorpipe/model/alerting.py), else 30 minutes."""
     hours = (card.get("alerting") or {}).get("quiet_hours")
     return round(hours * 3_600_000_000) if hours else QUIET_US
+
+
+def stream_quiet_us(stream: StreamConfig, card: dict) -> int:
+    """The alert episodes' quiet time, as the stream takes it and `evaluate` judges with it:
+    the spec's [stream] quiet when set, else the one the model card chose with its threshold
+    (sensorpipe/model/alerting.py), else [stream] quiet's default (30 minutes)."""
+    chosen = (card.get("alerting") or {}).get("quiet")
+    if stream.quiet is not None or not chosen:
+        return stream.quiet_us
+    return duration_us(chosen)
 
 
 def run_evaluate(
@@ -115,7 +126,9 @@ def run_fleet_evaluate(spec, model, clean: str, failures: str, maintenance, out:
     failure_log = read_log(failures, f)
     frame = with_failure_labels(frame, f, failure_log, card["label"]["horizon_hours"])
     y, proba = frame["label"].to_numpy(dtype=int), score(frame, model).to_numpy()
-    quiet_us, w, lead = card_quiet_us(card), spec.alerts.window_hours, spec.alerts.min_lead_hours
+    # the quiet the stream would use: the spec's [stream] quiet overrides the card's choice
+    quiet_us = stream_quiet_us(stream_config(spec), card)
+    w, lead = spec.alerts.window_hours, spec.alerts.min_lead_hours
     rows = frame[[f.device, f.order]]
 
     def judge(p, threshold):

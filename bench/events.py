@@ -1,0 +1,163 @@
+"""Issue 15's event table: the model and the one-sensor baseline judged per event on the
+held-out devices of several simulated fleets (sensorpipe.model.events), per seed and pooled.
+
+    .venv/bin/python bench/events.py --seeds 0 1 2 [--spec conf/sensors.toml] [--work /tmp/events]
+
+Per seed: `sensorpipe simulate` a default fleet (30 devices, 720 h, 5-minute readings) and
+`sensorpipe clean --engine pipe` it, both kept in --work and reused; then the same steps as
+`sensorpipe train` (features, failure labels, device hold-out, sampling, the alerting choice:
+sensorpipe.model.workflow) without writing a registry, and the held-out devices judged with the
+card's threshold and quiet. The figures: caught by mode, lead median and p10, false alerts per
+device-day. --spec lets a variant spec (features, model, alerts) be measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from sensorpipe.core.spec import load_spec
+from sensorpipe.model import alerting
+from sensorpipe.model.classifier import Events, apply_rule, model_config, score, train
+from sensorpipe.model.evaluate import card_quiet_us
+from sensorpipe.model.events import alerts_from_scores, judge_alerts, judge_failures, monitored_spans
+from sensorpipe.model.features import feature_config, with_features, without_warming
+from sensorpipe.model.history import read_clean, read_log, split_devices, stratified_sample
+from sensorpipe.model.labels import label_config, with_failure_labels
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "sensorpipe.cli"]
+
+
+def history(seed: int, work: Path, base_spec: str) -> Path:
+    """The seed's simulated and cleaned history (made once, then reused)."""
+    sim, clean = work / f"sim{seed}", work / f"clean{seed}"
+    if not (sim / "failures.csv").is_file():
+        args = ["--devices", "30", "--hours", "720", "--interval-s", "300", "--seed", str(seed)]
+        subprocess.run([*CLI, "simulate", "--spec", base_spec, *args, "--output", str(sim)], check=True)
+    if not (clean / "_SUCCESS").is_file():
+        step = ["clean", "--engine", "pipe", "--spec", base_spec, "--input", str(sim / "sensors.csv")]
+        subprocess.run([*CLI, *step, "--output", str(clean)], check=True, stdout=subprocess.DEVNULL)
+    return sim
+
+
+def judged(rows: pd.DataFrame, proba, threshold, quiet_us, failures, alerts_cfg, dev, ts):
+    """(failures judged with caught / lead, alerts judged with false, device-days)."""
+    scored = rows.assign(probability=proba)
+    alerts = alerts_from_scores(scored, threshold, quiet_us, dev, ts)
+    spans = monitored_spans(scored, dev, ts)
+    mine = failures[failures[dev].isin(spans.index)]
+    w, lead = alerts_cfg.window_hours, alerts_cfg.min_lead_hours
+    f = judge_failures(mine, alerts, spans, w, lead, dev, ts)
+    a = judge_alerts(alerts, mine, spans, w, dev, ts)
+    days = float((spans["last"] - spans["first"]).sum() / pd.Timedelta(days=1))
+    f = f.assign(alert_before=[_latest_before(alerts, d, t, dev, ts) for d, t in zip(f[dev], f[ts])])
+    return f[f["judged"]], a, days
+
+
+def _latest_before(alerts: pd.DataFrame, device, t, dev: str, ts: str) -> float:
+    """Hours from the device's latest alert before t (any age) to t; NaN without one."""
+    mine = alerts.loc[(alerts[dev] == device) & (alerts[ts] < t), ts]
+    return (t - mine.max()) / pd.Timedelta(hours=1) if len(mine) else float("nan")
+
+
+def run_seed(seed: int, spec_path: str, work: Path) -> dict:
+    spec = load_spec(spec_path)
+    features, label, config = feature_config(spec), label_config(spec), model_config(spec)
+    sim = history(seed, work, str(ROOT / "conf" / "sensors.toml"))
+    columns = [features.device, features.order, *features.sensors]
+    frame, _ = read_clean(work / f"clean{seed}", spec, columns)
+    maint = read_log(sim / "maintenance.csv", features)
+    failures = read_log(sim / "failures.csv", features)
+    frame = without_warming(with_features(frame, features, maint))
+    frame = with_failure_labels(frame, features, failures, label["horizon_hours"])
+    kept, out = split_devices(frame[features.device], config.holdout, config.seed)
+    held, frame = frame[frame[features.device].isin(out)], frame[frame[features.device].isin(kept)]
+    whole = frame
+    if len(frame) > config.max_rows:
+        frame = stratified_sample(frame, config.max_rows, config.seed)
+    result = train(frame, features, config, Events(whole, failures, spec.alerts))
+    alerting = result.alerting
+    quiet_us = card_quiet_us({"alerting": alerting})
+    rows = held[[features.device, features.order]]
+    dev, ts = features.device, features.order
+    proba = score(held, result.model).to_numpy()
+    rule = apply_rule(held, result.baseline)
+    model = judged(rows, proba, result.model.threshold, quiet_us, failures, spec.alerts, dev, ts)
+    base = judged(rows, rule, 0.5, quiet_us, failures, spec.alerts, dev, ts)
+    return {
+        "model": model,
+        "baseline": base,
+        "chosen": (result.name, alerting["threshold"], alerting["quiet"]),
+    }
+
+
+def line(name: str, parts: list) -> str:
+    f = pd.concat([p[0] for p in parts])
+    false = int(sum(p[1]["false"].sum() for p in parts))
+    days = sum(p[2] for p in parts)
+    modes = " ".join(f"{m} {int(g['caught'].sum())}/{len(g)}" for m, g in f.groupby("mode", sort=True))
+    leads = f["lead_hours"].dropna().to_numpy(dtype=float)
+    med = f"{np.median(leads):5.1f}" if len(leads) else "  -  "
+    p10 = f"{np.percentile(leads, 10):5.1f}" if len(leads) else "  -  "
+    share = f["caught"].mean() if len(f) else float("nan")
+    return (
+        f"{name:<16} caught {int(f['caught'].sum()):>2}/{len(f):<2} ({share:4.0%}) {modes:<24}"
+        f" lead med {med} p10 {p10}  false {false:>3} / {days:6.1f} d = {false / days:.4f}"
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--spec", default=str(ROOT / "conf" / "sensors.toml"))
+    ap.add_argument("--work", default="/tmp/events", help="simulated and cleaned histories, reused")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--detail", action="store_true", help="the model's missed failures, with its latest alert"
+    )
+    ap.add_argument("--quiets", nargs="+", help="try these alert quiets instead of alerting.QUIETS")
+    ap.add_argument("--save", help="also pickle each seed's judged events to SAVE-<seed>.pkl")
+    ap.add_argument("--pool", nargs="+", help="only pool pickles written by --save (no training)")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    if args.quiets:  # a variant of the alerting search's grid
+        alerting.search.__defaults__ = (tuple(args.quiets),)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.pool:
+        results = {p: pd.read_pickle(p) for p in args.pool}
+        print(f"pooled {len(results)} runs: {' '.join(args.pool)}")
+        for who in ("model", "baseline"):
+            print("  " + line(who, [r[who] for r in results.values()]))
+        return 0
+    results = {}
+    with threadpool_limits(limits=args.threads):
+        for seed in args.seeds:
+            t0 = time.time()
+            results[seed] = r = run_seed(seed, args.spec, work)
+            if args.save:
+                pd.to_pickle(r, f"{args.save}-{seed}.pkl")
+            print(f"seed {seed}: chose {r['chosen']} in {time.time() - t0:.0f} s", flush=True)
+            for who in ("model", "baseline"):
+                print("  " + line(f"{who}", [r[who]]), flush=True)
+            if args.detail:
+                missed = r["model"][0][~r["model"][0]["caught"]]
+                for _, m in missed.iterrows():
+                    print(
+                        f"    missed {m['device_id']} {m['mode']}: latest alert {m['alert_before']:.1f} h before"
+                    )
+    print(f"pooled seeds {' '.join(map(str, args.seeds))} ({args.spec}):")
+    for who in ("model", "baseline"):
+        print("  " + line(who, [r[who] for r in results.values()]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
