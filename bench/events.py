@@ -8,7 +8,9 @@ Per seed: `sensorpipe simulate` a default fleet (30 devices, 720 h, 5-minute rea
 `sensorpipe train` (features, failure labels, device hold-out, sampling, the alerting choice:
 sensorpipe.model.workflow) without writing a registry, and the held-out devices judged with the
 card's threshold and quiet. The figures: caught by mode, lead median and p10, false alerts per
-device-day. --spec lets a variant spec (features, model, alerts) be measured the same way.
+device-day. --spec lets a variant spec (features, model, alerts) be measured the same way;
+--tie-shares 0.05 0 also judges, on the same trained models and out-of-fold grid, the choice
+alerting.choose makes at each near-tie share (the former rule and today's exact ties).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model import alerting
-from sensorpipe.model.classifier import Events, apply_rule, model_config, score, train
+from sensorpipe.model.classifier import Events, Model, apply_rule, make_estimator, model_config, score, train
 from sensorpipe.model.evaluate import card_quiet_us
 from sensorpipe.model.events import alerts_from_scores, judge_alerts, judge_failures, monitored_spans
 from sensorpipe.model.features import feature_config, with_features, without_warming
@@ -68,7 +70,9 @@ def _latest_before(alerts: pd.DataFrame, device, t, dev: str, ts: str) -> float:
     return (t - mine.max()) / pd.Timedelta(hours=1) if len(mine) else float("nan")
 
 
-def run_seed(seed: int, spec_path: str, work: Path) -> dict:
+def run_seed(seed: int, spec_path: str, work: Path, shares=()) -> dict:
+    """The seed's held-out figures with the card's choice; with `shares`, also with the choice
+    alerting.choose makes at each near-tie share on the same out-of-fold grid ("rules")."""
     spec = load_spec(spec_path)
     features, label, config = feature_config(spec), label_config(spec), model_config(spec)
     sim = history(seed, work, str(ROOT / "conf" / "sensors.toml"))
@@ -83,19 +87,43 @@ def run_seed(seed: int, spec_path: str, work: Path) -> dict:
     whole = frame
     if len(frame) > config.max_rows:
         frame = stratified_sample(frame, config.max_rows, config.seed)
-    result = train(frame, features, config, Events(whole, failures, spec.alerts))
-    alerting = result.alerting
-    quiet_us = card_quiet_us({"alerting": alerting})
+    grids, search = [], alerting.search
+    alerting.search = lambda tl, *a, **k: (
+        grids.append((search(tl, *a, **k), len(tl.judged_keys))) or grids[-1][0]
+    )
+    try:
+        result = train(frame, features, config, Events(whole, failures, spec.alerts))
+    finally:
+        alerting.search = search
+    card = result.alerting
+    quiet_us = card_quiet_us({"alerting": card})
     rows = held[[features.device, features.order]]
     dev, ts = features.device, features.order
     proba = score(held, result.model).to_numpy()
     rule = apply_rule(held, result.baseline)
     model = judged(rows, proba, result.model.threshold, quiet_us, failures, spec.alerts, dev, ts)
     base = judged(rows, rule, 0.5, quiet_us, failures, spec.alerts, dev, ts)
+    rules, fitted = {}, {result.name: result.model.estimator}
+    for share in shares:
+        grid, n = grids[0]
+        row, _ = alerting.choose(grid, n, spec.alerts.max_false_per_device_day, share)
+        name = str(row["model"])
+        if name not in fitted:
+            x, y = frame[features.names].to_numpy(dtype=float), frame["label"].to_numpy(dtype=int)
+            fitted[name] = make_estimator(name, config).fit(x, y)
+        p = score(held, Model(fitted[name], features, float(row["threshold"]))).to_numpy()
+        q = int(row["quiet_us"])
+        rules[share] = {
+            "model": judged(rows, p, float(row["threshold"]), q, failures, spec.alerts, dev, ts),
+            "baseline": judged(rows, rule, 0.5, q, failures, spec.alerts, dev, ts),
+            "chosen": (name, float(row["threshold"]), row["quiet"]),
+            "oof": (int(row["caught"]), n, int(row["false"]), float(row["false_rate"])),
+        }
     return {
         "model": model,
         "baseline": base,
-        "chosen": (result.name, alerting["threshold"], alerting["quiet"]),
+        "chosen": (result.name, card["threshold"], card["quiet"]),
+        "rules": rules,
     }
 
 
@@ -126,6 +154,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quiets", nargs="+", help="try these alert quiets instead of alerting.QUIETS")
     ap.add_argument("--save", help="also pickle each seed's judged events to SAVE-<seed>.pkl")
     ap.add_argument("--pool", nargs="+", help="only pool pickles written by --save (no training)")
+    ap.add_argument(
+        "--tie-shares", type=float, nargs="+", default=[],
+        help="also judge the choice at these near-tie shares (alerting.choose's share; 0: exact ties)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     work = Path(args.work)
     if args.quiets:  # a variant of the alerting search's grid
@@ -136,17 +168,28 @@ def main(argv=None) -> int:
         print(f"pooled {len(results)} runs: {' '.join(args.pool)}")
         for who in ("model", "baseline"):
             print("  " + line(who, [r[who] for r in results.values()]))
+        for share in next(iter(results.values())).get("rules", {}):
+            print(f"  share {share:g}:")
+            for who in ("model", "baseline"):
+                print("    " + line(who, [r["rules"][share][who] for r in results.values()]))
         return 0
     results = {}
     with threadpool_limits(limits=args.threads):
         for seed in args.seeds:
             t0 = time.time()
-            results[seed] = r = run_seed(seed, args.spec, work)
+            results[seed] = r = run_seed(seed, args.spec, work, args.tie_shares)
             if args.save:
                 pd.to_pickle(r, f"{args.save}-{seed}.pkl")
             print(f"seed {seed}: chose {r['chosen']} in {time.time() - t0:.0f} s", flush=True)
             for who in ("model", "baseline"):
                 print("  " + line(f"{who}", [r[who]]), flush=True)
+            for share, v in r["rules"].items():
+                caught, n, false, rate = v["oof"]
+                print(
+                    f"  share {share:g}: chose {v['chosen']}, out of fold {caught}/{n} false {false} = {rate:.4f}"
+                )
+                for who in ("model", "baseline"):
+                    print("    " + line(who, [v[who]]), flush=True)
             if args.detail:
                 missed = r["model"][0][~r["model"][0]["caught"]]
                 for _, m in missed.iterrows():
@@ -156,6 +199,10 @@ def main(argv=None) -> int:
     print(f"pooled seeds {' '.join(map(str, args.seeds))} ({args.spec}):")
     for who in ("model", "baseline"):
         print("  " + line(who, [r[who] for r in results.values()]))
+    for share in args.tie_shares:
+        print(f"  share {share:g}:")
+        for who in ("model", "baseline"):
+            print("    " + line(who, [r["rules"][share][who] for r in results.values()]))
     return 0
 
 

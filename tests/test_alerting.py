@@ -94,19 +94,38 @@ def _grid(rows):
     return pd.DataFrame(rows, columns=cols)
 
 
-def test_choice_is_the_most_conservative_near_tie_within_the_budget():
+def test_choice_is_the_most_catches_within_the_budget_exact_ties_to_the_fewest_false():
     grid = _grid(
         [
             (0, "logistic", "30 minutes", 30 * MIN, 0.5, 15, 30, 0.030),  # over the budget
-            (0, "logistic", "30 minutes", 30 * MIN, 0.6, 14, 12, 0.012),
-            (0, "logistic", "6 hours", 6 * HOUR, 0.6, 14, 9, 0.009),
-            (1, "hgb", "6 hours", 6 * HOUR, 0.7, 13, 5, 0.005),  # 1 catch fewer: a near-tie, fewest false
-            (1, "hgb", "6 hours", 6 * HOUR, 0.9, 11, 2, 0.002),  # 3 fewer: not a tie
+            (0, "logistic", "30 minutes", 30 * MIN, 0.6, 14, 12, 0.012),  # 14: the most within
+            (0, "logistic", "6 hours", 6 * HOUR, 0.6, 14, 9, 0.009),  # 14 too, fewer false: chosen
+            (1, "hgb", "6 hours", 6 * HOUR, 0.7, 13, 5, 0.005),  # 1 catch fewer: not a tie any more
+            (1, "hgb", "6 hours", 6 * HOUR, 0.9, 11, 2, 0.002),
         ]
     )
-    chosen, about = choose(grid, judged=20, budget=0.02)  # tie = max(1, 5% of 20) = 1
+    chosen, about = choose(grid, judged=20, budget=0.02)
+    assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("logistic", 0.6, "6 hours")
+    assert about == {"tie": 0, "failures_behind": 20, "note": None}
+    # the former rule, share 5%: tie = max(1, 5% of 20) = 1, so hgb's 13 is a near-tie and
+    # its 5 false alerts win
+    chosen, about = choose(grid, judged=20, budget=0.02, share=0.05)
     assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("hgb", 0.7, "6 hours")
-    assert about == {"tie": 1, "failures_behind": 20, "note": None}
+    assert about["tie"] == 1
+
+
+def test_exact_ties_go_to_the_longer_quiet_then_the_higher_threshold_then_the_earlier_model():
+    grid = _grid(
+        [
+            (0, "logistic", "2 hours", 2 * HOUR, 0.8, 7, 4, 0.004),
+            (1, "hgb", "6 hours", 6 * HOUR, 0.6, 7, 4, 0.004),  # same false, longer quiet
+            (0, "logistic", "6 hours", 6 * HOUR, 0.7, 7, 4, 0.004),  # and a higher threshold
+            (1, "hgb", "6 hours", 6 * HOUR, 0.7, 7, 4, 0.004),  # the same but a later model
+            (1, "hgb", "6 hours", 6 * HOUR, 0.9, 6, 1, 0.001),  # 1 catch fewer: out
+        ]
+    )
+    chosen, _ = choose(grid, judged=12, budget=0.02)
+    assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("logistic", 0.7, "6 hours")
 
 
 def test_choice_notes_too_few_failures_and_a_budget_it_cannot_meet():
