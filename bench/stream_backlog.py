@@ -161,19 +161,9 @@ def cold_feed(landing: Path, files: int, devices: int) -> None:
         after = land(landing / f"events-{k:06d}.jsonl", tick(devices, start + pd.Timedelta(minutes=k)), after)
 
 
-def table(results: list[dict]) -> str:
-    cols = list(results[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in results:
-        cells = [
-            f"{v:,}" if isinstance(v, int) else f"{v:,.2f}" if isinstance(v, float) else str(v)
-            for v in r.values()
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main() -> int:
+    from stream import table  # noqa: PLC0415 (bench/stream.py: the same table; imported here, not for the naive job)
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=400_000)
     ap.add_argument("--files", type=int, default=4)

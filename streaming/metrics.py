@@ -85,8 +85,12 @@ class StreamStats:
 
 
 def appender(spark: SparkSession, path: str):
-    """A function appending text to a file: a local one, or one on HDFS (Hadoop's append)."""
-    if "://" not in path or path.startswith("file:"):
+    """A function appending text to a file: a local one, or one on HDFS (Hadoop's append).
+    A path without a scheme is on the default file system (HDFS with HADOOP_CONF_DIR set), as
+    the sinks beside it are."""
+    if "://" not in path and not path.startswith("file:"):
+        path = HadoopFS(spark).qualify(path)
+    if path.startswith("file:"):
         local = path.removeprefix("file://").removeprefix("file:")
 
         def append_local(text: str) -> None:

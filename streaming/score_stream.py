@@ -29,7 +29,6 @@ import sys
 import threading
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 from py4j.protocol import Py4JError
 from pyspark.errors import StreamingQueryException
@@ -169,10 +168,8 @@ def start(
     partitions = min(buckets, spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    restarts.make_drain_dir(spark, out)
+    restarts.make_drain_dir(spark, out)  # OUT too, on its file system
     by_batch: dict = {}  # what metrics.jsonl adds of each batch (streaming/sinks.py)
-    if "://" not in out:
-        Path(out).mkdir(parents=True, exist_ok=True)
     old = _LISTENERS.pop(out, None)
     if old is not None:  # a restart in the same session: one progress line per batch, not two
         spark.streams.removeListener(old)
