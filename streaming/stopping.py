@@ -9,8 +9,8 @@ the query in one of two ways, and neither interrupts a batch:
   no commit log entry, no state store version: the state is computed by the write it never
   made), so the next start replays it, exactly as after a kill -9.
 A batch that is running when the request comes runs to its commit; the next one stops.
-Spark's and py4j's reports of that error (a Python traceback in each) are silenced once a stop
-is requested; any other failure still reaches main() as a StreamingQueryException.
+Spark's and py4j's reports of that error (a Python traceback in each) are silenced by the guard
+before it raises (and by the main thread once it sees the request); any other failure still reaches main() as a StreamingQueryException.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def guarded(write, stopping: threading.Event | None):
 
     def write_unless_stopping(df, batch_id: int) -> None:
         if stopping is not None and stopping.is_set():
+            # silenced here, before the raise: the driver's main thread notices the request up
+            # to a second later, after Spark and py4j have reported this error
+            quiet_stop_errors()
             raise StopRequested(f"batch {batch_id} not written: the stream was asked to stop")
         write(df, batch_id)
 
