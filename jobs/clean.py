@@ -18,8 +18,10 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 from pyspark import StorageLevel
+from pyspark.sql import Column as C
 from pyspark.sql import DataFrame, DataFrameWriter, Observation, SparkSession
 from pyspark.sql import functions as F
 
@@ -40,6 +42,7 @@ from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.stats import stats_document
 from sensorpipe.core.transform import fit_params, output_names
 from sensorpipe.spark.hfs import HadoopFS, display
+from sensorpipe.spark.stoppable import die_with_parent
 
 log = logging.getLogger("jobs.clean")  # not __name__: spark-submit runs this file as __main__
 
@@ -61,18 +64,19 @@ def plan(fs: HadoopFS, spec: Spec, paths: list[str]):
     return headers, layouts, carried or []
 
 
-def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFrame, list]:
-    """Every non-blank, non-header line with its reason (null: kept) and typed values."""
+def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFrame, Callable, list]:
+    """(the frame to cache, the transform that gives every row's reason (null: kept) and typed
+    values from that cache, the stored columns), for every non-blank, non-header line."""
     headers, layouts, carried = plan(HadoopFS(spark), spec, paths)
+    first, second = with_parsed_columns(layouts, keep_text=bool(spec.key))
+    parsed = read_lines(spark, paths).transform(filter_headers_and_blanks(headers)).transform(first)
+    return parsed, second, stored_columns(spec, carried)
+
+
+def source_name(paths: list[str]) -> C:
+    """A row's input file as rejects/ names it, from its file_idx."""
     names = [F.lit(display(p)) for p in paths] or [F.lit("")]
-    sources = F.element_at(F.array(*names), F.col("file_idx") + 1)
-    parsed = (
-        read_lines(spark, paths)
-        .transform(filter_headers_and_blanks(headers))
-        .transform(with_parsed_columns(layouts))
-        .withColumn("source", sources)
-    )
-    return parsed, stored_columns(spec, carried)
+    return F.element_at(F.array(*names), F.col("file_idx") + 1)
 
 
 def counted_write(df: DataFrame, save) -> int:
@@ -105,10 +109,11 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     fs = HadoopFS(spark)
     paths = fs.list_inputs(input_path)
     log.debug("[spark] %d input file(s): %s", len(paths), ", ".join(display(p) for p in paths))
-    parsed, columns = flag_rows(spark, spec, paths)
+    parsed, finish, columns = flag_rows(spark, spec, paths)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once; every later pass reads this
-    dups = duplicated_keys(parsed, len(spec.key)).persist() if spec.key else None
-    flagged = parsed.transform(with_duplicates_rejected(dups, len(spec.key)))
+    rows = parsed.transform(finish)
+    dups = duplicated_keys(rows, len(spec.key)).persist() if spec.key else None
+    flagged = rows.transform(with_duplicates_rejected(dups, len(spec.key)))
     try:
         counts, per_column = fit(flagged, columns)
         log.info("[spark] stats: %s rows in (%.1fs)", f"{counts['rows_in']:,}", time.time() - started)
@@ -121,7 +126,7 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
             rows_clean = counted_write(clean_rows, save_clean(f"{stage}/clean", fmt))
             log.info("[spark] clean/: %s rows (%.1fs)", f"{rows_clean:,}", time.time() - started)
             rejects = flagged.where(F.col("reason").isNotNull()).select(
-                "reason", "source", "line", F.make_valid_utf8("text").alias("raw")
+                "reason", source_name(paths).alias("source"), "line", F.make_valid_utf8("text").alias("raw")
             )
             rejected = counted_write(rejects, lambda w: w.json(f"{stage}/rejects"))
             log.info("[spark] rejects/: %s rows (%.1fs)", f"{rejected:,}", time.time() - started)
@@ -176,4 +181,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    die_with_parent()  # the JVM spark-submit started: without it this driver can only fail
     sys.exit(main())

@@ -7,7 +7,7 @@ file's splits (a small table, broadcast) turns a row's position in its split int
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -34,18 +34,28 @@ def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
         F.count(F.lit(1)).alias("n"), F.min("row_id").alias("first_id")
     )
     table = _prefix_table(blocks.collect(), paths)
-    schema = T.StructType(
-        [
-            T.StructField("file_path", T.StringType()),
-            T.StructField("block_start", T.LongType()),
-            T.StructField("file_idx", T.IntegerType()),
-            T.StructField("first_line", T.LongType()),
-            T.StructField("first_id", T.LongType()),
-        ]
-    )
-    lookup = spark.createDataFrame(table, schema)
+    lookup = spark.range(1).select(F.inline(_lookup_rows(table)))
     return raw.join(F.broadcast(lookup), ["file_path", "block_start"]).select(
         "file_idx", (F.col("first_line") + F.col("row_id") - F.col("first_id")).alias("line"), "value"
+    )
+
+
+_LOOKUP = (
+    ("file_path", T.StringType()),
+    ("block_start", T.LongType()),
+    ("file_idx", T.IntegerType()),
+    ("first_line", T.LongType()),
+    ("first_id", T.LongType()),
+)
+
+
+def _lookup_rows(table: list[tuple]) -> Column:
+    """The lookup as an array of struct literals, rows made in the JVM (createDataFrame from
+    Python rows would start Python workers for a handful of rows)."""
+    if not table:  # no lines, no splits
+        return F.array().cast(T.ArrayType(T.StructType([T.StructField(n, t) for n, t in _LOOKUP])))
+    return F.array(
+        *[F.struct(*[F.lit(v).cast(t).alias(n) for v, (n, t) in zip(row, _LOOKUP)]) for row in table]
     )
 
 

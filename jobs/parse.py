@@ -92,41 +92,61 @@ def null_token_shaped(col, spec: Spec) -> bool:
     return any(shape.fullmatch(t) for t in spec.null_tokens)
 
 
-def with_parsed_columns(layouts: dict[int, Layout]):
-    """Add `reason` and one typed column per parsed column (null when rejected).
+def with_parsed_columns(layouts: dict[int, Layout], keep_text: bool = False):
+    """(first, second): transforms that add `reason` and one typed column per parsed column
+    (null when rejected). The frame `first` gives is the one to cache; `second` over that cache
+    gives every row's final columns. Together they read the input once.
 
     A line that fast_line_regex matches (most of them) takes the fast path (fast_parsed: split
     on the delimiter, cast, no stripping and no per-field grammar regex); the others take the
-    full path (full_parsed). Two branches of one union, not one expression with both paths:
-    each branch's generated code stays small enough for whole-stage code generation. Both
-    give the same values and reasons (tests/test_spark.py).
+    full path (full_parsed), over the cached frame (`first` keeps their raw line), so only
+    they pay for it, on every pass (a few per thousand lines). Two branches of one union, not
+    one expression with both paths: each branch's generated code stays small enough for
+    whole-stage code generation. Both give the same values and reasons (tests/test_spark.py).
+    `text`, the line as rejects/ shows it, is kept only on rejected rows unless keep_text (a
+    spec with a key: a row that passes may turn out a duplicate).
     """
     fast_regex = fast_line_regex(layouts)
 
-    def transform(df: DataFrame) -> DataFrame:
-        if fast_regex is None:
-            return full_parsed(df, layouts)
-        is_fast = F.col("text").rlike(fast_regex)
-        return fast_parsed(df.where(is_fast), layouts).unionByName(full_parsed(df.where(~is_fast), layouts))
+    def text_kept(df: DataFrame) -> DataFrame:
+        return df if keep_text else df.withColumn("text", F.when(F.col("reason").isNotNull(), F.col("text")))
 
-    return transform
+    if fast_regex is None:
+        return (lambda df: full_parsed(df, layouts).transform(text_kept)), (lambda df: df)
+
+    def first(df: DataFrame) -> DataFrame:
+        fast = df.withColumn("_fast", F.col("text").rlike(fast_regex))
+        slow = [F.when(~F.col("_fast"), F.col(c)).alias(f"_slow_{c}") for c in ("text", "value")]
+        parsed = fast_parsed(fast.select("*", *slow), layouts, F.col("_fast")).transform(text_kept)
+        return parsed.withColumn("reason", F.when(F.col("_fast"), F.col("reason")))
+
+    def second(df: DataFrame) -> DataFrame:
+        slow = df.where(~F.col("_fast")).select(
+            "file_idx", "line", F.col("_slow_text").alias("text"), F.col("_slow_value").alias("value")
+        )
+        fast = df.where(F.col("_fast")).drop("_fast", "_slow_text", "_slow_value")
+        return fast.unionByName(full_parsed(slow, layouts))
+
+    return first, second
 
 
-def fast_parsed(df: DataFrame, layouts: dict[int, Layout]) -> DataFrame:
-    """with_parsed_columns for lines that fast_line_regex matches (every layout alike)."""
+def fast_parsed(df: DataFrame, layouts: dict[int, Layout], fast: C) -> DataFrame:
+    """with_parsed_columns for lines that fast_line_regex matches (every layout alike); on the
+    others (`fast` false) every field is null, and the row is to be parsed again in full."""
     layout = next(iter(layouts.values()))
     spec = layout.spec
-    df = df.withColumn("_fields", F.split(F.col("text"), _plain(spec.delimiter), -1))
+    df = df.withColumn("_fields", F.when(fast, F.split(F.col("text"), _plain(spec.delimiter), -1)))
     nulls = list(spec.null_tokens)
     raws = []
     for i, (c, pos) in enumerate(zip(layout.columns, layout.positions)):
         field = F.col("_fields")[pos]
         raw = F.when(~field.isin(nulls), field) if null_token_shaped(c, spec) else field
         raws.append(raw.alias(f"_raw{i}"))
-    df = df.select("file_idx", "line", "text", *raws)
+    extra = [c for c in df.columns if c.startswith(("_fast", "_slow_"))]
+    df = df.select("file_idx", "line", "text", *extra, *raws)
     raws = [F.col(f"_raw{i}") for i in range(len(layout.columns))]
     values = [checked(fast_value(r, c), c) if c.type in TYPED else r for r, c in zip(raws, layout.columns)]
-    return _finish(df, layout, raws, values, F.lit(False))
+    return _finish(df, layout, raws, values, F.lit(False), extra)
 
 
 def full_parsed(df: DataFrame, layouts: dict[int, Layout]) -> DataFrame:
@@ -166,15 +186,18 @@ def full_parsed(df: DataFrame, layouts: dict[int, Layout]) -> DataFrame:
 TYPED = ("int", "float", "timestamp")
 
 
-def _finish(df: DataFrame, layout: Layout, raws: list, values: list, malformed: C) -> DataFrame:
-    """file_idx, line, text, reason, the kept columns' values, the key columns (_key0...)."""
+def _finish(
+    df: DataFrame, layout: Layout, raws: list, values: list, malformed: C, extra: tuple = ()
+) -> DataFrame:
+    """file_idx, line, text, reason, the kept columns' values, the key columns (_key0...),
+    then the `extra` columns of df as they are."""
     spec, cols = layout.spec, layout.columns
     missing = missing_required(zip(cols, raws))
     invalid = invalid_value(zip(cols, raws, values))
     reason = reject_reason(malformed, missing, invalid)
     keep = [v.alias(c.name) for v, c, k in zip(values, cols, layout.kept) if k]
     keys = [values[cols.index(spec.column(k))].alias(f"_key{j}") for j, k in enumerate(spec.key)]
-    return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys)
+    return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys, *extra)
 
 
 def _plain(d: str) -> str:

@@ -253,3 +253,27 @@ def test_fast_shaped_lines_agree_with_pipe(spark, tmp_path):
         "d16": "invalid_value",
         "d18": "duplicate_key",
     }
+
+
+def test_rejects_keep_their_line_without_a_key(spark, tmp_path):
+    """Without a key the cache keeps a line's text only on rows rejected at parse time
+    (jobs/parse.py with_parsed_columns): rejects/ still shows every rejected line whole, from
+    the fast path (d2) and the full one (d16, the short row); a repeated key is no reject."""
+    spec = tmp_path / "nokey.toml"
+    spec.write_text(SPEC.read_text(encoding="utf-8").replace('key = ["device_id", "ts"]\n', ""))
+    lines = [
+        "d1,2026-01-01T00:00:00Z,20,100,7,A,x",
+        "d2,2026-01-01T00:00:00Z,20,1e,7,A,x",
+        "d16,2026-01-01T00:00:00Z,1d,0x1p3,7,A,x",
+        "d3,2026-01-01T00:00:00Z,20,100",
+        "d1,2026-01-01T00:00:00Z,21,100,7,A,x",
+    ]
+    pipe, sp = both(spark, tmp_path, HEADER + "\n".join(lines) + "\n", spec)
+    assert_agree(pipe, sp)
+    got = [(r["reason"], r["line"], r["raw"]) for r in sp.rejects]
+    assert got == [
+        ("invalid_value", 3, "d2,2026-01-01T00:00:00Z,20,1e,7,A,x"),
+        ("invalid_value", 4, "d16,2026-01-01T00:00:00Z,1d,0x1p3,7,A,x"),
+        ("malformed_row", 5, "d3,2026-01-01T00:00:00Z,20,100"),
+    ]
+    assert sp.report["rows_clean"] == 2
