@@ -27,6 +27,7 @@ from sensorpipe.model.features import WARMING, FeatureConfig, feature_config
 from sensorpipe.model.labels import rul_max
 from sensorpipe.spark.columns import iso_parts, parse_timestamp, strip
 from sensorpipe.spark.hfs import HadoopFS
+from sensorpipe.spark.stoppable import die_with_parent
 
 READING = "_reading"  # 1-based position of a reading within its device (row_number)
 
@@ -225,4 +226,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    die_with_parent()  # the JVM spark-submit started: without it this driver can only fail
     sys.exit(main())

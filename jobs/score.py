@@ -32,6 +32,7 @@ from sensorpipe.model.classifier import score
 from sensorpipe.model.features import WARMING
 from sensorpipe.model.registry import ModelIntegrityError, Version, cached_model, model_of
 from sensorpipe.spark.models import read_model, ship
+from sensorpipe.spark.stoppable import die_with_parent
 
 WORKER_COLUMNS = [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
 
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    die_with_parent()  # the JVM spark-submit started: without it this driver can only fail
     # Run as a script this file is __main__, whose functions Spark would ship by value (a
     # fresh model cache per task); run it as jobs.score so they ship by reference.
     from jobs.score import main as job_main

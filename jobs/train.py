@@ -38,6 +38,7 @@ from sensorpipe.model.labels import label_config
 from sensorpipe.model.workflow import dir_fingerprint, fit_and_register
 from sensorpipe.spark.hfs import HadoopFS
 from sensorpipe.spark.models import model_store
+from sensorpipe.spark.stoppable import die_with_parent
 
 
 def read_clean(spark: SparkSession, spec: Spec, out: str, columns: list[str]) -> tuple[DataFrame, dict]:
@@ -225,4 +226,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    die_with_parent()  # the JVM spark-submit started: without it this driver can only fail
     sys.exit(main())

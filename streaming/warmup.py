@@ -7,7 +7,9 @@ its broadcast and unpickled (sensorpipe.model.registry caches it per worker by S
 state store's and the sinks' first use. `warm_up` runs the query's own plan once, available-now,
 on a throwaway landing directory holding a few lines of its own (readings of one made-up
 device, so that one is released, featured and scored, and one malformed line for the
-quarantine), written to a throwaway OUT on the driver's local disk, then deletes both. The
+quarantine), written to a throwaway OUT on the driver's local disk, then deletes both (their
+directory is named after the driver's pid: one a kill -9 left behind is deleted at the next
+start, once that pid is gone; `stale_scratch`). The
 real query's OUT, checkpoint and metrics are never touched. Local masters only: on a cluster the
 executors could not read the driver's disk, and the first batch pays these costs itself. The workers it starts stay in
 pyspark's pool (spark.python.worker.reuse) with the model loaded.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -32,6 +35,7 @@ from streaming.logic import Context
 from streaming.sinks import batch_writer
 
 log = logging.getLogger("streaming.warmup")
+SCRATCH = "sensorpipe-warm-up-"  # + the driver's pid + "-" + mkdtemp's random part, in the temp dir
 WARM_DEVICE = "_warm-up"
 ENABLED = "spark.sensorpipe.stream.warmUp"  # "false": start the query cold (to measure what it saves)
 
@@ -61,6 +65,28 @@ def warm_lines(spec: Spec, ctx: Context) -> bytes:
     return ("\n".join([*events, "{not json"]) + "\n").encode()
 
 
+def stale_scratch(names: list[str], alive) -> list[str]:
+    """The warm-up directories among names whose driver is gone: SCRATCH, a pid for which
+    alive(pid) is false, "-", the rest. Other names (an older unnamed layout) are left alone."""
+    stale = []
+    for name in names:
+        pid, dash, _ = name.removeprefix(SCRATCH).partition("-")
+        if name.startswith(SCRATCH) and dash and pid.isdigit() and not alive(int(pid)):
+            stale.append(name)
+    return stale
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def warm_up(spark: SparkSession, spec: Spec, ctx: Context, events_of) -> float:
     """Run the query's plan once on a few lines of its own; the seconds it took.
 
@@ -71,7 +97,10 @@ def warm_up(spark: SparkSession, spec: Spec, ctx: Context, events_of) -> float:
     if not spark.sparkContext.master.startswith("local"):
         return 0.0  # its throwaway files live on the driver's disk, which executors elsewhere cannot read
     started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="sensorpipe-warm-up-"))
+    tmp = Path(tempfile.gettempdir())
+    for name in stale_scratch([p.name for p in tmp.glob(f"{SCRATCH}*")], pid_alive):
+        shutil.rmtree(tmp / name, ignore_errors=True)  # a warm-up that was killed: nothing of it is read
+    work = Path(tempfile.mkdtemp(prefix=f"{SCRATCH}{os.getpid()}-", dir=tmp))
     try:
         landing, out = work / "landing", work / "out"
         landing.mkdir()

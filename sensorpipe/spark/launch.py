@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from sensorpipe.core.log import FORMAT_ENV, LEVEL_ENV, STDERR_ENV, stderr_for_child
-from sensorpipe.spark.stoppable import call_stoppable
+from sensorpipe.spark.stoppable import call_stoppable, die_with
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]  # the source checkout (site-packages when installed): where `make dist` writes
@@ -236,4 +236,6 @@ def run_spark(
     env[STDERR_ENV] = stderr_for_child()  # used by a local driver only (core/log.py)
     if stoppable:
         return call_stoppable(cmd, env)
-    return subprocess.call(cmd, env=env, stdin=subprocess.DEVNULL)
+    # spark-submit (its JVM) gets SIGKILL if this process is SIGKILLed; its driver does the same
+    die = die_with(os.getpid())  # (die_with_parent, in each job's __main__)
+    return subprocess.call(cmd, env=env, stdin=subprocess.DEVNULL, preexec_fn=die)  # noqa: PLW1509
