@@ -187,3 +187,13 @@ def test_warmup_comes_from_the_spec_and_the_shipped_fleet_spec_waits_for_full_wi
     shipped = feature_config(load_spec(ROOT / "conf" / "sensors.toml"))
     assert shipped.warmup == max(shipped.windows) == 60
     assert feature_config(load_spec(ROOT / "conf" / "cmapss.toml")).warmup == 1
+
+
+def test_a_maintenance_log_with_only_later_entries_leaves_since_from_the_first_reading():
+    """The stream's case: a device's maintenance comes after every reading of the batch (asof
+    finds none; pandas returned tz-naive NaT, which the origin could not be compared with)."""
+    t0 = pd.Timestamp("2026-11-01", tz="UTC")
+    frame = pd.DataFrame({"d": ["a", "a"], "ts": [t0, t0 + pd.Timedelta(hours=1)], "v": [1.0, 2.0]})
+    later = pd.DataFrame({"d": ["a"], "ts": [t0 + pd.Timedelta(hours=5)]})
+    out = with_features(frame, FeatureConfig("d", "ts", ("v",), (2,)), later)
+    assert column(out, "since") == [0.0, 3600.0]

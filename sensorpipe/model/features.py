@@ -254,7 +254,10 @@ def asof(df: pd.DataFrame, events: pd.DataFrame, config: FeatureConfig, directio
         by=d,
         direction=direction,
     )
-    return pd.Series(merged.sort_values("_row")["_event"].to_numpy(), index=df.index)
+    out = pd.Series(merged.sort_values("_row")["_event"].to_numpy(), index=df.index)
+    if out.isna().all() and pd.api.types.is_datetime64_any_dtype(df[o]):  # came back tz-naive
+        return pd.Series(pd.NaT, index=df.index, dtype=df[o].dtype)
+    return out
 
 
 def clean_sensors(frame: pd.DataFrame, cleaning: dict) -> pd.DataFrame:
