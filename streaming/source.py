@@ -9,6 +9,10 @@ object or array where a value belongs is invalid too); duplicate_key and late ar
 later, in the per-device state. A UTF-8 BOM is dropped at the start of a landing file, as the
 batch engines do, and of a Kafka message (a whole JSON text); the quarantine keeps each line
 with its bad bytes as U+FFFD. tests/test_stream_messy.py holds a corpus of such lines.
+A line of the common shape (the spec's keys in its order, no whitespace, plain ASCII values:
+what the simulator and most producers write) skips both JSON parses: one regex over the whole
+line (fast_line_regex) cuts it into its values, each then cast as its grammar would
+(tests/test_stream_source.py compares the two paths line by line).
 Lines are numbered per file in the JVM (a file is read whole, as one row, then cut into
 lines), so "first" among duplicates means file order, then line order, as in the batch
 engines.
@@ -16,6 +20,7 @@ engines.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode
 
 from pyspark.sql import Column as C
@@ -27,7 +32,15 @@ from sensorpipe.core.rows import BOM
 from sensorpipe.core.spec import Spec, SpecError
 from sensorpipe.core.values import WHITESPACE
 from sensorpipe.model.features import FeatureConfig
-from sensorpipe.spark.columns import checked, iso_parts, parse_float, parse_int, parse_timestamp
+from sensorpipe.spark.columns import (
+    FAST_ISO,
+    checked,
+    from_fixed_iso,
+    iso_parts,
+    parse_float,
+    parse_int,
+    parse_timestamp,
+)
 from sensorpipe.spark.rejects import invalid_value, missing_required, reject_reason
 
 CORRUPT = "_corrupt"
@@ -41,6 +54,8 @@ VARIANT = "_variant"  # the line parsed as a variant (inside {"_": ...})
 EVENT_TIME = "_event_time"  # the watermark's column
 ORDER = "_order"  # the order column as a long: epoch microseconds, or the int itself
 DRAIN = "_drain"  # a job-written line naming a device whose held events are to be released
+FAST = "_fast"  # a common-shape line cut into its values (fast_line_regex)
+SEP = "\u0001"  # between the values of a cut line (no such character in a line of that shape)
 
 
 KAFKA = "kafka://"  # an input "kafka://BOOTSTRAP/TOPIC[?OPTIONS]" reads a Kafka topic instead of a directory
@@ -155,7 +170,7 @@ def read_drain(spark: SparkSession, where: str) -> DataFrame:
     )  # fmt: skip
 
 
-def with_validated(spec: Spec, features: FeatureConfig):
+def with_validated(spec: Spec, features: FeatureConfig, fast: bool = True):
     """Lines -> device, _order, _event_time, sensors (doubles, raw), reason, raw, source, line, _drain.
 
     In stages, each selecting only what the next refers to: JSON; stripped texts; typed
@@ -171,19 +186,34 @@ def with_validated(spec: Spec, features: FeatureConfig):
     used = [c for c in spec.columns if c.out in (features.device, features.order, *features.sensors)]
     fields = [c for c in spec.columns if c.required or c.rejects_invalid or c in used]
 
+    fast_regex = fast_line_regex(spec) if fast else None
+
     def transform(lines: DataFrame) -> DataFrame:
-        # Two parses, each blind where the other sees: Spark's JSON parser stops after the first
-        # value, so the line is parsed inside "[...]" (text after the object breaks the array,
-        # or makes it longer, unless it starts with "]") and, as a variant, inside {"_": ...}
-        # (broken unless the text after starts with "}"; the variant parser also refuses a key
-        # repeated in any object, where from_json would keep the last value).
-        parsed = lines.select(
-            *keep,
-            F.from_json(F.concat(F.lit("["), "raw", F.lit("]")), T.ArrayType(schema), JSON_OPTIONS).alias(
-                "_js"
-            ),
-            F.try_parse_json(F.concat(F.lit('{"_":'), "raw", F.lit("}"))).alias(VARIANT),
+        # A line of the common shape (fast_line_regex: the spec's keys in its order, no
+        # whitespace, plain ASCII values) is one JSON object without a repeated key or text
+        # after it, by its shape: one regex match cuts it into its values, no JSON parser runs.
+        # Any other line takes the full path, two parses, each blind where the other sees:
+        # Spark's JSON parser stops after the first value, so the line is parsed inside "[...]"
+        # (text after the object breaks the array, or makes it longer, unless it starts with
+        # "]") and, as a variant, inside {"_": ...} (broken unless the text after starts with
+        # "}"; the variant parser also refuses a key repeated in any object, where from_json
+        # would keep the last value). Each expression below asks only for its own path's
+        # columns (CASE WHEN evaluates the branch it takes).
+        # a matched line becomes SEP + its values, a line that does not match stays as it is
+        groups = SEP + SEP.join(f"${i + 1}" for i in range(len(spec.columns)))
+        cut = F.split(F.regexp_replace("raw", fast_regex, groups), SEP) if fast_regex else F.lit(None)
+        cut_ = lines.select(
+            *keep, F.when(F.col("raw").startswith("{"), cut).cast("array<string>").alias(FAST)
         )
+        is_fast = F.coalesce(
+            (F.size(FAST) == len(spec.columns) + 1) & (F.element_at(FAST, 1) == ""), F.lit(False)
+        )
+        full = ~F.col("_fast_line")
+        parsed = cut_.select(*keep, FAST, is_fast.alias("_fast_line")).select(
+            *keep, FAST, "_fast_line",
+            F.when(full, F.from_json(F.concat(F.lit("["), "raw", F.lit("]")), T.ArrayType(schema), JSON_OPTIONS)).alias("_js"),
+            F.when(full, F.try_parse_json(F.concat(F.lit('{"_":'), "raw", F.lit("}")))).alias(VARIANT),
+        )  # fmt: skip
         malformed = (
             ~F.is_valid_utf8("raw")
             | ~F.ltrim("raw", F.lit(WHITESPACE)).startswith("{")
@@ -192,22 +222,31 @@ def with_validated(spec: Spec, features: FeatureConfig):
             | _json().getField(CORRUPT).isNotNull()
             | F.col(VARIANT).isNull()
         )
+        position = {c.name: i + 2 for i, c in enumerate(spec.columns)}  # in FAST: 1 is the empty head
         texts = parsed.select(
-            *keep,
-            VARIANT,
-            malformed.alias("_malformed"),
-            *[_text(spec, c).alias(f"_t_{c.name}") for c in fields],
-        )
+            *keep, VARIANT, "_fast_line",
+            F.when(full, malformed).otherwise(F.lit(False)).alias("_malformed"),
+            *[
+                F.when(full, _text(spec, c)).otherwise(_fast_text(spec, c, F.element_at(FAST, position[c.name])))
+                .alias(f"_t_{c.name}")
+                for c in fields
+            ],
+        )  # fmt: skip
         t = {c.name: F.col(f"_t_{c.name}") for c in fields}
         # staged as the batch job does: each select refers to the previous one's columns, so
         # no regex result is copied into several places of one expression (Spark would run each copy)
         stamps = [c for c in fields if c.type == "timestamp"]
-        texts = texts.select("*", *[iso_parts(t[c.name]).alias(f"_iso_{c.name}") for c in stamps])
+        texts = texts.select(
+            "*", *[F.when(full, iso_parts(t[c.name])).alias(f"_iso_{c.name}") for c in stamps]
+        )
         parsed_ = texts.select(
             *keep, "_malformed",
             missing_required((c, t[c.name]) for c in fields).alias("_missing"),
             *[t[c.name].alias(f"_t_{c.name}") for c in fields if c.rejects_invalid],
-            *[_parsed(t[c.name], c).alias(f"_p_{c.name}") for c in fields],
+            *[
+                F.when(full, _parsed(t[c.name], c)).otherwise(_fast_value(t[c.name], c)).alias(f"_p_{c.name}")
+                for c in fields
+            ],
         )  # fmt: skip
         typed_ = parsed_.select(
             *keep, "_malformed", "_missing",
@@ -264,3 +303,55 @@ def _text(spec: Spec, col) -> C:
     """A field's stripped text; null when absent or a null token."""
     text = F.btrim(_json().getField(col.name), F.lit(WHITESPACE))
     return F.when(~text.isin(list(spec.null_tokens)), text)
+
+
+# The fast path (as jobs/parse.py's fast_line_regex for CSV): a line whose every field has its
+# common shape. JSON's own number grammar (so that "01", "1." or "+1" stay malformed_row on the
+# full path), a string of printable ASCII without space, quote or backslash (no escapes, nothing
+# to strip), an ISO timestamp of the fixed shape, or null.
+JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+JSON_INT = r"-?(?:0|[1-9][0-9]*)"
+PLAIN_CHARS = r"[!#-\[\]-~]"  # 0x21-0x7e without '"' (0x22) and '\\' (0x5c)
+
+
+def _fast_shape(col) -> str:
+    """A field's common shape as JSON text (quotes included for a string)."""
+    if col.type == "float":
+        return JSON_NUMBER
+    if col.type == "int":
+        return JSON_INT
+    if col.type == "timestamp":
+        return f'"{FAST_ISO}"'
+    return f'"{PLAIN_CHARS}*"'
+
+
+def fast_line_regex(spec: Spec) -> str | None:
+    """One regex (Java's and Python's alike) for a line that is exactly one JSON object with
+    the spec's keys in the spec's order, each value in its common shape or null, no whitespace;
+    each value (its JSON text) a group. None when a key would need JSON escaping."""
+    if not all(re.fullmatch(r"[A-Za-z0-9_]+", c.name) for c in spec.columns):
+        return None
+    fields = [f'"{c.name}":({_fast_shape(c)}|null)' for c in spec.columns]
+    return r"^\{" + ",".join(fields) + r"\}\z"
+
+
+def _fast_text(spec: Spec, col, value: C) -> C:
+    """A fast line's field as _text gives it: null for JSON null (or a null token), a string's
+    text without its quotes, a number's text as it is."""
+    text = F.substr(value, F.lit(2), F.length(value) - 2) if _fast_shape(col).startswith('"') else value
+    text = F.when(value != "null", text)
+    inner = _fast_shape(col).strip('"')
+    if any(re.fullmatch(inner, t) for t in spec.null_tokens):
+        text = F.when(~text.isin(list(spec.null_tokens)), text)
+    return text
+
+
+def _fast_value(text: C, col) -> C:
+    """A fast field's value as _parsed gives it: its shape is one the grammar accepts as it is."""
+    if col.type == "float":
+        return text.try_cast("double")
+    if col.type == "int":
+        return text.try_cast("bigint")
+    if col.type == "timestamp":
+        return from_fixed_iso(text)
+    return text
