@@ -16,10 +16,7 @@ QUARTILES = [0.25, 0.5, 0.75]
 
 def _aggregates(i: int, col: Column) -> list:
     x = F.when(F.col("reason").isNull(), F.col(col.name))
-    aggs = [
-        F.count(x).alias(f"n{i}"),
-        F.count_if(F.col("reason").isNull() & F.col(col.name).isNull()).alias(f"z{i}"),
-    ]
+    aggs = [F.count(x).alias(f"n{i}")]  # its nulls: rows_clean - n, no aggregate of their own
     if col.numeric:
         aggs += [
             F.avg(x).alias(f"mean{i}"),
@@ -47,7 +44,7 @@ def fit(flagged: DataFrame, columns: list[Column]) -> tuple[dict, dict]:
         if row.get(f"q{i}") is not None:
             quantiles = dict(zip(("q1", "median", "q3"), row[f"q{i}"]))
         per_column[col.out] = column_stats(
-            col, row[f"n{i}"], row[f"z{i}"], moments.get(i), quantiles, vocabs.get(i)
+            col, row[f"n{i}"], row["rows_clean"] - row[f"n{i}"], moments.get(i), quantiles, vocabs.get(i)
         )
     counts = {name: row[name] for name in ("rows_in", "rows_clean", *REASONS)}
     return counts, per_column

@@ -222,6 +222,9 @@ FAST_SHAPED = [
     "d17,2026-01-01T00:00:00Z,20,100,7,NA,null",  # null tokens in text columns
     "d18,2026-01-01T00:00:00Z,20,100,7,A,x",
     "d18,2026-01-01T00:00:00.000Z,21,100,7,A,x",  # not fast-shaped; a duplicate key
+    "d19,2026-01-01T00:00:60Z,20,100,7,A,x",  # no second 60: invalid
+    "d20,2024-02-29T23:59:59Z,20,100,7,A,x",  # a leap day: valid
+    "d21,2026-13-01T00:00:00Z,20,100,7,A,x",  # no month 13: invalid
 ]
 
 
@@ -234,7 +237,7 @@ def test_fast_line_regex_shapes():
     regex = fast_line_regex({0: make_layout(spec, HEADER.strip().split(","), "x", [])})
     fast = re.compile(regex.replace(r"\z", r"\Z"))
     shaped = [line for line in FAST_SHAPED if fast.match(line)]
-    assert shaped == FAST_SHAPED[:15] + FAST_SHAPED[16:18]  # all but d16 and the last
+    assert shaped == FAST_SHAPED[:15] + FAST_SHAPED[16:18] + FAST_SHAPED[19:]  # all but d16 and d18's second
     for slow in (" d1,2026-01-01T00:00:00Z,1,2,3,A,x", "d1,2026-01-01T00:00:00Z,1,2,3,A", 'd1,"x",1,2,3,A,x'):
         assert not fast.match(slow)
 
@@ -252,6 +255,8 @@ def test_fast_shaped_lines_agree_with_pipe(spark, tmp_path):
         "d14": "invalid_value",
         "d16": "invalid_value",
         "d18": "duplicate_key",
+        "d19": "invalid_value",
+        "d21": "invalid_value",
     }
 
 
