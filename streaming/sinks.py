@@ -11,9 +11,10 @@ new files instead of whatever an earlier attempt committed, which are then delet
 lands twice. Every `--compact-files` committed files of one level (default 16, all of batches
 before the current one, whose commit in Spark's log is therefore final: they never replay)
 are merged into one file of the next level, committed the same way, the originals deleted
-after the manifest stops naming them. The alerts, a few rows a batch, come back to the driver
-with the scored write (an Observation) and are written from there by pyarrow, in Spark's own
-Parquet types, without a Spark job of their own. Paths go through Hadoop's FileSystem
+after the manifest stops naming them. The alerts, a few rows a batch, and the quarantined
+lines, up to a cap (batch_writer), come back to the driver with the scored write (an
+Observation) and are written from there by pyarrow, in Spark's own Parquet types, without a
+Spark job of their own. Paths go through Hadoop's FileSystem
 (sensorpipe.spark.hfs), so OUT may be local or on HDFS.
 """
 
@@ -39,6 +40,10 @@ from streaming.source import ORDER
 COMPACT_FILES = "spark.sensorpipe.sinks.compactFiles"  # files of a level merged at once; 0: never
 COMPACT_BYTES = "spark.sensorpipe.sinks.compactBytes"  # files this size or larger are left alone
 DEFAULT_COMPACT_FILES, DEFAULT_COMPACT_BYTES = 16, 128 << 20
+QUARANTINE_ON_DRIVER = "spark.sensorpipe.sinks.quarantineOnDriver"  # rows a batch's driver takes; 0: none
+DEFAULT_QUARANTINE_ON_DRIVER, MAX_K = 10_000, 100_000  # MAX_K: min_by's largest k
+# the order of the quarantine rows a batch's driver writes (not the raw line: a key is a copy)
+QUARANTINE_KEY = ("source", "line", "reason", ORDER)
 
 
 class Sink:
@@ -183,8 +188,9 @@ def commit_rows(rows: list, schema: T.StructType, sink: Sink, batch_id: int) -> 
 
     The Parquet bytes come from pyarrow with the types Spark writes (timestamps as INT96,
     naive UTC), and go through Hadoop's FileSystem: a staging file, then the commit."""
-    columns = {f.name: [r[i] for r in rows] for i, f in enumerate(schema.fields)}
-    table = pa.table({f.name: pa.array(columns[f.name], _arrow_type(f.dataType)) for f in schema.fields})
+    fields = [pa.field(f.name, _arrow_type(f.dataType), f.nullable) for f in schema.fields]
+    arrays = [pa.array([r[i] for r in rows], f.type) for i, f in enumerate(fields)]
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))  # a column not nullable as Spark's
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer, use_deprecated_int96_timestamps=True, compression="snappy")
     staged, token = sink.staging(batch_id)
@@ -201,12 +207,23 @@ def _arrow_type(spark_type: T.DataType) -> pa.DataType:
 def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batch: dict):
     """The foreachBatch function: split the state's output into the three sinks.
 
-    One pass computes the batch (cached) and writes scored/, while an Observation counts the
-    scored and quarantine rows, takes the scored rows' event-time percentiles and collects
-    the alert rows (a few per batch) to the driver, which writes alerts/ itself
-    (commit_rows). quarantine/ is written from the cache when it has rows. A sink gets a
-    file when the batch has rows for it, or when it holds no file yet (its first file
-    carries the schema readers need). Then each sink may compact (Sink.compact).
+    One pass computes the batch and writes scored/, while an Observation counts the scored
+    and quarantine rows, takes the scored rows' event-time percentiles and brings back to the
+    driver the alert rows (a few per batch) and the quarantine rows, which the driver writes
+    itself (commit_rows): no cache of the batch, no second pass. A sink gets a file when the
+    batch has rows for it, or when it holds no file yet (its first file carries the schema
+    readers need). Then each sink may compact (Sink.compact).
+
+    The quarantine rows come back bounded: `min_by(row, key, cap)` keeps at most
+    `--conf spark.sensorpipe.sinks.quarantineOnDriver` rows (default 10,000; 0: never) in each
+    task's buffer and in the merge, the first by (source, line, ...), so a batch of a million
+    bad lines costs the driver no more than `cap` rows. When the batch's quarantine count is
+    over the cap the list is short, so it is not used: quarantine/ is written by Spark from the
+    batch computed again (Spark replays the same input, state version and watermark: the same
+    rows; both writes are keyed on the batch id, so a kill -9 anywhere still leaves each sink
+    with the batch once or not at all, as commit_batch and commit_rows say). A bad spell tends
+    to last, so the batch after an overflow is cached (the old way: scored/ from the pass,
+    quarantine/ from the cache) until a batch fits under the cap again.
 
     by_batch[batch_id] gets what metrics.jsonl reports of the batch's output (scored,
     quarantined by reason, alerts, latency: streaming/metrics.batch_figures).
@@ -215,6 +232,7 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
     order = F.timestamp_micros(ORDER) if order_is_time else F.col(ORDER)
     kind = F.col("kind")
     sinks: dict[str, Sink] = {}  # one per query: each reads its manifest once
+    overflowed = [False]  # the last batch's quarantine was over the cap: cache this one
 
     def sink(spark: SparkSession, name: str, options: dict | None = None) -> Sink:
         if name not in sinks:
@@ -223,7 +241,10 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
 
     def write(df: DataFrame, batch_id: int) -> None:
         spark = df.sparkSession
-        alert_schema = _alert_schema(features, df.schema[d].dataType, order_is_time)
+        device_type = df.schema[d].dataType
+        alert_schema = _alert_schema(features, device_type, order_is_time)
+        quarantine_schema = _quarantine_schema(features, device_type, order_is_time)
+        cap = min(max(int(spark.conf.get(QUARANTINE_ON_DRIVER, str(DEFAULT_QUARANTINE_ON_DRIVER))), 0), MAX_K)
         # dictionaries of ~70 columns of distinct doubles cost the write ~a quarter of the
         # state stage's JVM time and save nothing; the device column keeps its own
         scored_sink = sink(
@@ -231,18 +252,23 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
         )
         alerts_sink, quarantine_sink = sink(spark, "alerts"), sink(spark, "quarantine")
         df = df.withColumns({features.order: order, "batch_id": F.lit(batch_id).cast("long")})
-        df.persist()
+        cached = overflowed[0]
+        if cached:
+            df.persist()
         try:
             seen = Observation("sensorpipe_sinks")
-            is_scored = kind == "scored"
-            alert_row = F.struct(
-                *[ORDER if f.name == features.order else f.name for f in alert_schema.fields]
-            )
+            is_scored, is_quarantine = kind == "scored", kind == "quarantine"
             metrics = [
                 F.count_if(is_scored).alias("scored"),
-                F.count_if(kind == "quarantine").alias("quarantine"),
-                F.collect_list(F.when(is_scored & F.col("alert"), alert_row)).alias("alerts"),
+                F.count_if(is_quarantine).alias("quarantine"),
+                F.collect_list(F.when(is_scored & F.col("alert"), _driver_row(alert_schema, features))).alias(
+                    "alerts"
+                ),
             ]
+            if cap:  # null keys (the scored rows) are not taken
+                key = F.when(is_quarantine, F.struct(*QUARANTINE_KEY))
+                row = F.when(is_quarantine, _driver_row(quarantine_schema, features, batch=False))
+                metrics.append(F.min_by(row, key, cap).alias("quarantine_rows"))
             metrics += [F.count_if(F.col("reason") == r).alias(r) for r in QUARANTINE_REASONS]
             if order_is_time:  # epoch microseconds
                 event_us = F.when(is_scored, F.col(ORDER))
@@ -258,23 +284,33 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
             alerts = sorted(n["alerts"], key=lambda r: (r[0], r[1]))
             if alerts or not alerts_sink.has_data():
                 commit_rows(alerts, alert_schema, alerts_sink, batch_id)
-            if n["quarantine"] or not quarantine_sink.has_data():
-                quarantine = df.where(kind == "quarantine")
+            overflowed[0] = n["quarantine"] > cap
+            if overflowed[0]:  # the list holds only the first `cap`: Spark writes them all
                 commit_batch(
-                    quarantine.select("reason", "raw", "source", "line", d, features.order, "batch_id"),
-                    quarantine_sink,
-                    batch_id,
+                    df.where(is_quarantine).select(*quarantine_schema.fieldNames()), quarantine_sink, batch_id
                 )
+            elif n["quarantine"] or not quarantine_sink.has_data():
+                rows = [(*r, batch_id) for r in n.get("quarantine_rows") or []]
+                commit_rows(rows, quarantine_schema, quarantine_sink, batch_id)
             committed = time.time()
             by_batch[batch_id] = batch_figures(n, len(alerts), committed)
         finally:
-            df.unpersist()
+            if cached:
+                df.unpersist()
         fanin = int(spark.conf.get(COMPACT_FILES, str(DEFAULT_COMPACT_FILES)))
         target = int(spark.conf.get(COMPACT_BYTES, str(DEFAULT_COMPACT_BYTES)))
         for each in (scored_sink, alerts_sink, quarantine_sink):
             each.compact(spark, batch_id, fanin, target)
 
     return write
+
+
+def _driver_row(schema: T.StructType, features: FeatureConfig, batch: bool = True):
+    """A struct of the schema's columns as the driver collects them: the order column as the
+    state emits it (epoch microseconds when a time: see _arrow_type); batch_id, a constant,
+    added on the driver unless `batch`."""
+    names = [n for n in schema.fieldNames() if batch or n != "batch_id"]
+    return F.struct(*[F.col(ORDER).alias(n) if n == features.order else F.col(n) for n in names])
 
 
 def _alert_schema(features: FeatureConfig, device_type: T.DataType, order_is_time: bool) -> T.StructType:
@@ -287,5 +323,20 @@ def _alert_schema(features: FeatureConfig, device_type: T.DataType, order_is_tim
             T.StructField("threshold", T.DoubleType()),
             T.StructField("top_sensors", T.StringType()),
             T.StructField("episode", T.IntegerType()),
+        ]
+    )
+
+
+def _quarantine_schema(features: FeatureConfig, device_type: T.DataType, order_is_time: bool) -> T.StructType:
+    """quarantine/: reason, raw line, source, line number, device, event time (or order), batch."""
+    return T.StructType(
+        [
+            T.StructField("reason", T.StringType()),
+            T.StructField("raw", T.StringType()),
+            T.StructField("source", T.StringType()),
+            T.StructField("line", T.LongType()),
+            T.StructField(features.device, device_type),
+            T.StructField(features.order, T.TimestampType() if order_is_time else T.LongType()),
+            T.StructField("batch_id", T.LongType(), nullable=False),  # Spark writes a literal so
         ]
     )

@@ -226,3 +226,61 @@ def test_a_sink_from_before_manifests_is_adopted(spark, tmp_path):
     assert [(e["first"], e["level"]) for e in sink.files] == [(0, 0)]
     assert len(read_frame(path)) == 2
     assert read_frame(tmp_path / "nothing").empty
+
+
+QUARANTINE_TYPES = (  # quarantine/'s columns as Spark writes them (batch_id a literal: required)
+    "reason: string\nraw: string\nsource: string\nline: int64\ndevice_id: string\n"
+    "ts: timestamp[ns]\nbatch_id: int64 not null"
+)
+
+
+def test_quarantine_rows_come_back_to_the_driver_under_the_cap(spark, stream_model, tmp_path):
+    """quarantine/ from the driver's rows (the default cap) and, with a cap of 2, from Spark:
+    batch 0 over the cap (its quarantine computed again), batch 1 over it too (cached, after an
+    overflow), batch 2 under it (cached, the driver's rows). The same rows either way, in the
+    types Spark writes, and every line counted once."""
+    import pyarrow.parquet as pq  # noqa: PLC0415 (this test only)
+
+    good = events(2, 12, seed=5).decode().splitlines(keepends=True)
+    bad = {  # file -> its bad lines, after its 4 good ones (lines 5...)
+        0: [b"42", b"{}", b'{"device_id":"dev-q","ts":"2026-11-01T00:05:00Z","rpm":"fast"}'],
+        1: [b"null", b"[1]", b"{}"],
+        2: [b"{oops"],
+    }
+    reasons = {
+        0: ["malformed_row", "missing_required", "invalid_value"],
+        1: ["malformed_row"] * 2 + ["missing_required"],
+    }
+    reasons[2] = ["malformed_row"]
+    spec = load_spec(SPEC)
+    ctx = make_context(spec, str(stream_model))
+    got = {}
+    for cap in ("10000", "2"):
+        inbox = Landing(tmp_path / cap / "in")
+        names = [
+            inbox.put("".join(good[4 * k : 4 * k + 4]).encode() + b"\n".join(bad[k]) + b"\n").name
+            for k in range(3)
+        ]
+        spark.conf.set("spark.sensorpipe.sinks.quarantineOnDriver", cap)
+        try:
+            out = tmp_path / cap / "out"
+            run_available_now(spark, spec, ctx, str(inbox.dir), str(out), max_files=1, echo=lambda m: None)
+        finally:
+            spark.conf.unset("spark.sensorpipe.sinks.quarantineOnDriver")
+        q = read_frame(out / "quarantine")
+        q["source"] = q["source"].str.rsplit("/", n=1).str[-1].map({n: k for k, n in enumerate(names)})
+        got[cap] = q.sort_values(["source", "line"]).reset_index(drop=True)
+        expected = [(k, 5 + i, r, bad[k][i].decode(), k) for k in range(3) for i, r in enumerate(reasons[k])]
+        assert (
+            list(got[cap][["source", "line", "reason", "raw", "batch_id"]].itertuples(index=False))
+            == expected
+        )
+        files = [
+            out / "quarantine" / e["name"]
+            for e in json.loads((out / "quarantine" / layout.MANIFEST).read_text())["files"]
+        ]
+        assert {str(pq.read_schema(f).remove_metadata()) for f in files} == {QUARANTINE_TYPES}
+        lines = [json.loads(x)["sensorpipe"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+        assert sum(x["events"] for x in lines) == 19 and sum(x["quarantined"] for x in lines) == 7
+        assert len(read_frame(out / "scored")) == 12
+    pd.testing.assert_frame_equal(got["10000"], got["2"])
