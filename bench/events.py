@@ -3,7 +3,7 @@ held-out devices of several simulated fleets (sensorpipe.model.events), per seed
 
     .venv/bin/python bench/events.py --seeds 0 1 2 [--spec conf/sensors.toml] [--work /tmp/events]
 
-Per seed: `sensorpipe simulate` a default fleet (30 devices, 720 h, 5-minute readings) and
+Per seed: `sensorpipe simulate` a default fleet (30 devices, --hours 720, 5-minute readings) and
 `sensorpipe clean --engine pipe` it, both kept in --work and reused; then the same steps as
 `sensorpipe train` (features, failure labels, device hold-out, sampling, the alerting choice:
 sensorpipe.model.workflow) without writing a registry, and the held-out devices judged with the
@@ -11,11 +11,15 @@ card's threshold and quiet. The figures: caught by mode, lead median and p10, fa
 device-day. --spec lets a variant spec (features, model, alerts) be measured the same way;
 --tie-shares 0.05 0 also judges, on the same trained models and out-of-fold grid, the choice
 alerting.choose makes at each near-tie share (the former rule and today's exact ties).
+--hours 2880 trains on a longer history (kept in --work apart from other lengths); with
+--first-hours 720 the held-out devices are also judged on their first 720 h only (failures,
+alerts and device-days), like with like against a 720-h run. --max-rows overrides [model].
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import time
@@ -38,16 +42,27 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "sensorpipe.cli"]
 
 
-def history(seed: int, work: Path, base_spec: str) -> Path:
+def history_dirs(seed: int, work: Path, hours: int = 720) -> tuple[Path, Path]:
+    """The seed's simulated and cleaned directories; 720 h keeps the former names."""
+    tag = f"{seed}" if hours == 720 else f"{seed}-h{hours}"
+    return work / f"sim{tag}", work / f"clean{tag}"
+
+
+def history(seed: int, work: Path, base_spec: str, hours: int = 720) -> Path:
     """The seed's simulated and cleaned history (made once, then reused)."""
-    sim, clean = work / f"sim{seed}", work / f"clean{seed}"
+    sim, clean = history_dirs(seed, work, hours)
     if not (sim / "failures.csv").is_file():
-        args = ["--devices", "30", "--hours", "720", "--interval-s", "300", "--seed", str(seed)]
+        args = ["--devices", "30", "--hours", str(hours), "--interval-s", "300", "--seed", str(seed)]
         subprocess.run([*CLI, "simulate", "--spec", base_spec, *args, "--output", str(sim)], check=True)
     if not (clean / "_SUCCESS").is_file():
         step = ["clean", "--engine", "pipe", "--spec", base_spec, "--input", str(sim / "sensors.csv")]
         subprocess.run([*CLI, *step, "--output", str(clean)], check=True, stdout=subprocess.DEVNULL)
     return sim
+
+
+def first_hours(rows: pd.DataFrame, failures: pd.DataFrame, cut, ts: str):
+    """(mask of the rows before cut, the failures before cut): a run cut at `cut`."""
+    return (rows[ts] < cut).to_numpy(), failures[failures[ts] < cut]
 
 
 def judged(rows: pd.DataFrame, proba, threshold, quiet_us, failures, alerts_cfg, dev, ts):
@@ -70,14 +85,18 @@ def _latest_before(alerts: pd.DataFrame, device, t, dev: str, ts: str) -> float:
     return (t - mine.max()) / pd.Timedelta(hours=1) if len(mine) else float("nan")
 
 
-def run_seed(seed: int, spec_path: str, work: Path, shares=()) -> dict:
+def run_seed(seed: int, spec_path: str, work: Path, shares=(), hours=720, first=None, max_rows=None) -> dict:
     """The seed's held-out figures with the card's choice; with `shares`, also with the choice
-    alerting.choose makes at each near-tie share on the same out-of-fold grid ("rules")."""
+    alerting.choose makes at each near-tie share on the same out-of-fold grid ("rules"); with
+    `first` (hours), also the held-out figures over the history's first hours only."""
     spec = load_spec(spec_path)
     features, label, config = feature_config(spec), label_config(spec), model_config(spec)
-    sim = history(seed, work, str(ROOT / "conf" / "sensors.toml"))
+    if max_rows:
+        config = dataclasses.replace(config, max_rows=max_rows)
+    sim = history(seed, work, str(ROOT / "conf" / "sensors.toml"), hours)
     columns = [features.device, features.order, *features.sensors]
-    frame, _ = read_clean(work / f"clean{seed}", spec, columns)
+    frame, _ = read_clean(history_dirs(seed, work, hours)[1], spec, columns)
+    start = frame[features.order].min()
     maint = read_log(sim / "maintenance.csv", features)
     failures = read_log(sim / "failures.csv", features)
     frame = without_warming(with_features(frame, features, maint))
@@ -103,6 +122,11 @@ def run_seed(seed: int, spec_path: str, work: Path, shares=()) -> dict:
     rule = apply_rule(held, result.baseline)
     model = judged(rows, proba, result.model.threshold, quiet_us, failures, spec.alerts, dev, ts)
     base = judged(rows, rule, 0.5, quiet_us, failures, spec.alerts, dev, ts)
+    early = {}
+    if first:
+        m, f = first_hours(rows, failures, start + pd.Timedelta(hours=first), ts)
+        early["model"] = judged(rows[m], proba[m], result.model.threshold, quiet_us, f, spec.alerts, dev, ts)
+        early["baseline"] = judged(rows[m], np.asarray(rule)[m], 0.5, quiet_us, f, spec.alerts, dev, ts)
     rules, fitted = {}, {result.name: result.model.estimator}
     for share in shares:
         grid, n = grids[0]
@@ -124,6 +148,8 @@ def run_seed(seed: int, spec_path: str, work: Path, shares=()) -> dict:
         "baseline": base,
         "chosen": (result.name, card["threshold"], card["quiet"]),
         "rules": rules,
+        "first": early,
+        "rows": (len(whole), len(frame)),
     }
 
 
@@ -142,12 +168,22 @@ def line(name: str, parts: list) -> str:
     )
 
 
+def pooled_first(results) -> None:
+    """The pooled figures over the first hours, when the runs judged them."""
+    results = [r for r in results if r.get("first")]
+    for who in ("model", "baseline") if results else ():
+        print("  " + line(f"{who} first", [r["first"][who] for r in results]))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--spec", default=str(ROOT / "conf" / "sensors.toml"))
     ap.add_argument("--work", default="/tmp/events", help="simulated and cleaned histories, reused")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--hours", type=int, default=720, help="simulated history length (default 720)")
+    ap.add_argument("--first-hours", type=int, help="also judge the held-out devices' first H hours")
+    ap.add_argument("--max-rows", type=int, help="override the spec's [model] max_rows")
     ap.add_argument(
         "--detail", action="store_true", help="the model's missed failures, with its latest alert"
     )
@@ -168,6 +204,7 @@ def main(argv=None) -> int:
         print(f"pooled {len(results)} runs: {' '.join(args.pool)}")
         for who in ("model", "baseline"):
             print("  " + line(who, [r[who] for r in results.values()]))
+        pooled_first(results.values())
         for share in next(iter(results.values())).get("rules", {}):
             print(f"  share {share:g}:")
             for who in ("model", "baseline"):
@@ -177,12 +214,16 @@ def main(argv=None) -> int:
     with threadpool_limits(limits=args.threads):
         for seed in args.seeds:
             t0 = time.time()
-            results[seed] = r = run_seed(seed, args.spec, work, args.tie_shares)
+            r = run_seed(seed, args.spec, work, args.tie_shares, args.hours, args.first_hours, args.max_rows)
+            results[seed] = r
             if args.save:
                 pd.to_pickle(r, f"{args.save}-{seed}.pkl")
-            print(f"seed {seed}: chose {r['chosen']} in {time.time() - t0:.0f} s", flush=True)
+            rows = f"{r['rows'][0]} training rows, {r['rows'][1]} fitted"
+            print(f"seed {seed} ({args.hours} h, {rows}): chose {r['chosen']} in {time.time() - t0:.0f} s")
             for who in ("model", "baseline"):
                 print("  " + line(f"{who}", [r[who]]), flush=True)
+            for who, v in r["first"].items():
+                print("  " + line(f"{who} first", [v]), flush=True)
             for share, v in r["rules"].items():
                 caught, n, false, rate = v["oof"]
                 print(
@@ -196,9 +237,10 @@ def main(argv=None) -> int:
                     print(
                         f"    missed {m['device_id']} {m['mode']}: latest alert {m['alert_before']:.1f} h before"
                     )
-    print(f"pooled seeds {' '.join(map(str, args.seeds))} ({args.spec}):")
+    print(f"pooled seeds {' '.join(map(str, args.seeds))} ({args.spec}, {args.hours} h):")
     for who in ("model", "baseline"):
         print("  " + line(who, [r[who] for r in results.values()]))
+    pooled_first(results.values())
     for share in args.tie_shares:
         print(f"  share {share:g}:")
         for who in ("model", "baseline"):
