@@ -30,11 +30,13 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from sensorpipe.core.spec import load_spec
+from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model import alerting
 from sensorpipe.model.classifier import Events, Model, apply_rule, make_estimator, model_config, score, train
 from sensorpipe.model.evaluate import card_quiet_us
 from sensorpipe.model.events import alerts_from_scores, judge_alerts, judge_failures, monitored_spans
 from sensorpipe.model.features import feature_config, with_features, without_warming
+from sensorpipe.model.features import fitted as fit_health
 from sensorpipe.model.history import read_clean, read_log, split_devices, stratified_sample
 from sensorpipe.model.labels import label_config, with_failure_labels
 
@@ -95,10 +97,11 @@ def run_seed(seed: int, spec_path: str, work: Path, shares=(), hours=720, first=
         config = dataclasses.replace(config, max_rows=max_rows)
     sim = history(seed, work, str(ROOT / "conf" / "sensors.toml"), hours)
     columns = [features.device, features.order, *features.sensors]
-    frame, _ = read_clean(history_dirs(seed, work, hours)[1], spec, columns)
+    frame, stats = read_clean(history_dirs(seed, work, hours)[1], spec, columns)
     start = frame[features.order].min()
     maint = read_log(sim / "maintenance.csv", features)
     failures = read_log(sim / "failures.csv", features)
+    features = fit_health(features, frame, sensor_cleaning(spec, stats, features.sensors), maint)
     frame = without_warming(with_features(frame, features, maint))
     frame = with_failure_labels(frame, features, failures, label["horizon_hours"])
     kept, out = split_devices(frame[features.device], config.holdout, config.seed)

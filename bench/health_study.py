@@ -1,6 +1,6 @@
 """Issue 15 study: how far two per-device health indicators go, with no model at all.
 
-    .venv/bin/python bench/health_study.py --seeds 0 1 2 3 4 5 [--pick 0 1 2] [--oracle]
+    .venv/bin/python bench/health_study.py --seeds 0 1 2 3 4 5 [--pick 0 1 2] [--oracle | --core] [--held]
 
 Why: the shipped features see at most 60 readings (5 h) of a device, so they cannot tell a
 bearing that runs rough from birth from one about to fail. The simulator
@@ -26,7 +26,9 @@ quiet), and both lists together are judged as DESIGN "Judging predictions" says 
 L 1 h), over every device of each seed (no device is trained on: only k and the two
 thresholds are chosen, the thresholds on the --pick seeds and reported on the others).
 The fits are slow (least squares per device every 3 h: ~2-5 minutes per seed); scores are
-kept in --work and reused.
+kept in --work and reused. --core computes both indicators with the product's functions
+instead (sensorpipe/model/health.py: a grid fit refitted every hour, a reading's hour valued
+when it ends; ~1.5 s a seed). --held judges only the quarter of devices `train` holds out.
 """
 
 from __future__ import annotations
@@ -34,13 +36,16 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
+from sensorpipe.model import health as H
 from sensorpipe.model.events import alerts_from_scores, judge_alerts, judge_failures
+from sensorpipe.model.history import split_devices
 from sensorpipe.sim.fleet import Fleet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +150,32 @@ def cooling_scores(s: pd.DataFrame, k: float) -> pd.DataFrame:
     return h.assign(p=base - h["resid"]).dropna()[[DEV, TS, "p"]]
 
 
+def core_scores(s: pd.DataFrame, maint: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """(bearing, cooling, k) by sensorpipe.model.health, each hour's value stamped at its end."""
+    us = s[TS].dt.tz_convert(None).astype("datetime64[us]").astype("int64").to_numpy()
+    left = pd.DataFrame({DEV: s[DEV].to_numpy(), TS: s[TS].to_numpy(), "_row": np.arange(len(s))})
+    right = maint[[DEV, TS]].assign(
+        origin=maint[TS].dt.tz_convert(None).astype("datetime64[us]").astype("int64")
+    )
+    merged = pd.merge_asof(left.sort_values(TS), right.sort_values(TS), on=TS, by=DEV).sort_values("_row")
+    segment = merged["origin"].fillna(0).to_numpy(dtype=np.int64)
+    config = H.HealthConfig("vibration", "rpm", "pressure", "load", min_speed=100.0)
+    device = s[DEV].to_numpy()
+    k = H.fit_k(s, config, device, segment, us)
+    hourly = H.hourly_medians(device, segment, us, H.reading_inputs(s, replace(config, k=k)))
+    hi = H.hourly_indicators(hourly, config)
+    ts = pd.to_datetime((hi["hour"] + 1) * H.HOUR_US, unit="us", utc=True)
+    out = [pd.DataFrame({DEV: hi["device"], TS: ts, "p": hi[c]}).dropna() for c in H.NAMES]
+    return out[0], out[1], k
+
+
+def held_out(part: tuple) -> tuple:
+    """The seed's scores and failures on the devices `train` holds out ([model] defaults)."""
+    bear, cool, failures = part
+    _, out = split_devices(pd.Series(sorted(set(bear[DEV]) | set(cool[DEV]))), 0.25, 0)
+    return tuple(x[x[DEV].isin(out)] for x in part)
+
+
 def judge(parts: list, q: float, d: float) -> tuple[pd.DataFrame, int, float]:
     """(judged failures, false alerts, device-days) pooled over seeds' (bearing, cooling, failures)."""
     failed, false, days = [], 0, 0.0
@@ -179,6 +210,8 @@ def main(argv=None) -> int:
         "--pick", type=int, nargs="*", default=[0, 1, 2], help="seeds the thresholds are chosen on"
     )
     ap.add_argument("--oracle", action="store_true", help="bearing indicator from the simulator's own b")
+    ap.add_argument("--core", action="store_true", help="both indicators by sensorpipe/model/health.py")
+    ap.add_argument("--held", action="store_true", help="judge the held-out quarter of devices only")
     ap.add_argument("--work", default="/tmp/health_study")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -187,6 +220,11 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         sim = simulate(seed, work)
         s, maint = readings(sim), events(sim, "maintenance.csv")
+        if args.core:
+            bear, cool, k = core_scores(s, maint)
+            parts[seed] = (bear, cool, events(sim, "failures.csv"))
+            print(f"seed {seed}: k = {k:.3f} kPa per % load, {len(bear)} bearing scores", flush=True)
+            continue
         kind = "oracle" if args.oracle else "fit"
         cache = work / f"bearing-{kind}-{seed}.pkl"
         bear = pd.read_pickle(cache) if cache.is_file() else None
@@ -196,6 +234,8 @@ def main(argv=None) -> int:
         k = pressure_k(s)
         parts[seed] = (bear, cooling_scores(s, k), events(sim, "failures.csv"))
         print(f"seed {seed}: k = {k:.3f} kPa per % load, {len(bear)} bearing scores", flush=True)
+    if args.held:
+        parts = {seed: held_out(part) for seed, part in parts.items()}
     pick = [p for p in args.pick if p in parts]
     rest = [p for p in parts if p not in pick]
     grid = [(q, d) for q in QS for d in DS]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,8 @@ import pyarrow as pa
 from sensorpipe.core.rows import DUPLICATE
 from sensorpipe.model.classifier import Model, score
 from sensorpipe.model.events import Episodes, episodes  # the one alert rule, batch and stream
-from sensorpipe.model.features import WARMING, FeatureConfig, clean_sensors, with_features
+from sensorpipe.model.features import WARMING, FeatureConfig, clean_sensors, health_columns, with_features
+from sensorpipe.model.health import HOUR_US
 from sensorpipe.model.registry import Version, cached_model
 from streaming.alerts import top_sensors
 from streaming.source import DRAIN, ORDER
@@ -48,9 +49,19 @@ warnings.filterwarnings(
 
 LATE = "late"
 PENDING = "_pending"  # a reading accepted and held back, not yet released
-STATE_SCHEMA = "readings binary, devices binary, held string, newest long"
+STATE_SCHEMA = "readings binary, devices binary, held string, newest long, hours binary"
 DEVICE_STATE = ["first", "episodes", "open", "below_since"]
 _STRING = pd.StringDtype("python")
+# BucketState.hours: a device's hourly medians (sensorpipe.model.health.hourly_medians)
+HOURS = pd.DataFrame(
+    {
+        "device": [],
+        "segment": np.zeros(0, np.int64),
+        "hour": np.zeros(0, np.int64),
+        "y": np.zeros(0),
+        "z": np.zeros(0),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +100,16 @@ class BucketState:
     devices: device, first (order of its first released reading), episodes, open,
       below_since (event time in us, NaN when none): per device that released a reading.
     newest: the newest event time (us) the bucket accepted, for its release point.
+    hours: with [features.health], the hourly medians of each device's completed hours
+      (sensorpipe.model.health.hourly_medians) that its indicators still need: those of its
+      latest segment and its last baseline_hours. The readings then keep, besides the last
+      `keep`, every released reading of the device's latest hour (not complete yet).
     """
 
     readings: pd.DataFrame
     devices: pd.DataFrame
     newest: int = np.iinfo(np.int64).min  # the newest event time (us) accepted
+    hours: pd.DataFrame = field(default_factory=HOURS.copy)
 
     @staticmethod
     def empty(ctx: Context) -> BucketState:
@@ -109,18 +125,18 @@ class BucketState:
                 "below_since": np.zeros(0),
             }
         )
-        return BucketState(readings, devices)
+        return BucketState(readings, devices, hours=HOURS.rename(columns={"device": f.device}))
 
     def held(self) -> list:
         """Devices holding readings not yet released (what a drain request names)."""
         return self.readings.loc[self.readings[PENDING], self.readings.columns[0]].unique().tolist()
 
     def pack(self) -> tuple:
-        return _ipc(self.readings), _ipc(self.devices), json.dumps(self.held()), self.newest
+        return _ipc(self.readings), _ipc(self.devices), json.dumps(self.held()), self.newest, _ipc(self.hours)
 
     @staticmethod
     def unpack(row: tuple) -> BucketState:
-        return BucketState(_frame(row[0]), _frame(row[1]), row[3])
+        return BucketState(_frame(row[0]), _frame(row[1]), row[3], _frame(row[4]))
 
 
 def _ipc(frame: pd.DataFrame) -> bytes:
@@ -173,18 +189,24 @@ def step(
     due = readings[PENDING].to_numpy(dtype=bool) & (
         (event_us(readings[ORDER], ctx) <= point) | readings[d].isin(drained).to_numpy()
     )
-    scored, devices = release(ctx, model, readings, due, st.devices)
+    scored, devices, hours = release(ctx, model, readings, due, st.devices, st.hours)
     readings[PENDING] = readings[PENDING] & ~due
-    return _output(ctx, scored, quarantine), BucketState(_trim(ctx, readings), devices, newest)
+    return _output(ctx, scored, quarantine), BucketState(_trim(ctx, readings), devices, newest, hours)
 
 
 def release(
-    ctx: Context, model: Model, readings: pd.DataFrame, due: np.ndarray, devices: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ctx: Context,
+    model: Model,
+    readings: pd.DataFrame,
+    due: np.ndarray,
+    devices: pd.DataFrame,
+    hours: pd.DataFrame = HOURS,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Features, probability and alerts of the `due` readings, in event-time order per device,
-    with each device's kept history before them; the devices table after them."""
+    with each device's kept history before them; the devices table and the kept hourly
+    medians after them."""
     if not due.any():
-        return pd.DataFrame(), devices
+        return pd.DataFrame(), devices, hours
     f = ctx.features
     d = f.device
     active = readings.loc[due, d].unique()
@@ -197,7 +219,14 @@ def release(
     maint = ctx.maintenance
     if maint is not None:
         maint = maint[maint[d].isin(active)]
-    rows = with_features(frame, f, maint, first=origin, only=frame.index[due[frame.index.to_numpy()]])
+    now = due[frame.index.to_numpy()]
+    rows = with_features(frame, replace(f, health=None), maint, first=origin, only=frame.index[now])
+    if f.health is not None:
+        prior = hours[hours[d].isin(active)].rename(columns={d: "device"})
+        values, hourly = health_columns(frame, f, maint, origin, np.flatnonzero(now), prior)
+        rows = rows.assign(**values)
+        kept_hours = _kept_hours(f, hourly, frame[~frame[PENDING].to_numpy() | now])
+        hours = _concat([hours[~hours[d].isin(active)], kept_hours.rename(columns={"device": d})])
     p = probability(rows, model)
     alert, number, after = _episodes(ctx, rows, p, before)
     tops = np.full(len(rows), None, dtype=object)
@@ -206,7 +235,19 @@ def release(
     rows = rows.assign(probability=p, alert=alert, episode=number, top_sensors=tops, threshold=ctx.threshold)
     after = after.assign(first=first.to_numpy()).reset_index(names=d)
     kept = devices[~devices[d].isin(active)]
-    return rows.assign(kind="scored"), _concat([kept, after[devices.columns]])
+    return rows.assign(kind="scored"), _concat([kept, after[devices.columns]]), hours
+
+
+def _kept_hours(f: FeatureConfig, hourly: pd.DataFrame, released: pd.DataFrame) -> pd.DataFrame:
+    """The hourly medians a device's later indicators need: its completed hours (before the
+    hour of its newest released reading) of its latest segment or among its last
+    baseline_hours. `hourly` is sorted by device, hour, segment."""
+    newest = released.groupby(f.device, sort=False)[ORDER].max()
+    current = hourly["device"].map(newest // HOUR_US).to_numpy()
+    done = hourly[hourly["hour"].to_numpy() < current]
+    latest = done["device"].map(done.groupby("device")["segment"].max()).to_numpy()
+    recent = done.groupby("device").cumcount(ascending=False).to_numpy() < f.health.baseline_hours
+    return done[recent | (done["segment"].to_numpy() == latest)][list(HOURS.columns)]
 
 
 def probability(rows: pd.DataFrame, model: Model) -> np.ndarray:
@@ -243,11 +284,16 @@ def _episodes(ctx: Context, rows: pd.DataFrame, p: np.ndarray, before: pd.DataFr
 
 
 def _trim(ctx: Context, readings: pd.DataFrame) -> pd.DataFrame:
-    """Keep each device's last `keep` released readings and all its held ones."""
+    """Keep each device's last `keep` released readings and all its held ones (with
+    [features.health], also every released reading of its latest hour)."""
+    d = ctx.features.device
     pending = readings[PENDING].to_numpy(dtype=bool)
     released = readings[~pending]
-    released = released.groupby(ctx.features.device, sort=False).tail(ctx.keep) if ctx.keep else released[:0]
-    out = _concat([released, readings[pending]])
+    last = released.groupby(d, sort=False).cumcount(ascending=False).to_numpy() < ctx.keep
+    if ctx.features.health is not None and ctx.order_is_time:
+        hour = released[ORDER].to_numpy(dtype=np.int64) // HOUR_US
+        last |= hour == released[d].map(released.groupby(d, sort=False)[ORDER].max() // HOUR_US).to_numpy()
+    out = _concat([released[last], readings[pending]])
     return out.sort_values([ctx.features.device, ORDER], kind="stable", ignore_index=True)
 
 

@@ -42,7 +42,7 @@ from sensorpipe.core.log import announce
 from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.model.evaluate import stream_quiet_us
-from sensorpipe.model.features import feature_config
+from sensorpipe.model.features import feature_config, unfitted
 from sensorpipe.model.history import read_log
 from sensorpipe.model.registry import ModelIntegrityError, model_of, read_version
 from sensorpipe.spark.models import model_store, ship
@@ -79,7 +79,7 @@ def make_context(
     version = read_version(model_dir, store)
     model = model_of(version)
     features, stream = model.features, stream_config(spec)
-    if features != feature_config(spec):
+    if unfitted(features) != feature_config(spec):
         raise SpecError(spec.path, "features", "differs from the model card's feature_config")
     if model.card.get("maintenance_log") and not maintenance:
         log.warning(

@@ -19,7 +19,8 @@ from harness.paths import SPEC
 from sensorpipe.core.spec import SpecError, load_spec, parse_spec
 from sensorpipe.model.classifier import Model
 from sensorpipe.model.events import Episodes, episodes
-from sensorpipe.model.features import FeatureConfig
+from sensorpipe.model.features import FeatureConfig, clean_sensors, with_features
+from sensorpipe.model.health import HealthConfig
 from sensorpipe.model.registry import ModelIntegrityError, cached_model
 from streaming.config import duration_us, stream_config
 from streaming.logic import BucketState, Context, step
@@ -375,3 +376,55 @@ def test_warm_up_lines_are_valid_readings_of_one_device_then_a_malformed_line():
     assert [json.loads(line)["ts"] for line in lines[:-1]] == stamps
     assert lines[-1] == "{not json"
     assert len(warm_lines(spec, replace(ctx, features=feature_config(spec))).splitlines()) == 60 + 1 + 1
+
+
+def test_health_indicators_through_the_state_equal_the_batch_features():
+    """[features.health] in the stream: two devices, a reading every 10 minutes for 60 hours
+    (some of a stopped machine), a maintenance on one, arriving in 24 shuffled batches. The
+    state keeps the completed hours' medians and the current hour's readings; every released
+    reading's wear_level and drift_drop equal the batch features over the whole series."""
+    health = HealthConfig(
+        "vibration", "rpm", "pressure", "load", min_speed=100.0, fit_hours=6, recent_hours=2,
+        baseline_hours=5, baseline_min=2, k=0.8, scale=(("pressure", 100.0, 2.0),),
+    )  # fmt: skip
+    config = FeatureConfig("device_id", "ts", ("vibration", "rpm", "pressure", "load"), (3,), health=health)
+    cleaning = {"pressure": {"fill": 0.0, "bounds": None, "center": 100.0, "divisor": 2.0}}
+    rng = np.random.default_rng(4)
+    n = 360
+    t = np.arange(n) * 10 * MIN
+    parts = []
+    for dev in ("dev-a", "dev-b"):
+        rpm = np.where(rng.random(n) < 0.1, 0.0, 1500.0 + 100 * rng.random(n))
+        wear = 2.0 * (1 + 4 * (0.3 + np.arange(n) / 6 / 200) ** 4) * rpm * (1 + 0.05 * rng.random(n))
+        load = 50 + 20 * rng.random(n)
+        pressure = 300 + 0.8 * load - np.linspace(0, 30, n) + rng.normal(0, 2, n)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "device_id": dev,
+                    "_order": t,
+                    "vibration": wear,
+                    "rpm": rpm,
+                    "pressure": pressure,
+                    "load": load,
+                }
+            )
+        )
+    raw = pd.concat(parts, ignore_index=True)
+    maint = pd.DataFrame({"device_id": ["dev-b"], "ts": [pd.Timestamp(t[200], unit="us", tz="UTC")]})
+    ctx = Context(config, cleaning, 0.5, 5 * MIN, 1, order_is_time=True, maintenance=maint)
+    model = Model(Quarter(), config, threshold=0.5)
+    rows = raw.assign(reason=None, raw="{}", source="f", line=np.arange(len(raw)))
+    st, outs = BucketState.empty(ctx), []
+    for i, cut in enumerate(np.array_split(np.arange(len(rows)), 24)):
+        batch = rows.sort_values("_order", kind="stable").iloc[cut].sample(frac=1.0, random_state=i)
+        out, st = step(ctx, model, batch, st, 0)
+        st = BucketState.unpack(st.pack())
+        outs.append(out)
+    got = pd.concat(outs).set_index(["device_id", "_order"]).sort_index()
+    assert len(got) == 2 * n and len(st.hours) <= 2 * 60
+    cleaned = clean_sensors(raw, cleaning).assign(ts=pd.to_datetime(raw["_order"], unit="us", utc=True))
+    batch = with_features(cleaned, config, maint).set_index(["device_id", "_order"]).sort_index()
+    assert (batch["wear_level"] > 1.0).sum() > 200 and (batch["drift_drop"] != 0.0).sum() > 200
+    for name in ("wear_level", "drift_drop"):
+        np.testing.assert_allclose(got[name].to_numpy(float), batch[name].to_numpy(), rtol=1e-12, atol=1e-12)

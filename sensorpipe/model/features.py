@@ -39,15 +39,16 @@ absolute tolerance: a slope of zero may be 1e-17 in one and 0.0 in the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from sensorpipe.core.spec import Spec, SpecError
+from sensorpipe.model import health as H
 
 STATS = ("mean", "std", "min", "max", "slope", "delta")
-FEATURE_KEYS = {"device", "order", "sensors", "windows", "warmup"}
+FEATURE_KEYS = {"device", "order", "sensors", "windows", "warmup", "health"}
 WARMING = "warming"
 
 
@@ -58,21 +59,30 @@ class FeatureConfig:
     sensors: tuple[str, ...]
     windows: tuple[int, ...]
     warmup: int = 1  # a device's first scored reading is its warmup-th (see the module's doc)
+    health: H.HealthConfig | None = None  # [features.health] (sensorpipe.model.health)
 
     @property
     def names(self) -> list[str]:
         """The model's input columns, in order."""
         rolled = [f"{x}_{s}_{n}" for n in self.windows for x in self.sensors for s in STATS]
-        return [*self.sensors, *rolled, "since"]
+        return [*self.sensors, *rolled, "since", *(H.NAMES if self.health else ())]
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "device": self.device,
             "order": self.order,
             "sensors": list(self.sensors),
             "windows": list(self.windows),
             "warmup": self.warmup,
         }
+        return out | ({"health": self.health.to_dict()} if self.health else {})
+
+    @staticmethod
+    def from_dict(raw: dict) -> FeatureConfig:
+        """The inverse of to_dict (a model card's feature_config)."""
+        plain = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k != "health"}
+        health = raw.get("health")
+        return FeatureConfig(**plain, health=H.HealthConfig.from_dict(health) if health else None)
 
 
 def feature_config(spec: Spec) -> FeatureConfig:
@@ -106,7 +116,31 @@ def feature_config(spec: Spec) -> FeatureConfig:
         raise SpecError(
             spec.path, "features.warmup", f"must be an integer from 1 to max(windows), got {warmup!r}"
         )
-    return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))), warmup)
+    health = raw.get("health")
+    if health is not None:
+        health = H.health_config(health, spec, order)
+    return FeatureConfig(device, order, tuple(sensors), tuple(sorted(set(windows))), warmup, health)
+
+
+def unfitted(config: FeatureConfig) -> FeatureConfig:
+    """The config as its spec gives it: without what `fitted` adds (a card's against a spec's)."""
+    if config.health is None:
+        return config
+    return replace(config, health=replace(config.health, k=None, scale=()))
+
+
+def fitted(
+    config: FeatureConfig, frame: pd.DataFrame, cleaning: dict | None, maintenance=None
+) -> FeatureConfig:
+    """The config with its health indicators' fleet parameters fitted on a training frame
+    (cleaned readings): the load coefficient k and the raw scale of their sensors. A config
+    without [features.health] comes back as it is."""
+    if config.health is None:
+        return config
+    df = frame.sort_values([config.device, config.order], kind="stable")
+    health = replace(config.health, scale=H.scales(cleaning, config.health))
+    k = H.fit_k(df, health, *_health_keys(df, config, maintenance))
+    return replace(config, health=replace(health, k=k))
 
 
 def with_features(
@@ -136,6 +170,8 @@ def with_features(
     for n in config.windows:
         for x in config.sensors:
             new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x, at))
+    if config.health is not None:
+        new.update(_health(df, config, maintenance, first, at))
     new[WARMING] = pos[at] < config.warmup - 1
     df = df.iloc[at]
     out = pd.DataFrame(new, index=df.index)
@@ -217,6 +253,57 @@ def _partial_windows(
         f"{name}_slope_{n}": slope,
         f"{name}_delta_{n}": x[at] - first,
     }
+
+
+def _health_keys(df: pd.DataFrame, config: FeatureConfig, maintenance=None, first=None):
+    """(device, segment, order) arrays for sensorpipe.model.health: the segment is the
+    reading's origin (as `since` has it), both in microseconds since the epoch."""
+    order_us = _micros(df[config.order])
+    since_us = np.round(_since(df, config, maintenance, first) * 1e6).astype(np.int64)
+    return df[config.device].to_numpy(), order_us - since_us, order_us
+
+
+def _micros(order: pd.Series) -> np.ndarray:
+    return (
+        order.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]").astype(np.int64).to_numpy()
+    )
+
+
+def _health(df, config: FeatureConfig, maintenance, first, at: np.ndarray) -> dict[str, np.ndarray]:
+    return health_columns(df, config, maintenance, first, at)[0]
+
+
+def health_columns(
+    df: pd.DataFrame,
+    config: FeatureConfig,
+    maintenance=None,
+    first: dict | None = None,
+    at: np.ndarray | None = None,
+    prior: pd.DataFrame | None = None,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The health indicators of the rows `at` of df (sorted by device, order; all rows by
+    default) and the hourly medians behind them (sensorpipe.model.health.hourly_medians).
+
+    `prior`: hourly medians kept from earlier readings (the stream's state). A device's
+    readings in its hours up to its last prior hour are left out (their medians are in
+    `prior`), so df may hold the tail of those hours for the rolling windows' sake.
+    """
+    health = config.health
+    if health is None or health.k is None:
+        raise ValueError(
+            "[features.health] has no fitted load coefficient (sensorpipe.model.features.fitted)"
+        )
+    at = np.arange(len(df)) if at is None else at
+    device, segment, order_us = _health_keys(df, config, maintenance, first)
+    inputs = H.reading_inputs(df, health)
+    hourly = H.hourly_medians(device, segment, order_us, inputs)
+    if prior is not None and len(prior):
+        done = hourly["device"].map(prior.groupby("device")["hour"].max())
+        new = hourly[~(hourly["hour"] <= done).to_numpy()]
+        hourly = pd.concat([prior[new.columns], new], ignore_index=True)
+        hourly = hourly.sort_values(["device", "hour", "segment"], kind="stable", ignore_index=True)
+    indicators = H.hourly_indicators(hourly, health)
+    return H.at_readings(indicators, device[at], segment[at], order_us[at]), hourly
 
 
 def _since(

@@ -215,9 +215,7 @@ def model_of(version: Version) -> Model:
         estimator = sio.loads(data, trusted=card["skops_types"])
     except sio.exceptions.UntrustedTypesFoundException as exc:
         raise ModelIntegrityError(f"{version.where}: holds types its card does not list: {exc}") from None
-    features = FeatureConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in card["feature_config"].items()}
-    )
+    features = FeatureConfig.from_dict(card["feature_config"])
     if getattr(estimator, "n_features_in_", len(features.names)) != len(features.names):
         raise ModelIntegrityError(
             f"{version.where}: the model takes {estimator.n_features_in_} features, "

@@ -32,7 +32,7 @@ from sensorpipe.model.classifier import (
 )
 from sensorpipe.model.evaluate import card_quiet_us, run_evaluate
 from sensorpipe.model.events import judge_scores
-from sensorpipe.model.features import feature_config, with_features, without_warming
+from sensorpipe.model.features import FeatureConfig, feature_config, fitted, with_features, without_warming
 from sensorpipe.model.history import read_clean, read_log, split_devices, stratified_sample
 from sensorpipe.model.labels import label_config, with_failure_labels, with_labels
 from sensorpipe.model.plots import write_plots
@@ -87,6 +87,8 @@ def _fleet_frame(spec: Spec, features, label: dict, inputs: list[str], failures,
     columns = [features.device, features.order, *features.sensors]
     frame, stats = read_clean(inputs[0], spec, columns)
     maint = read_log(maintenance, features) if maintenance else None
+    cleaning = sensor_cleaning(spec, stats, features.sensors)
+    features = fitted(features, frame, cleaning, maint)  # [features.health]'s fleet parameters
     frame = without_warming(with_features(frame, features, maint))
     frame = with_failure_labels(frame, features, read_log(failures, features), label["horizon_hours"])
     logs = [p for p in (failures, maintenance) if p]
@@ -95,10 +97,8 @@ def _fleet_frame(spec: Spec, features, label: dict, inputs: list[str], failures,
     return (
         frame,
         data,
-        {
-            "cleaning": sensor_cleaning(spec, stats, features.sensors),
-            "maintenance_log": bool(maint is not None),
-        },
+        {"cleaning": cleaning, "maintenance_log": bool(maint is not None)},
+        features,
     )
 
 
@@ -122,7 +122,7 @@ def _train(
         frame = with_labels(without_warming(with_features(frame, features)), features, label["rul_max"])
         data = [{"path": str(p), "sha256": file_sha256(p)} for p in inputs]
     else:
-        frame, data, extra = _fleet_frame(spec, features, label, inputs, failures, maintenance)
+        frame, data, extra, features = _fleet_frame(spec, features, label, inputs, failures, maintenance)
         kept, out = split_devices(frame[features.device], config.holdout, config.seed)
         held, frame = frame[frame[features.device].isin(out)], frame[frame[features.device].isin(kept)]
         extra["holdout_devices"] = out
@@ -140,19 +140,22 @@ def _train(
             f"trained on a stratified sample of {len(frame):,} of {rows:,} rows (max_rows), class shares kept"
         )
     log_kept = failure_log if held is not None else None
-    return fit_and_register(spec, frame, held, rows, data, extra, model_dir, store, log_kept, whole)
+    return fit_and_register(spec, frame, held, rows, data, extra, model_dir, store, log_kept, whole, features)
 
 
 def fit_and_register(
     spec: Spec, frame: pd.DataFrame, held, rows: int, data: list, extra: dict, model_dir: str,
     store: Store | None = None, failure_log: pd.DataFrame | None = None, whole: pd.DataFrame | None = None,
+    features: FeatureConfig | None = None,
 ) -> tuple[Path | str, dict]:  # fmt: skip
     """Train on frame (features and `label`), score the held-out rows if any, and register
     the model with its card; `rows` counts the training rows before any sampling. With the
     failure log and timestamps, the model, threshold and quiet are chosen per event on every
     training reading (`whole`, default frame; sensorpipe/model/alerting.py) and the held-out
-    devices are judged per event too (sensorpipe.model.events)."""
-    features, label, config = feature_config(spec), label_config(spec), model_config(spec)
+    devices are judged per event too (sensorpipe.model.events). `features`: the spec's, fitted
+    (sensorpipe.model.features.fitted); by default the spec's as they are."""
+    features = features or feature_config(spec)
+    label, config = label_config(spec), model_config(spec)
     log.info("train: %s on %s rows, %d folds", ", ".join(config.candidates), f"{len(frame):,}", config.folds)
     events = None
     if failure_log is not None and pd.api.types.is_datetime64_any_dtype(frame[features.order]):

@@ -1,0 +1,156 @@
+"""Per-device health indicators (sensorpipe.model.health) against values worked out by hand."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sensorpipe.core.spec import SpecError, parse_spec
+from sensorpipe.model.features import FeatureConfig, feature_config, fitted, with_features
+from sensorpipe.model.health import HealthConfig, fitted_levels
+
+HEALTH = HealthConfig(
+    "wear", "speed", "drift", "load", min_speed=50.0, fit_hours=3, recent_hours=1,
+    baseline_hours=3, baseline_min=2, k=0.5,
+)  # fmt: skip
+
+
+def curve(tau: float) -> float:
+    """y of a bearing with c = 2, a = 0.5 and r = 1/300 per hour (both on the fit's grid)."""
+    return 2.0 * (1.0 + 4.0 * (0.5 + tau / 300.0) ** 4)
+
+
+def test_the_fit_finds_the_healthy_level_of_a_curve_on_its_grid():
+    tau = np.arange(200.0)
+    lc = fitted_levels(tau, np.log([curve(t) for t in tau]))
+    assert np.exp(lc[[2, 50, 199]]) == pytest.approx([2.0, 2.0, 2.0], rel=1e-9)
+
+
+def test_a_prefix_does_not_depend_on_what_follows():
+    tau = np.arange(60.0)
+    ly = np.log([curve(t) for t in tau])
+    ly[40:] += 1.0  # a jump later on
+    assert np.exp(fitted_levels(tau[:30], ly[:30])[-1]) == pytest.approx(2.0, rel=1e-9)
+    assert fitted_levels(tau, ly)[29] == fitted_levels(tau[:30], ly[:30])[-1]
+
+
+def toy() -> pd.DataFrame:
+    """Device a: readings at :00 and :30 of hours 0-3 and at 4:00. y = wear / speed follows
+    the curve by hour; z = drift - 0.5 load is 96, 98, 90, 94 by hour (hour 2's reading at
+    :30 is a stopped machine, left out); the drift is stored scaled: (kPa - 100) / 2."""
+    ts, wear, speed, drift, load = [], [], [], [], []
+    z = {0: (95.0, 97.0), 1: (98.0, 98.0), 2: (90.0, 500.0), 3: (94.0, 94.0), 4: (50.0,)}
+    for h, zs in z.items():
+        for i, zi in enumerate(zs):
+            stopped = (h, i) == (2, 1)
+            ts.append(pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(hours=h, minutes=30 * i))
+            speed.append(0.0 if stopped else 100.0)
+            wear.append(100.0 * curve(h) * (9.0 if stopped else 1.0))
+            load.append(10.0)
+            drift.append((zi + 0.5 * 10.0 - 100.0) / 2.0)
+    return pd.DataFrame({"dev": "a", "ts": ts, "wear": wear, "speed": speed, "drift": drift, "load": load})
+
+
+SCALED = HealthConfig(**{**HEALTH.__dict__, "scale": (("drift", 100.0, 2.0),)})
+
+
+def config(health=SCALED) -> FeatureConfig:
+    return FeatureConfig("dev", "ts", ("wear",), (1,), health=health)
+
+
+def test_indicators_per_reading_from_the_hours_before_it():
+    out = with_features(toy(), config())
+    # wear_level: fitted once 3 hours have medians; hour 3 sees hours 0-2: y(2) / 2
+    # = 1 + 4 (0.5 + 2/300)^4 = 1.2636024; hour 4 sees hours 0-3: 1 + 4 (0.51)^4 = 1.27060804
+    assert out["wear_level"].tolist() == pytest.approx(
+        [1.0] * 6 + [1.2636024, 1.2636024, 1.27060804], rel=1e-6
+    )
+    # drift_drop: the median of the last 3 hourly medians (at least 2) minus the latest:
+    # after hour 0 one median (undefined: 0.0); after 1: 97 - 98; after 2: 96 - 90; after 3: 94 - 94
+    assert out["drift_drop"].tolist() == pytest.approx([0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 6.0, 6.0, 0.0])
+
+
+def test_a_maintenance_starts_a_new_segment_for_the_wear_fit_only():
+    maint = pd.DataFrame({"dev": ["a"], "ts": [pd.Timestamp("2026-01-01 03:10", tz="UTC")]})
+    out = with_features(toy(), config(), maintenance=maint)
+    # the reading at 3:00 is before the maintenance; 3:30 and 4:00 are in a segment of 1 hour
+    assert out["wear_level"].tolist()[6:] == pytest.approx([1.2636024, 1.0, 1.0], rel=1e-6)
+    # drift_drop runs over the device's hours whatever the segment: hour 3 has two medians
+    # (94 before, 94 after); the last before hour 4 is the later one: median(90, 94, 94) - 94
+    assert out["drift_drop"].tolist()[6:] == pytest.approx([6.0, 6.0, 0.0])
+
+
+def test_fitting_takes_k_from_a_within_device_regression_and_the_scale_from_the_card():
+    hours = pd.date_range("2026-01-01", periods=4, freq="h", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "dev": ["a"] * 4 + ["b"] * 4,
+            "ts": list(hours) * 2,
+            "wear": 1.0,
+            "speed": 100.0,
+            # device a: drift = 3 load + 10, device b: drift = 3 load - 50, on other loads
+            "load": [(x - 50.0) / 10.0 for x in (10.0, 20.0, 30.0, 40.0, 60.0, 70.0, 90.0, 80.0)],
+            "drift": [40.0, 70.0, 100.0, 130.0, 130.0, 160.0, 220.0, 190.0],
+        }
+    )
+    cleaning = {"load": {"center": 50.0, "divisor": 10.0}, "wear": {"center": None, "divisor": None}}
+    h = fitted(config(HealthConfig("wear", "speed", "drift", "load")), frame, cleaning).health
+    assert h.scale == (("load", 50.0, 10.0),)
+    assert h.k == pytest.approx(3.0)
+
+
+SPEC = """
+[dataset]
+name = "t"
+key = ["dev", "ts"]
+[[columns]]
+name = "dev"
+type = "string"
+[[columns]]
+name = "ts"
+type = "{ts}"
+[[columns]]
+name = "v"
+type = "float"
+[[columns]]
+name = "s"
+type = "float"
+[[columns]]
+name = "t"
+type = "float"
+[features]
+sensors = ["v", "s"]
+windows = [2]
+[features.health]
+wear = "v"
+speed = "s"
+drift = "v"
+load = "{load}"
+{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    "ts, load, extra, key",
+    [
+        ("int", "s", "", "features.health"),
+        ("timestamp", "dev", "", "features.health.load"),
+        ("timestamp", "s", "fit_hours = 0", "features.health.fit_hours"),
+        ("timestamp", "s", "colour = 1", "features.health.colour"),
+        ("timestamp", "t", "", "features.health.load"),  # numeric, not among the sensors
+    ],
+)
+def test_bad_health_sections_name_the_key(ts, load, extra, key):
+    spec = parse_spec(tomllib.loads(SPEC.format(ts=ts, load=load, extra=extra)), "t.toml")
+    with pytest.raises(SpecError) as err:
+        feature_config(spec)
+    assert err.value.key == key
+
+
+def test_the_card_round_trip_keeps_the_fitted_parameters():
+    c = config()
+    assert FeatureConfig.from_dict(c.to_dict()) == c
+    assert c.names[-2:] == ["wear_level", "drift_drop"]
