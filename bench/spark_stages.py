@@ -1,6 +1,7 @@
 """Where jobs/clean.py spends its time: its jobs and stages, read back from Spark's event log.
 
   .venv/bin/python bench/spark_stages.py [--rows N | --input PATH] [--spec SPEC] [--conf K=V] [--keep-log DIR]
+      [--output DIR]
 
 Runs jobs.clean.clean in this process under a local[*] session built from conf/spark-defaults.conf
 (as spark-submit gets it) with the event log on, then prints the session start, every job (with the
@@ -196,12 +197,13 @@ def main() -> None:
     ap.add_argument("--spec", default=str(SPEC))
     ap.add_argument("--conf", action="append", default=[], help="KEY=VALUE, a Spark setting to add")
     ap.add_argument("--keep-log", help="copy the event log to this directory")
+    ap.add_argument("--output", help="clean()'s output directory, kept (default: a temporary one)")
     args = ap.parse_args()
     src = args.input or str(dataset(args.rows))
     with tempfile.TemporaryDirectory(prefix="sensorpipe-stages-") as tmp:
         log_dir = Path(tmp, "events")
         log_dir.mkdir()
-        result, started, timings = run(args, src, log_dir, Path(tmp, "out"))
+        result, started, timings = run(args, src, log_dir, Path(args.output or Path(tmp, "out")))
         if args.keep_log:
             shutil.copytree(log_dir, args.keep_log, dirs_exist_ok=True)
         print(f"input {src}: rows_in {result['rows_in']:,}, rows_clean {result['rows_clean']:,}")

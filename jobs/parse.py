@@ -39,9 +39,16 @@ def filter_headers_and_blanks(headers: dict[int, int]):
         is_header = F.lit(False)
         for idx, line in headers.items():
             is_header = is_header | ((F.col("file_idx") == idx) & (F.col("line") == line))
-        return df.withColumn("text", text).where(~is_header & (strip(F.col("text")) != ""))
+        return df.withColumn("text", text).where(~is_header & non_blank(F.col("text")))
 
     return transform
+
+
+def non_blank(text: C) -> C:
+    """strip(text) != "", with the strip only on a line that starts with a byte below '!' (or is
+    empty): every WHITESPACE character is one. `text >= "!"` compares bytes, copies nothing;
+    btrim on every line was a tenth of the parse stage's CPU (a profile at 2M rows)."""
+    return F.when(text >= F.lit("!"), F.lit(True)).otherwise(strip(text) != "")
 
 
 def split_fields(text: C, spec: Spec) -> C:
