@@ -4,7 +4,9 @@
         --spec conf/cmapss.toml --input ../shared/data/cmapss/train_FD001.txt --output OUT [--no-labels]
 
 The definitions are sensorpipe/features.py's (its docstring is the contract), written as
-window expressions; tests/test_spark_features.py holds the two engines together. OUT is a
+window expressions; tests/test_spark_features.py holds the two engines together. A spec's
+[features.health] indicators are the pandas functions run per device (jobs/health.py; their
+k is fitted first: `fitted`, here on the raw readings themselves). OUT is a
 Parquet data set: the readings, their feature columns, and `rul` and `label` when the spec
 has a [label] section (leave them out with --no-labels for series cut before failure).
 """
@@ -13,17 +15,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.health import load_coefficient, with_health
 from jobs.parse import split_fields
 from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError
 from sensorpipe.core.spec import Column as SpecColumn
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.model.features import WARMING, FeatureConfig, feature_config
+from sensorpipe.model.health import NAMES as HEALTH
+from sensorpipe.model.health import scales
 from sensorpipe.model.labels import rul_max
 from sensorpipe.spark.columns import iso_parts, parse_timestamp, strip
 from sensorpipe.spark.hfs import HadoopFS
@@ -137,28 +143,64 @@ def with_features(config: FeatureConfig, maintenance: DataFrame | None = None):
     a device (cleaned data rejects duplicate keys), else ties have no defined order.
     `maintenance` (device, order) moves `since`'s origin to the last maintenance.
     """
+    health = with_health(config) if config.health is not None else None  # k fitted, or a ValueError
 
     def transform(df: DataFrame) -> DataFrame:
         origin = None
         if maintenance is not None:
             df = df.transform(with_log_time(config, maintenance, ORIGIN, "backward"))
             origin = F.col(ORIGIN)
-        missing = [c for c in (config.device, config.order, *config.sensors) if c not in df.columns]
+        missing = [c for c in (config.device, config.order, *_sensors(config)) if c not in df.columns]
         if missing:
             raise ValueError(f"columns missing for features: {missing}")
         by_device = Window.partitionBy(config.device).orderBy(config.order)
-        checked = df.select(*[non_null(c) if c in config.sensors else F.col(c) for c in df.columns])
+        checked = df.select(*[non_null(c) if c in _sensors(config) else F.col(c) for c in df.columns])
         numbered = checked.withColumn(READING, F.row_number().over(by_device))
         new = {"since": since(F.col(config.order), df.schema[config.order].dataType, config.device, origin)}
+        if health is not None:  # per device in Python workers, joined back (jobs/health.py) on
+            # the narrow readings: the rolling windows' columns are not shuffled for the join
+            numbered = numbered.withColumn("since", new["since"]).transform(health)
+            new = {name: F.col(name) for name in ("since", *HEALTH)}
         for n in config.windows:
             frame = by_device.rowsBetween(-(n - 1), Window.currentRow)
             for x in config.sensors:
                 new.update(window_stats(F.col(x).cast("double"), F.col(READING), frame, n, x))
         new[WARMING] = F.col(READING) < config.warmup
         columns = [new[name].alias(name) for name in [*config.names, WARMING] if name in new]
-        return numbered.select("*", *columns).drop(READING, ORIGIN)
+        kept = [c for c in numbered.columns if c not in new]
+        return numbered.select(*kept, *columns).drop(READING, ORIGIN)
 
     return transform
+
+
+def fitted(
+    config: FeatureConfig, rows: DataFrame, cleaning: dict | None, maintenance: DataFrame | None = None
+) -> FeatureConfig:
+    """sensorpipe.model.features.fitted on Spark: the config with its health indicators' fleet
+    parameters fitted on cleaned readings (the raw scale of their sensors from the cleaning,
+    the load coefficient k from the hourly medians: jobs/health.py). Only two sums reach the
+    driver. A config without [features.health] comes back as it is."""
+    if config.health is None:
+        return config
+    health = replace(config.health, scale=scales(cleaning, config.health))
+    origin = None
+    if maintenance is not None:
+        rows = rows.transform(with_log_time(config, maintenance, ORIGIN, "backward"))
+        origin = F.col(ORIGIN)
+    order = F.col(config.order)
+    kind = rows.schema[config.order].dataType
+    checked = rows.select(
+        config.device,
+        order,
+        *[non_null(s) for s in dict.fromkeys(health.sensors)],
+        since(order, kind, config.device, origin).alias("since"),
+    )
+    return replace(config, health=replace(health, k=load_coefficient(config, checked, health)))
+
+
+def _sensors(config: FeatureConfig) -> list[str]:
+    """The sensors the features read: [features] sensors and [features.health]'s."""
+    return list(dict.fromkeys([*config.sensors, *(config.health.sensors if config.health else ())]))
 
 
 def with_labels(config: FeatureConfig, rul_max: int):
@@ -210,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spark = SparkSession.builder.appName("sensorpipe-features").getOrCreate()
     try:
-        rows = read_readings(spark, spec, args.input).transform(with_features(features))
+        rows = read_readings(spark, spec, args.input)
+        features = fitted(features, rows, None)  # [features.health]'s k, on these raw readings
+        rows = rows.transform(with_features(features))
         if horizon is not None:
             rows = rows.transform(with_labels(features, horizon))
         write_parquet(spark, rows, args.output)

@@ -4,7 +4,8 @@
         --model models/cmapss --input ../shared/data/cmapss/test_FD001.txt --output OUT
 
 (`sensorpipe score` runs exactly this; --model may be a local path or an hdfs:// URI.)
-Features are jobs/features.py's window expressions; the model runs in the Python workers
+Features are jobs/features.py's window expressions (a card's fitted [features.health]:
+jobs/health.py, per device); the model runs in the Python workers
 through mapInPandas and sensorpipe.model.classifier.score. The driver reads the version
 `current` names once (the job's pin: a switch mid-run does not mix two models), verifies it
 (sensorpipe.model.registry) and broadcasts its bytes; each worker loads them once. OUT is

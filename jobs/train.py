@@ -9,7 +9,9 @@ definitions of sensorpipe/features.py); devices are split into training and held
 devices as the pandas path splits them; only a stratified sample of at most the spec's
 [model] max_rows rows per split (each class sampled with the same fraction) reaches the
 driver, which trains with scikit-learn and registers the model. The card says when a
-sample was used.
+sample was used. With [features.health], the fleet's load coefficient is fitted on Spark
+first (only two sums reach the driver) and each device's indicators are computed in one
+Python worker from its whole history (jobs/health.py): a device's history must fit in one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.features import with_failure_labels, with_features
+from jobs.features import fitted, with_failure_labels, with_features
 from sensorpipe.core.hashing import file_sha256
 from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError
@@ -128,6 +130,10 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
     columns = [features.device, features.order, *features.sensors]
     rows, stats = read_clean(spark, spec, args.input, columns)
     maintenance = read_log(spark, args.maintenance, features) if args.maintenance else None
+    cleaning = sensor_cleaning(spec, stats, features.sensors)
+    # [features.health]'s fleet parameters, on every device as the pandas path fits them
+    # (sensorpipe/model/workflow.py): k from hourly medians in Spark, two sums to the driver
+    features = fitted(features, rows, cleaning, maintenance)
     labelled = (
         rows.transform(with_features(features, maintenance))
         .where(~F.col(WARMING))  # the readings a model never sees (sensorpipe.model.features)
@@ -155,7 +161,7 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
             part[name] = part[name].astype(float)
         as_utc(part, features.order, zone)
     extra = {
-        "cleaning": sensor_cleaning(spec, stats, features.sensors),
+        "cleaning": cleaning,
         "maintenance_log": maintenance is not None,
         "holdout_devices": held_ids,
         "engine": "spark",
@@ -175,7 +181,7 @@ def train(spark: SparkSession, args) -> tuple[str, dict]:
     # as the pandas path: the failure log makes fit_and_register choose the alerting per event
     failures = as_utc(failure_frame(spark, args.failures, features), features.order, zone)
     version, card = fit_and_register(
-        spec, frame, held, total, data, extra, args.model, store, failures, whole
+        spec, frame, held, total, data, extra, args.model, store, failures, whole, features
     )
     return str(version), card
 

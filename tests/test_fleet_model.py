@@ -196,13 +196,14 @@ def test_label_section_needs_exactly_one_rule(tmp_path):
 def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
     """jobs/train.py (features on Spark, rows to the driver) and the pandas path train on the
     same rows with the same held-out devices, so they agree on every count and, up to the
-    order in which rows reach scikit-learn, on the model."""
+    order in which rows reach scikit-learn, on the model. The spec is conf/sensors.toml with
+    [features.health] (bench/health.toml): both fit the same load coefficient k."""
     from argparse import Namespace
 
     from jobs.train import train as spark_train
 
     spec = tmp_path / "sensors.toml"
-    text = (ROOT / "conf" / "sensors.toml").read_text()
+    text = (ROOT / "bench" / "health.toml").read_text()
     text = text.replace('candidates = ["logistic", "hgb"]', 'candidates = ["logistic"]')
     spec.write_text(text.replace("folds = 4", "folds = 3"))
     sim = fleet / "sim"
@@ -222,6 +223,9 @@ def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
     by_pandas = load_model(tmp_path / "pd").card
     for key in ("rows", "devices", "label", "holdout_devices", "cleaning"):
         assert by_spark[key] == by_pandas[key], key
+    health = by_spark["feature_config"]["health"], by_pandas["feature_config"]["health"]
+    assert health[0]["k"] == pytest.approx(health[1]["k"], rel=1e-9) and health[0]["k"] > 0
+    assert {**health[0], "k": 0} == {**health[1], "k": 0}  # the same scale and windows
     assert by_spark["engine"] == "spark" and "sample" not in by_spark
     # both choose the alerting per event on the same out-of-fold predictions (jobs/train.py
     # passes the failure log as the pandas path does): the same choice, the same event counts

@@ -36,7 +36,17 @@ def read_clean(out: str | Path, spec: Spec, columns: list[str] | None = None) ->
     else:
         parts = [p for p in sorted((root / "clean").glob("part-*")) if p.stat().st_size]
         frames = [
-            pd.read_csv(p, header=None, names=names, usecols=columns, keep_default_na=False, na_values=[""])
+            # round_trip: the exact double of each text, as Spark and the stream parse it (pandas'
+            # default parser is often one bit off, and a fitted wear level can move with one bit)
+            pd.read_csv(
+                p,
+                header=None,
+                names=names,
+                usecols=columns,
+                keep_default_na=False,
+                na_values=[""],
+                float_precision="round_trip",
+            )
             for p in parts
         ]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns or names)
