@@ -101,14 +101,16 @@ class FaultRun:
 def run_with_kills(
     work: Path, model: Path, kills: int, seconds: float, devices: int = 6, per_file: int = 60,
     seed: int = 0, timeout: float = 900.0, echo=print, kafka: tuple[str, str] | None = None,
-    confs: dict | None = None,
+    confs: dict | None = None, reference=None,
 ) -> FaultRun:  # fmt: skip
     """Feed, kill and restart `kills` times over about `seconds`, drain, run the reference.
 
     kafka = (bootstrap, topic): each file's events are also published to the topic (keyed by
     device, acknowledged before the next step) and the job and the reference read the topic;
     the landing directory then only records what was fed. confs: Spark properties for the
-    killed job and its drain (not the reference), e.g. to make the sinks compact often."""
+    killed job and its drain (not the reference), e.g. to make the sinks compact often.
+    reference(landing, ref): runs the uninterrupted reference over the files fed, into ref, while
+    the drain runs (e.g. in a SparkSession the caller has); default: a spark-submit of the job."""
     started = time.monotonic()
     rng = random.Random(seed)
     landing, out, ref, log = work / "landing", work / "out", work / "reference", work / "job.log"
@@ -162,15 +164,19 @@ def run_with_kills(
     # the files fed (also for a Kafka run: its reference reads the same events from the files)
     drain = Job.start(SPEC, model, source, out, log, live=False, code=code, max_files=None, confs=confs)
     restarts += 1
-    reference = Job.start(
-        SPEC, model, landing, ref, work / "reference.log", live=False, code=code, max_files=None
-    )
+    jobs = [drain]
     try:
+        if reference is None:  # its own spark-submit, side by side with the drain
+            ref_log = work / "reference.log"
+            jobs.append(Job.start(SPEC, model, landing, ref, ref_log, live=False, code=code, max_files=None))
+        else:
+            reference(landing, ref)
         assert drain.wait(timeout) == 0, log.read_text(errors="replace")[-3000:]
         faulted = time.monotonic() - started
-        assert reference.wait(timeout) == 0, (work / "reference.log").read_text(errors="replace")[-3000:]
+        for j in jobs[1:]:
+            assert j.wait(timeout) == 0, j.log.read_text(errors="replace")[-3000:]
     finally:  # a failed or timed-out wait leaves no job running
-        for j in (drain, reference):
+        for j in jobs:
             if j.proc.poll() is None:
                 j.kill()
     return FaultRun(

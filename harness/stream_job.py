@@ -41,6 +41,10 @@ class Job:
         """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored); confs:
         extra Spark properties (--conf k=v), e.g. the sinks' compaction settings."""
         kafka = str(landing).startswith(KAFKA)
+        code = Path(code).resolve()  # the job runs from there (cwd below): local paths made absolute
+        spec, model, landing, out = (
+            w if "://" in str(w) else Path(w).resolve() for w in (spec, model, landing, out)
+        )
         args = ["--spec", str(spec), "--model", str(model), "--input", str(landing), "--output", str(out)]
         args += ["--max-files-per-trigger", str(max_files)] if max_files and not kafka else []
         args += ["--trigger", trigger] if live else ["--available-now"]
@@ -55,9 +59,11 @@ class Job:
         env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
         with open(log, "ab") as fh:
             fh.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(cmd)}\n".encode())
+            # cwd: pyspark's workers (`python -m pyspark.daemon`) put their working directory
+            # first on sys.path; from the repository's they would import its streaming/, not code's
             proc = subprocess.Popen(
                 cmd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, cwd=code,
             )  # fmt: skip
         return Job(proc, log)
 
