@@ -16,7 +16,7 @@ from conftest import ROOT, SHARED
 from sensorpipe.cli import main as cli
 from sensorpipe.core.spec import parse_spec
 from sensorpipe.model import registry
-from sensorpipe.model.classifier import model_config, score, train
+from sensorpipe.model.classifier import ModelConfig, _folds, model_config, score, train
 from sensorpipe.model.features import feature_config, with_features
 from sensorpipe.model.labels import with_labels
 from sensorpipe.model.registry import (
@@ -328,3 +328,11 @@ def test_publish_uploads_a_version_and_switches_current(hgb_registry, tmp_path):
     assert read_version(str(remote)).data == read_version(version).data
     with pytest.raises(ModelIntegrityError, match="no model registry here"):
         read_version(str(tmp_path / "empty"))
+
+
+def test_a_fold_without_positives_to_train_on_is_a_clear_error():
+    """Two devices, one with positives, two folds: one fold trains on the other device alone."""
+    y = np.array([0, 1, 1, 0, 0, 0])
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    with pytest.raises(ValueError, match=r"fold \d of 2 has no positive label .*only 1 device"):
+        _folds(y, groups, ModelConfig(folds=2))

@@ -178,8 +178,19 @@ def train(
 
 
 def _folds(y, groups, config: ModelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Device-grouped folds; each fold's training part must hold both labels (else a raw
+    scikit-learn error deep in the fit): a clear error naming what to change."""
     splitter = GroupKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
-    return list(splitter.split(np.zeros(len(y)), y, groups))
+    folds = list(splitter.split(np.zeros(len(y)), y, groups))
+    for k, (fit_idx, _) in enumerate(folds):
+        if len(np.unique(y[fit_idx])) < 2:
+            failing = len(np.unique(groups[np.asarray(y) == 1]))
+            raise ValueError(
+                f"cross-validation fold {k + 1} of {config.folds} has no positive label among its training"
+                f" devices (only {failing} device(s) have label 1): simulate more devices or a longer"
+                " history, or lower [model] folds"
+            )
+    return folds
 
 
 def _cross_validate(estimator, x, y, folds, whole=None) -> tuple[list[float], np.ndarray, np.ndarray | None]:
