@@ -166,12 +166,13 @@ def with_features(
         raise ValueError("sensor values must be non-null (clean the data first)")
     pos = df.groupby(config.device, sort=False).cumcount().to_numpy()
     at = np.arange(len(df)) if only is None else np.flatnonzero(df.index.isin(only))
-    new = {"since": _since(df, config, maintenance, first)[at]}
+    since = _since(df, config, maintenance, first)
+    new = {"since": since[at]}
     for n in config.windows:
         for x in config.sensors:
             new.update(window_stats(df[x].to_numpy(dtype=float), pos, n, x, at))
     if config.health is not None:
-        new.update(_health(df, config, maintenance, first, at))
+        new.update(health_columns(df, config, at=at, since=since)[0])
     new[WARMING] = pos[at] < config.warmup - 1
     df = df.iloc[at]
     out = pd.DataFrame(new, index=df.index)
@@ -255,11 +256,13 @@ def _partial_windows(
     }
 
 
-def _health_keys(df: pd.DataFrame, config: FeatureConfig, maintenance=None, first=None):
+def _health_keys(df: pd.DataFrame, config: FeatureConfig, maintenance=None, first=None, since=None):
     """(device, segment, order) arrays for sensorpipe.model.health: the segment is the
-    reading's origin (as `since` has it), both in microseconds since the epoch."""
+    reading's origin (as `since` has it, or `since` given: seconds per row of df), both in
+    microseconds since the epoch."""
     order_us = _micros(df[config.order])
-    since_us = np.round(_since(df, config, maintenance, first) * 1e6).astype(np.int64)
+    since = _since(df, config, maintenance, first) if since is None else since
+    since_us = np.round(since * 1e6).astype(np.int64)
     return df[config.device].to_numpy(), order_us - since_us, order_us
 
 
@@ -269,10 +272,6 @@ def _micros(order: pd.Series) -> np.ndarray:
     )
 
 
-def _health(df, config: FeatureConfig, maintenance, first, at: np.ndarray) -> dict[str, np.ndarray]:
-    return health_columns(df, config, maintenance, first, at)[0]
-
-
 def health_columns(
     df: pd.DataFrame,
     config: FeatureConfig,
@@ -280,6 +279,7 @@ def health_columns(
     first: dict | None = None,
     at: np.ndarray | None = None,
     prior: pd.DataFrame | None = None,
+    since: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """The health indicators of the rows `at` of df (sorted by device, order; all rows by
     default) and the hourly medians behind them (sensorpipe.model.health.hourly_medians).
@@ -287,6 +287,7 @@ def health_columns(
     `prior`: hourly medians kept from earlier readings (the stream's state). A device's
     readings in its hours up to its last prior hour are left out (their medians are in
     `prior`), so df may hold the tail of those hours for the rolling windows' sake.
+    `since` (seconds, per row of df): `since` already computed, in place of the origins.
     """
     health = config.health
     if health is None or health.k is None:
@@ -294,7 +295,7 @@ def health_columns(
             "[features.health] has no fitted load coefficient (sensorpipe.model.features.fitted)"
         )
     at = np.arange(len(df)) if at is None else at
-    device, segment, order_us = _health_keys(df, config, maintenance, first)
+    device, segment, order_us = _health_keys(df, config, maintenance, first, since)
     inputs = H.reading_inputs(df, health)
     hourly = H.hourly_medians(device, segment, order_us, inputs)
     if prior is not None and len(prior):
