@@ -3,6 +3,9 @@
 # the Hadoop Streaming jar (Maven, conf/hadoop/pom.xml), and Maven itself if missing.
 
 PYTHON ?= python3
+# pytest-xdist workers for `make test`: 2 suits a 2-core machine (tests wait on JVMs and daemons
+# much of the time); each worker holds its own local Spark session.
+TEST_WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -64,7 +67,7 @@ $(PYDOOP): $(STAMP) $(CLUSTER)
 
 test: setup $(PYDOOP)
 	$(BIN)/lint-imports --no-logo --no-cache
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 -n $(TEST_WORKERS) --dist loadgroup
 
 # Only the tests that start clusters (Spark standalone, Kafka, Hadoop); `make test` runs them too.
 test-cluster: setup $(PYDOOP)

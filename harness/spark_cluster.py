@@ -8,6 +8,7 @@ what the executors need.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -52,9 +53,25 @@ def daemon_env(local_dirs: Path) -> dict:
     return env | {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOCAL_DIRS": str(local_dirs)}
 
 
+def make_dist() -> subprocess.CompletedProcess:
+    """`make dist` (dist/sensorpipe.zip fresh, the environment and jar archives when missing),
+    one at a time: pytest-xdist's workers may ask for it at once, and two makes writing the same
+    dist/*.tmp would corrupt each other."""
+    lock = ROOT / "build" / "dist.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with lock.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        return subprocess.run(
+            ["make", "-s", "dist"], cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            timeout=1500, check=False,
+        )  # fmt: skip
+
+
 def build_dist() -> Path:
-    """dist/sensorpipe.zip (fresh each session) and the environment archive (built when missing)."""
-    subprocess.run(["make", "-s", "dist"], cwd=ROOT, check=True, stdin=subprocess.DEVNULL, timeout=900)
+    """`make dist`, failing with its stderr."""
+    made = make_dist()
+    if made.returncode:
+        raise RuntimeError(f"make dist failed:\n{made.stderr[-3000:]}")
     return ROOT / "dist"
 
 

@@ -120,3 +120,15 @@ def stream_model(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("stream-model")
     make_model(where)
     return where
+
+
+# Session fixtures that start daemons: under pytest-xdist (`make test` runs two workers) every
+# test using one runs on the same worker, so each daemon starts once per run, as when serial.
+DAEMONS = ("hadoop_cluster", "kafka_broker", "standalone_cluster")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
+        if used:
+            item.add_marker(pytest.mark.xdist_group("+".join(used)))

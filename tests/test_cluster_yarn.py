@@ -25,6 +25,7 @@ import pytest
 from harness.faults import RATES, valid_keys
 from harness.models import make_model
 from harness.paths import ROOT, SPEC
+from harness.spark_cluster import make_dist
 from harness.stream_job import Job, wait_for
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model.registry import publish, read_card, read_version
@@ -60,9 +61,7 @@ def yarn_confs(dist: str) -> list[str]:
 def dist(hadoop_cluster) -> str:
     """`make dist` (the environment rebuilt only when requirements-executor.txt changes, the
     jars when requirements.txt does) and its files uploaded to HDFS, once."""
-    made = subprocess.run(
-        ["make", "dist"], cwd=ROOT, capture_output=True, text=True, timeout=1500, check=False
-    )
+    made = make_dist()
     assert made.returncode == 0, made.stderr[-3000:]
     uri = hadoop_cluster.url("/apps/sensorpipe/dist")
     put = [str(ROOT / "dist" / name) for name in DIST_FILES]

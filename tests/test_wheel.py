@@ -80,7 +80,7 @@ def test_the_wheels_requirements_admit_the_pinned_versions(wheel):
     assert {r.name for r in pinned} == {
         "numpy", "pyarrow", "pandas", "pyspark", "prometheus-client", "scikit-learn", "skops",
         "matplotlib", "confluent-kafka", "pytest", "chispa", "duckdb", "polars", "ruff",
-        "websocket-client", "import-linter", "pytest-timeout",
+        "websocket-client", "import-linter", "pytest-timeout", "pytest-xdist",
     }  # fmt: skip
 
 
