@@ -10,7 +10,8 @@ sensorpipe.model.workflow) without writing a registry, and the held-out devices 
 card's threshold and quiet. The figures: caught by mode, lead median and p10, false alerts per
 device-day. --spec lets a variant spec (features, model, alerts) be measured the same way;
 --tie-shares 0.05 0 also judges, on the same trained models and out-of-fold grid, the choice
-alerting.choose makes at each near-tie share (the former rule and today's exact ties).
+alerting.choose makes at each near-tie share (the former rule and today's exact ties); --each
+judges every candidate held-out at its own best out-of-fold setting (the card's "candidates").
 --hours 2880 trains on a longer history (kept in --work apart from other lengths); with
 --first-hours 720 the held-out devices are also judged on their first 720 h only (failures,
 alerts and device-days), like with like against a 720-h run. --max-rows overrides [model].
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from sensorpipe.core.spec import load_spec
+from sensorpipe.core.spec import duration_us, load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model import alerting
 from sensorpipe.model.classifier import Events, Model, apply_rule, make_estimator, model_config, score, train
@@ -87,10 +88,13 @@ def _latest_before(alerts: pd.DataFrame, device, t, dev: str, ts: str) -> float:
     return (t - mine.max()) / pd.Timedelta(hours=1) if len(mine) else float("nan")
 
 
-def run_seed(seed: int, spec_path: str, work: Path, shares=(), hours=720, first=None, max_rows=None) -> dict:
+def run_seed(
+    seed: int, spec_path: str, work: Path, shares=(), hours=720, first=None, max_rows=None, each=False
+) -> dict:
     """The seed's held-out figures with the card's choice; with `shares`, also with the choice
     alerting.choose makes at each near-tie share on the same out-of-fold grid ("rules"); with
-    `first` (hours), also the held-out figures over the history's first hours only."""
+    `first` (hours), also the held-out figures over the history's first hours only; with
+    `each`, every candidate judged held-out at its own best out-of-fold setting ("each")."""
     spec = load_spec(spec_path)
     features, label, config = feature_config(spec), label_config(spec), model_config(spec)
     if max_rows:
@@ -146,9 +150,18 @@ def run_seed(seed: int, spec_path: str, work: Path, shares=(), hours=720, first=
             "chosen": (name, float(row["threshold"]), row["quiet"]),
             "oof": (int(row["caught"]), n, int(row["false"]), float(row["false_rate"])),
         }
+    own = {}
+    for name, c in card["candidates"].items() if each else ():
+        if name not in fitted:
+            x, y = frame[features.names].to_numpy(dtype=float), frame["label"].to_numpy(dtype=int)
+            fitted[name] = make_estimator(name, config).fit(x, y)
+        p = score(held, Model(fitted[name], features, c["threshold"])).to_numpy()
+        q = duration_us(c["quiet"])
+        own[name] = judged(rows, p, c["threshold"], q, failures, spec.alerts, dev, ts)
     return {
         "model": model,
         "baseline": base,
+        "each": own,
         "chosen": (result.name, card["threshold"], card["quiet"]),
         "rules": rules,
         "first": early,
@@ -191,6 +204,7 @@ def main(argv=None) -> int:
         "--detail", action="store_true", help="the model's missed failures, with its latest alert"
     )
     ap.add_argument("--quiets", nargs="+", help="try these alert quiets instead of alerting.QUIETS")
+    ap.add_argument("--each", action="store_true", help="also judge every candidate at its own best setting")
     ap.add_argument("--save", help="also pickle each seed's judged events to SAVE-<seed>.pkl")
     ap.add_argument("--pool", nargs="+", help="only pool pickles written by --save (no training)")
     ap.add_argument(
@@ -217,7 +231,9 @@ def main(argv=None) -> int:
     with threadpool_limits(limits=args.threads):
         for seed in args.seeds:
             t0 = time.time()
-            r = run_seed(seed, args.spec, work, args.tie_shares, args.hours, args.first_hours, args.max_rows)
+            r = run_seed(
+                seed, args.spec, work, args.tie_shares, args.hours, args.first_hours, args.max_rows, args.each
+            )
             results[seed] = r
             if args.save:
                 pd.to_pickle(r, f"{args.save}-{seed}.pkl")
@@ -225,6 +241,8 @@ def main(argv=None) -> int:
             print(f"seed {seed} ({args.hours} h, {rows}): chose {r['chosen']} in {time.time() - t0:.0f} s")
             for who in ("model", "baseline"):
                 print("  " + line(f"{who}", [r[who]]), flush=True)
+            for who, v in r["each"].items():
+                print("  " + line(f"{who} (own)", [v]), flush=True)
             for who, v in r["first"].items():
                 print("  " + line(f"{who} first", [v]), flush=True)
             for share, v in r["rules"].items():
@@ -244,6 +262,9 @@ def main(argv=None) -> int:
     for who in ("model", "baseline"):
         print("  " + line(who, [r[who] for r in results.values()]))
     pooled_first(results.values())
+    each = [r.get("each", {}) for r in results.values()]
+    for name in [n for n in each[0] if all(n in e for e in each)]:  # candidates every seed judged
+        print("  " + line(f"{name} (own)", [r["each"][name] for r in results.values()]))
     for share in args.tie_shares:
         print(f"  share {share:g}:")
         for who in ("model", "baseline"):
