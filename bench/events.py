@@ -89,12 +89,22 @@ def _latest_before(alerts: pd.DataFrame, device, t, dev: str, ts: str) -> float:
 
 
 def run_seed(
-    seed: int, spec_path: str, work: Path, shares=(), hours=720, first=None, max_rows=None, each=False
+    seed: int,
+    spec_path: str,
+    work: Path,
+    shares=(),
+    hours=720,
+    first=None,
+    max_rows=None,
+    each=False,
+    either=None,
 ) -> dict:
     """The seed's held-out figures with the card's choice; with `shares`, also with the choice
     alerting.choose makes at each near-tie share on the same out-of-fold grid ("rules"); with
     `first` (hours), also the held-out figures over the history's first hours only; with
-    `each`, every candidate judged held-out at its own best out-of-fold setting ("each")."""
+    `each`, every candidate judged held-out at its own best out-of-fold setting ("each"); with
+    `either` = (wear, drop), also the indicators alone at those fixed thresholds and the model
+    OR them ("either": an alert where either fires, the card's quiet)."""
     spec = load_spec(spec_path)
     features, label, config = feature_config(spec), label_config(spec), model_config(spec)
     if max_rows:
@@ -158,10 +168,19 @@ def run_seed(
         p = score(held, Model(fitted[name], features, c["threshold"])).to_numpy()
         q = duration_us(c["quiet"])
         own[name] = judged(rows, p, c["threshold"], q, failures, spec.alerts, dev, ts)
+    both = {}
+    if either:
+        hit = ((held["wear_level"] >= either[0]) | (held["drift_drop"] >= either[1])).to_numpy()
+        both["indicators"] = judged(rows, hit.astype(float), 0.5, quiet_us, failures, spec.alerts, dev, ts)
+        p_or = np.where(hit, 1.0, proba)  # 1.0 >= any threshold: the indicators' alert
+        both["model or indicators"] = judged(
+            rows, p_or, result.model.threshold, quiet_us, failures, spec.alerts, dev, ts
+        )
     return {
         "model": model,
         "baseline": base,
         "each": own,
+        "either": both,
         "chosen": (result.name, card["threshold"], card["quiet"]),
         "rules": rules,
         "first": early,
@@ -205,6 +224,10 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--quiets", nargs="+", help="try these alert quiets instead of alerting.QUIETS")
     ap.add_argument("--each", action="store_true", help="also judge every candidate at its own best setting")
+    ap.add_argument(
+        "--either", type=float, nargs=2, metavar=("WEAR", "DROP"),
+        help="also judge the indicators at these fixed thresholds, alone and OR the model ([features.health])",
+    )  # fmt: skip
     ap.add_argument("--save", help="also pickle each seed's judged events to SAVE-<seed>.pkl")
     ap.add_argument("--pool", nargs="+", help="only pool pickles written by --save (no training)")
     ap.add_argument(
@@ -232,8 +255,9 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             t0 = time.time()
             r = run_seed(
-                seed, args.spec, work, args.tie_shares, args.hours, args.first_hours, args.max_rows, args.each
-            )
+                seed, args.spec, work, args.tie_shares, args.hours, args.first_hours, args.max_rows, args.each,
+                args.either,
+            )  # fmt: skip
             results[seed] = r
             if args.save:
                 pd.to_pickle(r, f"{args.save}-{seed}.pkl")
@@ -241,7 +265,7 @@ def main(argv=None) -> int:
             print(f"seed {seed} ({args.hours} h, {rows}): chose {r['chosen']} in {time.time() - t0:.0f} s")
             for who in ("model", "baseline"):
                 print("  " + line(f"{who}", [r[who]]), flush=True)
-            for who, v in r["each"].items():
+            for who, v in {**r["each"], **r["either"]}.items():
                 print("  " + line(f"{who} (own)", [v]), flush=True)
             for who, v in r["first"].items():
                 print("  " + line(f"{who} first", [v]), flush=True)
@@ -262,9 +286,9 @@ def main(argv=None) -> int:
     for who in ("model", "baseline"):
         print("  " + line(who, [r[who] for r in results.values()]))
     pooled_first(results.values())
-    each = [r.get("each", {}) for r in results.values()]
+    each = [{**r.get("each", {}), **r.get("either", {})} for r in results.values()]
     for name in [n for n in each[0] if all(n in e for e in each)]:  # candidates every seed judged
-        print("  " + line(f"{name} (own)", [r["each"][name] for r in results.values()]))
+        print("  " + line(f"{name} (own)", [e[name] for e in each]))
     for share in args.tie_shares:
         print(f"  share {share:g}:")
         for who in ("model", "baseline"):

@@ -237,6 +237,9 @@ def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
     for part in ("out_of_fold_events", "baseline_out_of_fold_events"):
         assert {k: a[part][k] for k in count} == {k: b[part][k] for k in count}, part
     assert a["out_of_fold_events"]["judged"] > 0
+    # bench/health.toml sets alert levels: both deploy the model OR the indicators' alarm
+    assert a["model_alone_out_of_fold_events"]["caught"] == b["model_alone_out_of_fold_events"]["caught"]
+    assert load_model(tmp_path / "pd").estimator.levels == (4.7, 12.0)
     held = by_spark["metrics"]["holdout_events"], by_pandas["metrics"]["holdout_events"]
     assert {k: held[0][k] for k in count} == {k: held[1][k] for k in count}
     for split in ("holdout", "out_of_fold"):

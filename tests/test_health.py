@@ -154,3 +154,44 @@ def test_the_card_round_trip_keeps_the_fitted_parameters():
     c = config()
     assert FeatureConfig.from_dict(c.to_dict()) == c
     assert c.names[-2:] == ["wear_level", "drift_drop"]
+
+
+def test_the_alarm_alerts_where_an_indicator_reaches_its_level_whatever_the_model_says():
+    from sklearn.dummy import DummyClassifier  # noqa: PLC0415
+
+    from sensorpipe.model.rule import IndicatorAlarm  # noqa: PLC0415
+
+    # the model says 0.25 everywhere; wear (column 0) alerts at 4.7, drift (column 1) at 12
+    x = np.array([[1.0, 0.0], [4.7, 0.0], [4.69, 11.99], [1.0, 12.0], [9.0, 30.0]])
+    y = np.array([0, 0, 0, 1])
+    est = IndicatorAlarm(DummyClassifier(strategy="prior"), (0, 1), (4.7, 12.0)).fit(x[:4], y)
+    assert est.predict_proba(x)[:, 1].tolist() == [0.25, 1.0, 0.25, 1.0, 1.0]
+    drift_only = IndicatorAlarm(DummyClassifier(strategy="prior"), (0, 1), (np.inf, 12.0)).fit(x[:4], y)
+    assert drift_only.predict_proba(x)[:, 1].tolist() == [0.25, 0.25, 0.25, 1.0, 1.0]
+
+
+def test_alert_levels_come_from_the_spec_and_survive_the_registry(tmp_path):
+    from sklearn.dummy import DummyClassifier  # noqa: PLC0415
+
+    from sensorpipe.model.classifier import Model  # noqa: PLC0415
+    from sensorpipe.model.registry import load_model, save_model  # noqa: PLC0415
+    from sensorpipe.model.rule import levels, with_alarm  # noqa: PLC0415
+
+    spec = parse_spec(tomllib.loads(SPEC.format(ts="timestamp", load="s", extra="alert_drop = 12")), "t.toml")
+    features = feature_config(spec)
+    assert levels(features) == (float("inf"), 12.0)
+    assert levels(config()) is None and with_alarm("m", config()) == "m"  # no levels: the model as it is
+    n = len(features.names)
+    x = np.zeros((4, n))
+    x[:, -2:] = [[1.0, 0.0], [1.0, 12.5], [9.0, 0.0], [1.0, 11.0]]  # wear_level, drift_drop
+    est = with_alarm(DummyClassifier(strategy="prior"), features).fit(x, [0, 0, 0, 1])
+    save_model(Model(est, features, 0.5), tmp_path, {"note": "t"})  # skops: a reviewed type
+    assert load_model(tmp_path).estimator.predict_proba(x)[:, 1].tolist() == [0.25, 1.0, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("extra", ["alert_wear = 0", 'alert_drop = "12"', "alert_wear = true"])
+def test_bad_alert_levels_name_the_key(extra):
+    spec = parse_spec(tomllib.loads(SPEC.format(ts="timestamp", load="s", extra=extra)), "t.toml")
+    with pytest.raises(SpecError) as err:
+        feature_config(spec)
+    assert err.value.key == f"features.health.{extra.split()[0]}"

@@ -163,13 +163,16 @@ def rule_text(budget: float, quiets=QUIETS) -> str:
 
 
 def choose_alerting(
-    whole: pd.DataFrame, oof: dict, baseline: np.ndarray, events, device: str, ts: str
+    whole: pd.DataFrame, oof: dict, baseline: np.ndarray, events, device: str, ts: str, alarm=None
 ) -> dict:
     """The card's "alerting" block: the objective, the rule, the chosen model, threshold and
     quiet, each candidate's own best setting, and the out-of-fold event figures of the choice
     and of the baseline (at the same quiet). whole: every training reading, sorted by device
     then time; oof: out-of-fold probabilities of its rows per candidate (in preference order);
-    baseline: the one-sensor rule's out-of-fold predictions (0 / 1) of its rows."""
+    baseline: the one-sensor rule's out-of-fold predictions (0 / 1) of its rows. alarm: per
+    row, the health indicators reached their alert levels (sensorpipe/model/rule.py): the
+    model is chosen on its own, the figures are those of the model OR the alarm, as deployed,
+    with the model's alone beside them."""
     objective, budget = events.objective, events.objective.max_false_per_device_day
     rows = whole[[device, ts]]
     if WARMING in whole:  # a warming reading gets no probability in the stream: it never alerts
@@ -202,6 +205,8 @@ def choose_alerting(
             ts,
         )
 
+    alone = oof[chosen["model"]]
+    deployed = alone if alarm is None else np.where(alarm & ~np.isnan(alone), 1.0, alone)  # NaN: warming
     return {
         "objective": {
             "max_false_per_device_day": budget,
@@ -215,6 +220,11 @@ def choose_alerting(
         "quiet_hours": quiet_us / HOUR_US,
         **about,
         "candidates": each,
-        "out_of_fold_events": judge(oof[chosen["model"]], float(chosen["threshold"])),
+        "out_of_fold_events": judge(deployed, float(chosen["threshold"])),
+        **(
+            {"model_alone_out_of_fold_events": judge(alone, float(chosen["threshold"]))}
+            if alarm is not None
+            else {}
+        ),
         "baseline_out_of_fold_events": judge(baseline, 0.5),
     }

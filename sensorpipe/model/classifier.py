@@ -11,6 +11,9 @@ the test series are. No test data is seen here.
 Given a failure log and timestamps (`Events`: a fleet's history), the model, threshold and
 alert quiet are chosen per event instead, for the operator's objective
 (sensorpipe/model/alerting.py), on out-of-fold predictions of every training reading.
+With [features.health] alert levels the model, chosen on its own, is wrapped so that it also
+alerts where the indicators reach them (sensorpipe/model/rule.py); the card's out-of-fold
+figures are the combination's, the model's alone beside them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sensorpipe.core.spec import Alerts, Spec, SpecError
+from sensorpipe.model import rule as alarm
 from sensorpipe.model.alerting import choose_alerting
 from sensorpipe.model.features import FeatureConfig, with_features
 
@@ -169,10 +173,17 @@ def train(
     )
     if whole is not None:
         ordered = {n: oof_whole[n] for n in config.candidates}
-        alerting = choose_alerting(whole, ordered, rule_whole, events, features.device, features.order)
+        hit = (
+            alarm.fired(features, whole[features.names].to_numpy(dtype=float))
+            if alarm.levels(features)
+            else None
+        )
+        alerting = choose_alerting(whole, ordered, rule_whole, events, features.device, features.order, hit)
         best, threshold = alerting["model"], alerting["threshold"]
-    estimator = make_estimator(best, config).fit(x, y)
+    estimator = alarm.with_alarm(make_estimator(best, config), features).fit(x, y)
     model = Model(estimator, features, threshold)
+    if alarm.levels(features) is not None:  # out of fold as deployed: the model OR the alarm
+        oof[best] = np.where(alarm.fired(features, x), 1.0, oof[best])
     metrics = classification_metrics(y, oof[best], threshold)
     return TrainResult(model, best, cv, y, oof[best], metrics, baseline, alerting)
 

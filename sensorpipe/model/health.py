@@ -41,7 +41,8 @@ from sensorpipe.core.spec import Spec, SpecError
 WEAR_LEVEL, DRIFT_DROP = "wear_level", "drift_drop"
 NAMES = (WEAR_LEVEL, DRIFT_DROP)
 HEALTH_KEYS = {
-    "wear", "speed", "min_speed", "drift", "load", "fit_hours", "recent_hours", "baseline_hours", "baseline_min"
+    "wear", "speed", "min_speed", "drift", "load", "fit_hours", "recent_hours", "baseline_hours", "baseline_min",
+    "alert_wear", "alert_drop",
 }  # fmt: skip
 HOUR_US = 3_600_000_000
 # the fit's grid: initial wear a (share of a life) and wear rate r (per hour; 1/120: a life in 5 days)
@@ -61,6 +62,10 @@ class HealthConfig:
     recent_hours: int = 3
     baseline_hours: int = 96
     baseline_min: int = 24
+    # alert levels: a reading whose wear_level or drift_drop reaches one alerts whatever the
+    # model says (sensorpipe/model/rule.py); None: the indicators are model inputs only
+    alert_wear: float | None = None
+    alert_drop: float | None = None
     # fitted on the training data (sensorpipe.model.features.fitted), kept in the model card:
     k: float | None = None  # drift per unit of load
     scale: tuple = ()  # (sensor, center, divisor) of each scaled sensor: undone to the raw scale
@@ -106,7 +111,13 @@ def health_config(raw, spec: Spec, order: str) -> HealthConfig:
     speed = raw.get("min_speed", 0.0)
     if isinstance(speed, bool) or not isinstance(speed, (int, float)):
         raise SpecError(spec.path, f"{where}.min_speed", f"must be a number, got {speed!r}")
-    return HealthConfig(**{**raw, **ints, "min_speed": float(speed)})
+    levels = {}
+    for key in ("alert_wear", "alert_drop"):
+        v = raw.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise SpecError(spec.path, f"{where}.{key}", f"must be a number > 0, got {v!r}")
+        levels[key] = None if v is None else float(v)
+    return HealthConfig(**{**raw, **ints, **levels, "min_speed": float(speed)})
 
 
 def scales(cleaning: dict | None, config: HealthConfig) -> tuple:

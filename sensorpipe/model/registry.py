@@ -40,9 +40,14 @@ CARD_FILE = "card.json"
 CURRENT = "current"
 # Types beyond skops' defaults that the candidates need, reviewed: the tree predictor
 # indexes its node arrays unchecked, so its file must be the one whose hash the card holds;
-# Bunch (the voting ensemble's named_estimators_) is a dict with attribute access.
+# Bunch (the voting ensemble's named_estimators_) is a dict with attribute access;
+# IndicatorAlarm (sensorpipe/model/rule.py) holds a model, two column positions, two levels.
 REVIEWED_TYPES = frozenset(
-    {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "sklearn.utils._bunch.Bunch"}
+    {
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.utils._bunch.Bunch",
+        "sensorpipe.model.rule.IndicatorAlarm",
+    }
 )
 
 
