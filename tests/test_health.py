@@ -187,6 +187,7 @@ def test_alert_levels_come_from_the_spec_and_survive_the_registry(tmp_path):
     est = with_alarm(DummyClassifier(strategy="prior"), features).fit(x, [0, 0, 0, 1])
     save_model(Model(est, features, 0.5), tmp_path, {"note": "t"})  # skops: a reviewed type
     assert load_model(tmp_path).estimator.predict_proba(x)[:, 1].tolist() == [0.25, 1.0, 0.25, 0.25]
+    assert load_model(tmp_path).estimator.n_features_in_ == n  # checked against the card's features
 
 
 @pytest.mark.parametrize("extra", ["alert_wear = 0", 'alert_drop = "12"', "alert_wear = true"])

@@ -51,6 +51,7 @@ class IndicatorAlarm(ClassifierMixin, BaseEstimator):
     def fit(self, x, y):
         self.model.fit(x, y)
         self.classes_ = np.array([0, 1])
+        self.n_features_in_ = np.asarray(x).shape[1]  # the registry checks it against the card
         return self
 
     def predict_proba(self, x) -> np.ndarray:
