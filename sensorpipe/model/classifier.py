@@ -171,18 +171,15 @@ def train(
     baseline, rule_whole = fit_baseline(
         frame, features, folds, (whole, whole_fold) if whole is not None else None
     )
+    alarmed = alarm.levels(features) is not None  # [features.health] alert levels
     if whole is not None:
         ordered = {n: oof_whole[n] for n in config.candidates}
-        hit = (
-            alarm.fired(features, whole[features.names].to_numpy(dtype=float))
-            if alarm.levels(features)
-            else None
-        )
+        hit = alarm.fired(features, whole[features.names].to_numpy(dtype=float)) if alarmed else None
         alerting = choose_alerting(whole, ordered, rule_whole, events, features.device, features.order, hit)
         best, threshold = alerting["model"], alerting["threshold"]
     estimator = alarm.with_alarm(make_estimator(best, config), features).fit(x, y)
     model = Model(estimator, features, threshold)
-    if alarm.levels(features) is not None:  # out of fold as deployed: the model OR the alarm
+    if alarmed:  # out of fold as deployed: the model OR the alarm
         oof[best] = np.where(alarm.fired(features, x), 1.0, oof[best])
     metrics = classification_metrics(y, oof[best], threshold)
     return TrainResult(model, best, cv, y, oof[best], metrics, baseline, alerting)

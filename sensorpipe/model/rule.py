@@ -32,12 +32,8 @@ def levels(features) -> tuple[float, float] | None:
 
 def fired(features, x: np.ndarray) -> np.ndarray:
     """Per row of x (the model's inputs, features.names): an indicator is at its alert level."""
-    at = levels(features)
-    if at is None:
-        return np.zeros(len(x), dtype=bool)
-    names = features.names
-    wear, drop = x[:, names.index(WEAR_LEVEL)], x[:, names.index(DRIFT_DROP)]
-    return (wear >= at[0]) | (drop >= at[1])
+    rule = with_alarm(None, features)
+    return rule.fired(x) if rule is not None else np.zeros(len(x), dtype=bool)
 
 
 class IndicatorAlarm(ClassifierMixin, BaseEstimator):
@@ -54,11 +50,14 @@ class IndicatorAlarm(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = np.asarray(x).shape[1]  # the registry checks it against the card
         return self
 
+    def fired(self, x) -> np.ndarray:
+        """Per row: an indicator is at its alert level."""
+        x = np.asarray(x, dtype=float)
+        return (x[:, self.columns[0]] >= self.levels[0]) | (x[:, self.columns[1]] >= self.levels[1])
+
     def predict_proba(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        p = self.model.predict_proba(x)[:, 1]
-        hit = (x[:, self.columns[0]] >= self.levels[0]) | (x[:, self.columns[1]] >= self.levels[1])
-        p = np.where(hit, 1.0, p)
+        p = np.where(self.fired(x), 1.0, self.model.predict_proba(x)[:, 1])
         return np.column_stack([1.0 - p, p])
 
     def predict(self, x) -> np.ndarray:
@@ -66,7 +65,8 @@ class IndicatorAlarm(ClassifierMixin, BaseEstimator):
 
 
 def with_alarm(estimator, features):
-    """The estimator, wrapped in IndicatorAlarm when the features set alert levels."""
+    """The estimator, wrapped in IndicatorAlarm when the features set alert levels (with
+    estimator None: None without levels)."""
     at = levels(features)
     if at is None:
         return estimator
