@@ -1,4 +1,5 @@
-"""Per-device health indicators (sensorpipe.model.health) against values worked out by hand."""
+"""Per-device health indicators (sensorpipe.model.health) against values worked out by hand,
+and against tests/reference_features.py (the contract again, in plain Python) on a fleet."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import tomllib
 import numpy as np
 import pandas as pd
 import pytest
+from reference_features import features_by_definition
 
 from sensorpipe.core.spec import SpecError, parse_spec
-from sensorpipe.model.features import FeatureConfig, feature_config, fitted, with_features
+from sensorpipe.model.features import FeatureConfig, clean_sensors, feature_config, fitted, with_features
 from sensorpipe.model.health import HealthConfig, fitted_levels
 
 HEALTH = HealthConfig(
@@ -61,8 +63,20 @@ def config(health=SCALED) -> FeatureConfig:
     return FeatureConfig("dev", "ts", ("wear",), (1,), health=health)
 
 
-def test_indicators_per_reading_from_the_hours_before_it():
-    out = with_features(toy(), config())
+def batch(frame: pd.DataFrame, f: FeatureConfig, maintenance=None) -> pd.DataFrame:
+    return with_features(frame, f, maintenance)
+
+
+def reference(frame: pd.DataFrame, f: FeatureConfig, maintenance=None) -> pd.DataFrame:
+    return features_by_definition(frame, {}, f, maintenance)
+
+
+ENGINES = pytest.mark.parametrize("engine", [batch, reference])
+
+
+@ENGINES
+def test_indicators_per_reading_from_the_hours_before_it(engine):
+    out = engine(toy(), config())
     # wear_level: fitted once 3 hours have medians; hour 3 sees hours 0-2: y(2) / 2
     # = 1 + 4 (0.5 + 2/300)^4 = 1.2636024; hour 4 sees hours 0-3: 1 + 4 (0.51)^4 = 1.27060804
     assert out["wear_level"].tolist() == pytest.approx(
@@ -73,14 +87,76 @@ def test_indicators_per_reading_from_the_hours_before_it():
     assert out["drift_drop"].tolist() == pytest.approx([0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 6.0, 6.0, 0.0])
 
 
-def test_a_maintenance_starts_a_new_segment_for_the_wear_fit_only():
+@ENGINES
+def test_a_maintenance_starts_a_new_segment_for_the_wear_fit_only(engine):
     maint = pd.DataFrame({"dev": ["a"], "ts": [pd.Timestamp("2026-01-01 03:10", tz="UTC")]})
-    out = with_features(toy(), config(), maintenance=maint)
+    out = engine(toy(), config(), maintenance=maint)
     # the reading at 3:00 is before the maintenance; 3:30 and 4:00 are in a segment of 1 hour
     assert out["wear_level"].tolist()[6:] == pytest.approx([1.2636024, 1.0, 1.0], rel=1e-6)
     # drift_drop runs over the device's hours whatever the segment: hour 3 has two medians
     # (94 before, 94 after); the last before hour 4 is the later one: median(90, 94, 94) - 94
     assert out["drift_drop"].tolist()[6:] == pytest.approx([6.0, 6.0, 0.0])
+
+
+def fleet(seed: int = 1) -> pd.DataFrame:
+    """Three devices, a reading every 10 minutes for 80 hours (device c starts 7 h late and
+    pauses for 5 h): bearings wearing at different rates, a stopped machine now and then,
+    the pressure falling on one device, some readings missing."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for dev, start, rate, fall in (("a", 0, 1 / 400, 0.0), ("b", 0, 1 / 150, 25.0), ("c", 7, 0.0, 0.0)):
+        t = np.arange(start * 6, 480)
+        t = t[(rng.random(len(t)) > 0.05) & ~((dev == "c") & (t >= 200) & (t < 230))]
+        tau = t / 6.0
+        rpm = np.where(rng.random(len(t)) < 0.08, 0.0, 1400.0 + 200.0 * rng.random(len(t)))
+        wear = 0.002 * (1 + 4 * (0.2 + rate * tau) ** 4) * rpm * (1 + 0.1 * rng.random(len(t)))
+        load = 40.0 + 40.0 * rng.random(len(t))
+        pressure = (
+            300.0 + 0.6 * load - fall * np.clip(tau - 60.0, 0.0, None) / 20.0 + rng.normal(0, 1.5, len(t))
+        )
+        ts = pd.Timestamp("2026-03-01 00:03", tz="UTC") + pd.to_timedelta(t * 10, unit="min")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "device_id": dev,
+                    "ts": ts,
+                    "vibration": wear,
+                    "rpm": rpm,
+                    "pressure": pressure,
+                    "load": load,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_the_indicators_equal_their_definition_on_a_fleet():
+    """with_features against tests/reference_features.py on a fleet with a maintenance, on
+    scaled (z-score) vibration and pressure, with k and the scale fitted from the data."""
+    raw = fleet()
+    cleaning = {
+        "vibration": {"fill": 0.0, "bounds": None, "center": 4.0, "divisor": 2.5},
+        "pressure": {"fill": 0.0, "bounds": None, "center": 320.0, "divisor": 8.0},
+    }
+    health = HealthConfig(
+        "vibration", "rpm", "pressure", "load", min_speed=100.0, fit_hours=12, recent_hours=3,
+        baseline_hours=24, baseline_min=6,
+    )  # fmt: skip
+    f = FeatureConfig("device_id", "ts", ("vibration", "pressure"), (3,), health=health)
+    maint = pd.DataFrame(
+        {"device_id": ["a", "c"], "ts": pd.to_datetime(["2026-03-02 10:20", "2026-03-04 00:00"], utc=True)}
+    )
+    cleaned = clean_sensors(raw, cleaning)
+    f = fitted(f, cleaned, cleaning, maint)
+    assert f.health.scale == (("vibration", 4.0, 2.5), ("pressure", 320.0, 8.0))
+    got = with_features(cleaned, f, maint).sort_values(["device_id", "ts"], ignore_index=True)
+    expected = features_by_definition(raw, cleaning, f, maint)
+    assert got["ts"].tolist() == expected["ts"].tolist()
+    assert (expected["wear_level"] > 1.5).sum() > 100 and (expected["drift_drop"] > 5.0).sum() > 50
+    for name in ("wear_level", "drift_drop", "since"):
+        np.testing.assert_allclose(
+            got[name].to_numpy(float), expected[name].to_numpy(float), rtol=1e-9, atol=1e-9
+        )
 
 
 def test_fitting_takes_k_from_a_within_device_regression_and_the_scale_from_the_card():

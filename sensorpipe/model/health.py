@@ -9,7 +9,9 @@ indicators compare a device with its own past, from hourly medians since its ori
   of y since the device's origin (its first reading or last maintenance: a new segment),
   a degradation curve y = c (1 + 4 (a + r tau)^4) is fitted by least squares in log space
   (tau in hours since the segment's first hour; a and r from a fixed grid, log c the mean
-  residual clipped to [m - log 2.3, m + log 1.05] with m the lowest log y so far). The
+  residual clipped to [m - log 2.3, m + log 1.05] with m the lowest log y so far). Fits
+  within TIE (relative) of the best are equal, and the one of least a, then least r, wins:
+  a flat segment fits every a equally at r = 0, and is read as unworn (a = 0). The
   indicator is the median of the segment's last `recent_hours` hourly medians over c: how
   far the device is above its own fitted healthy level. Defined once the segment has
   `fit_hours` hourly medians.
@@ -49,6 +51,7 @@ HOUR_US = 3_600_000_000
 GRID_A = np.linspace(0.0, 0.75, 16)
 GRID_R = np.linspace(0.0, 1.0 / 120.0, 16)
 LOG_BELOW, LOG_ABOVE = np.log(2.3), np.log(1.05)
+TIE = 1e-9  # sums of squares this close (relative, or 1e-12 absolute) are equal fits
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,9 @@ def hourly_medians(
 def fitted_levels(tau: np.ndarray, ly: np.ndarray) -> np.ndarray:
     """For each prefix 0..j of one segment's hourly log y (at hours tau since its start):
     log c of the least-squares curve log y = log c + log(1 + 4 (a + r tau)^4), over the grid
-    of (a, r). Every prefix at once from running sums (a cumulative sum is sequential, so a
-    prefix's value does not depend on what follows it)."""
+    of (a, r); of equal fits (within TIE) the first in the grid's order (a, then r) wins.
+    Every prefix at once from running sums (a cumulative sum is sequential, so a prefix's
+    value does not depend on what follows it)."""
     a, r = np.meshgrid(GRID_A, GRID_R, indexing="ij")
     g = np.log1p(4.0 * (a.reshape(-1, 1) + r.reshape(-1, 1) * tau.reshape(1, -1)) ** 4)
     cnt = np.arange(1, len(ly) + 1, dtype=float)
@@ -172,7 +176,8 @@ def fitted_levels(tau: np.ndarray, ly: np.ndarray) -> np.ndarray:
     low = np.minimum.accumulate(ly)
     lc = np.clip(se / cnt, low - LOG_BELOW, low + LOG_ABOVE)
     sse = (syy - 2.0 * sgy + sgg) - 2.0 * lc * se + cnt * lc * lc
-    best = np.argmin(sse, axis=0)
+    least = sse.min(axis=0)
+    best = np.argmax(sse <= least + TIE * np.abs(least) + 1e-12, axis=0)  # the first equal fit
     return lc[best, np.arange(len(ly))]
 
 
