@@ -403,16 +403,19 @@ def test_stream_alerts_are_judged_against_the_feeds_truth(tmp_path):
     assert 'alt="alerts and failures per device"' in html
 
 
+def figures(caught, missed, lead, false):
+    """Event figures as sensorpipe.model.events.event_metrics gives them, 30 device-days."""
+    modes = {"bearing": {"caught": 0, "missed": missed}, "cooling": {"caught": caught, "missed": 0}}
+    return {
+        "judged": caught + missed, "caught": caught, "missed": missed, "lead_median_hours": lead,
+        "lead_p10_hours": lead, "alerts": caught + false, "false_alerts": false,
+        "false_per_device_day": false / 30.0, "device_days": 30.0, "unjudged": 1, "by_mode": modes,
+        "window_hours": 72.0, "min_lead_hours": 1.0,
+    }  # fmt: skip
+
+
 def test_event_table_puts_model_and_baseline_side_by_side():
     from sensorpipe.report.model import event_table  # noqa: PLC0415
-
-    def figures(caught, missed, lead, false):
-        modes = {"bearing": {"caught": 0, "missed": missed}, "cooling": {"caught": caught, "missed": 0}}
-        return {
-            "judged": caught + missed, "caught": caught, "missed": missed, "lead_median_hours": lead,
-            "lead_p10_hours": lead, "alerts": caught + false, "false_alerts": false,
-            "false_per_device_day": false / 30.0, "device_days": 30.0, "unjudged": 1, "by_mode": modes,
-        }  # fmt: skip
 
     html = event_table(
         [("hgb", figures(1, 1, 5.0, 1)), ("baseline", figures(1, 1, 2.0, 3)), ("none", None)], "c"
@@ -422,3 +425,39 @@ def test_event_table_puts_model_and_baseline_side_by_side():
     assert "caught 1 1 missed 1 1 lead median (h) 5.000 2.000" in text
     assert "false alerts 1 3 false alerts per device-day 0.033 0.100" in text
     assert "caught: bearing 0 of 1 0 of 1 caught: cooling 1 of 1 1 of 1" in text
+
+
+def test_a_model_with_alert_levels_is_named_with_them_and_shown_alone_beside():
+    """A card whose features set [features.health] alert levels: the deployed figures are
+    the model OR the levels', and the model's own out-of-fold figures stand beside them."""
+    from sensorpipe.report.model import _card_events, _card_line  # noqa: PLC0415
+
+    card = {
+        "model": {"name": "hgb"},
+        "feature_config": {"health": {"alert_wear": 4.7, "alert_drop": 12.0}},
+        "alerting": {
+            "objective": {"max_false_per_device_day": 0.02, "window_hours": 72.0, "min_lead_hours": 1.0},
+            "model": "hgb",
+            "threshold": 0.4,
+            "quiet": "6 hours",
+            "rule": "r",
+            "failures_behind": 2,
+            "out_of_fold_events": figures(2, 0, 30.0, 1),
+            "model_alone_out_of_fold_events": figures(1, 1, 20.0, 0),
+            "baseline_out_of_fold_events": figures(1, 1, 5.0, 3),
+        },  # fmt: skip
+    }
+    text = text_of(_card_events(card, "hgb"))
+    assert "alert levels wear_level &gt;= 4.7 or drift_drop &gt;= 12, whatever the model says" in text
+    assert (
+        "per event hgb OR wear_level &gt;= 4.7 or drift_drop &gt;= 12, out of fold hgb alone, out of fold"
+        " baseline, out of fold failures judged 2 2 2 caught 2 1 1 missed 0 1 1"
+    ) in text
+    assert "per event out of fold (OR wear_level &gt;= 4.7 or drift_drop &gt;= 12): <b>2 of 2" in _card_line(
+        card
+    )
+    card["feature_config"] = {"health": None}
+    del card["alerting"]["model_alone_out_of_fold_events"]
+    assert "per event hgb, out of fold baseline, out of fold failures judged 2 2 caught 2 1" in text_of(
+        _card_events(card, "hgb")
+    )

@@ -62,8 +62,10 @@ def _card_line(card: dict) -> str:
     alerting = card.get("alerting")
     if alerting:
         e = alerting.get("out_of_fold_events") or {}
+        levels = alert_levels(card)
         line += (
-            f"; per event out of fold: <b>{e.get('caught')} of {e.get('judged')} failures caught</b>,"
+            f"; per event out of fold{f' (OR {esc(levels)})' if levels else ''}:"
+            f" <b>{e.get('caught')} of {e.get('judged')} failures caught</b>,"
             f" {fmt(e.get('false_per_device_day'))} false alerts per device-day (budget"
             f" {fmt(alerting['objective']['max_false_per_device_day'])}; threshold {fmt(alerting.get('threshold'))},"
             f" quiet {esc(alerting.get('quiet'))})"
@@ -176,10 +178,14 @@ def _card_events(card: dict, name: str) -> str:
     alerting, metrics, base = card.get("alerting"), card.get("metrics") or {}, card.get("baseline") or {}
     if not alerting and not metrics.get("holdout_events"):
         return ""
+    alone = (alerting or {}).get("model_alone_out_of_fold_events")
+    levels = alert_levels(card)
+    deployed = f"{name} OR {levels}" if levels else name
     columns = [
-        (f"{name}, out of fold", (alerting or {}).get("out_of_fold_events")),
+        (f"{deployed}, out of fold", (alerting or {}).get("out_of_fold_events")),
+        (f"{name} alone, out of fold", alone),
         ("baseline, out of fold", (alerting or {}).get("baseline_out_of_fold_events")),
-        (f"{name}, held-out devices", metrics.get("holdout_events")),
+        (f"{deployed}, held-out devices", metrics.get("holdout_events")),
         ("baseline, held-out", base.get("holdout_events")),
     ]
     e = next(v for _, v in columns if v)
@@ -197,6 +203,7 @@ def _card_events(card: dict, name: str) -> str:
                  f" device-day (window {o['window_hours']:g} h, min lead {o['min_lead_hours']:g} h)"],
                 ["chosen", f"{alerting['model']}, threshold {alerting['threshold']:.3f}, quiet {alerting['quiet']}"],
                 ["rule", alerting.get("rule", "")],
+                ["alert levels", f"{levels}, whatever the model says" if levels else "none"],
                 ["failures behind the choice", alerting.get("failures_behind")],
                 ["note", alerting.get("note") or "none"],
             ]
@@ -209,6 +216,18 @@ def _card_events(card: dict, name: str) -> str:
         )  # fmt: skip
         html = choice + html
     return f'<div class="row">{html}</div>'
+
+
+def alert_levels(card: dict) -> str:
+    """The [features.health] alert levels a card's model alerts at besides its own
+    probability (sensorpipe.model.rule), as text; "" without any."""
+    health = (card.get("feature_config") or {}).get("health") or {}
+    parts = [
+        f"{what} >= {health[key]:g}"
+        for key, what in (("alert_wear", "wear_level"), ("alert_drop", "drift_drop"))
+        if health.get(key) is not None
+    ]
+    return " or ".join(parts)
 
 
 def _evaluation(evaluation: Path, card: dict | None) -> tuple[str, str]:
