@@ -1,10 +1,12 @@
 """The live proof (issue 15): stream another seed's fleet and judge the alerts against its truth.
 
-    .venv/bin/python bench/live.py [--out out/live] [--feed-seed 5] [--model DIR] [--maintenance]
+    .venv/bin/python bench/live.py [--out out/live] [--spec conf/sensors.toml] [--feed-seed 5]
+                                   [--model DIR] [--maintenance]
 
 1. history (unless --model): `sensorpipe simulate` of the default fleet (30 devices, 30 days,
    a reading per 300 s, seed 0, the demo's), cleaned by the pipe engine, and `sensorpipe
-   train` on it with conf/sensors.toml (held-out devices, alerting chosen out of fold);
+   train` on it with --spec (conf/sensors.toml by default; held-out devices, alerting
+   chosen out of fold);
 2. feed: `sensorpipe simulate --stream OUT/landing` of another seed's fleet (--feed-seed;
    30 devices, --feed-days of event time), its truth in OUT/landing/_truth;
 3. `sensorpipe stream --available-now` on the landing directory with that model (with
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT / "conf" / "sensors.toml"
+SPEC = ROOT / "conf" / "sensors.toml"  # --spec's default
 INTERVAL_S = 300
 
 
@@ -45,22 +47,22 @@ def sensorpipe(log: Path, *args) -> None:
         raise SystemExit(f"{args[0]} failed (exit {rc}); see {log}")
 
 
-def history_model(out: Path, log: Path, threads: int) -> Path:
+def history_model(out: Path, log: Path, spec: Path, threads: int) -> Path:
     sim, clean, model = out / "sim", out / "clean", out / "model"
-    sensorpipe(log, "simulate", "--spec", SPEC, "--devices", 30, "--hours", 720, "--interval-s", INTERVAL_S,
+    sensorpipe(log, "simulate", "--spec", spec, "--devices", 30, "--hours", 720, "--interval-s", INTERVAL_S,
                "--seed", 0, "--output", sim)  # fmt: skip
     sensorpipe(
-        log, "clean", "--engine", "pipe", "--spec", SPEC, "--input", sim / "sensors.csv", "--output", clean
+        log, "clean", "--engine", "pipe", "--spec", spec, "--input", sim / "sensors.csv", "--output", clean
     )
-    sensorpipe(log, "train", "--spec", SPEC, "--input", clean, "--model", model, "--threads", threads,
+    sensorpipe(log, "train", "--spec", spec, "--input", clean, "--model", model, "--threads", threads,
                "--failures", sim / "failures.csv", "--maintenance", sim / "maintenance.csv")  # fmt: skip
     return model
 
 
-def feed(out: Path, log: Path, seed: int, days: float, seconds: float) -> Path:
+def feed(out: Path, log: Path, spec: Path, seed: int, days: float, seconds: float) -> Path:
     landing = out / "landing"
     rate = round(30 * days * 86400 / INTERVAL_S / seconds)
-    sensorpipe(log, "simulate", "--spec", SPEC, "--devices", 30, "--stream", landing, "--seed", seed,
+    sensorpipe(log, "simulate", "--spec", spec, "--devices", 30, "--stream", landing, "--seed", seed,
                "--interval-s", INTERVAL_S, "--rate", rate, "--duration", seconds,
                "--start", "2026-12-01T00:00:00Z")  # fmt: skip
     return landing
@@ -94,6 +96,7 @@ def line(name: str, m: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="out/live", help="work directory (emptied first)")
+    ap.add_argument("--spec", default=str(SPEC), help="the spec to train and stream with")
     ap.add_argument("--model", help="an existing registry to stream with (skips step 1)")
     ap.add_argument("--feed-seed", type=int, default=5, help="the live fleet's seed (training uses 0)")
     ap.add_argument("--feed-days", type=float, default=30.0, help="days of event time the feed covers")
@@ -107,14 +110,15 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     log = out / "steps.log"
+    spec = Path(args.spec).resolve()
     print(f"live proof in {out} (every step's output: {log})", flush=True)
-    model = Path(args.model).resolve() if args.model else history_model(out, log, args.threads)
-    landing = feed(out, log, args.feed_seed, args.feed_days, args.feed_seconds)
+    model = Path(args.model).resolve() if args.model else history_model(out, log, spec, args.threads)
+    landing = feed(out, log, spec, args.feed_seed, args.feed_days, args.feed_seconds)
     stream = out / "stream"
     job = [
         "stream",
         "--spec",
-        SPEC,
+        spec,
         "--model",
         model,
         "--input",
@@ -135,7 +139,7 @@ def main() -> None:
     print(
         f"\nmodel {card.get('version')} ({(card.get('model') or {}).get('name')}), threshold"
         f" {card.get('threshold', float('nan')):.3f}, quiet {alerting.get('quiet')}; feed seed {args.feed_seed},"
-        f" {args.feed_days:g} days, maintenance log to the stream: {'yes' if args.maintenance else 'no'}"
+        f" {args.feed_days:g} days, spec {args.spec}, maintenance log to the stream: {'yes' if args.maintenance else 'no'}"
     )
     print(
         "| run | caught | by mode | unjudged | lead median h | lead p10 h | false/alerts | false per device-day | device-days |"

@@ -2,8 +2,10 @@
 registered model.
 
 The model is a logistic regression fitted in a second on the events' own features (label:
-a high 10-reading temperature mean), saved through the registry with a card that holds
-hand-written cleaning parameters, so the stream has everything a trained model gives it.
+a high 10-reading temperature mean), with the spec's health indicators fitted and its
+alarm around it (as `sensorpipe train` deploys it), saved through the registry with a card
+that holds hand-written cleaning parameters, so the stream has everything a trained model
+gives it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import pandas as pd
 from harness.paths import SPEC
 from sensorpipe.core.spec import load_spec
 from sensorpipe.model.classifier import Model, ModelConfig, make_estimator
-from sensorpipe.model.features import clean_sensors, feature_config, with_features
+from sensorpipe.model.features import clean_sensors, feature_config, fitted, with_features
 from sensorpipe.model.registry import save_model
+from sensorpipe.model.rule import with_alarm
 from sensorpipe.sim.feed import EventStream
 from sensorpipe.sim.text import CLEAN, Rates
 
@@ -48,11 +51,12 @@ def events_frame(lines: bytes) -> pd.DataFrame:
 def make_model(model_dir: Path, devices: int = 4, n: int = 2000) -> Path:
     """Fit the small model on `n` clean events of `devices` devices and register it in model_dir."""
     spec = load_spec(SPEC)
-    features = feature_config(spec)
     frame = clean_sensors(events_frame(events(devices, n, seed=11)), CLEANING)
+    features = fitted(feature_config(spec), frame, CLEANING)
     frame = with_features(frame, features)
     cut = np.quantile(frame["temperature_mean_10"], 0.8)
     y = (frame["temperature_mean_10"] > cut).astype(int).to_numpy()
-    estimator = make_estimator("logistic", ModelConfig()).fit(frame[features.names].to_numpy(dtype=float), y)
+    estimator = with_alarm(make_estimator("logistic", ModelConfig()), features)
+    estimator = estimator.fit(frame[features.names].to_numpy(dtype=float), y)
     model = Model(estimator, features, threshold=0.5)
     return save_model(model, model_dir, {"cleaning": CLEANING})

@@ -197,13 +197,13 @@ def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
     """jobs/train.py (features on Spark, rows to the driver) and the pandas path train on the
     same rows with the same held-out devices, so they agree on every count and, up to the
     order in which rows reach scikit-learn, on the model. The spec is conf/sensors.toml with
-    [features.health] (bench/health.toml): both fit the same load coefficient k."""
+    [features.health]: both fit the same load coefficient k."""
     from argparse import Namespace
 
     from jobs.train import train as spark_train
 
     spec = tmp_path / "sensors.toml"
-    text = (ROOT / "bench" / "health.toml").read_text()
+    text = (ROOT / "conf" / "sensors.toml").read_text()
     text = text.replace('candidates = ["logistic", "hgb"]', 'candidates = ["logistic"]')
     spec.write_text(text.replace("folds = 4", "folds = 3"))
     sim = fleet / "sim"
@@ -237,7 +237,7 @@ def test_spark_training_sees_the_rows_pandas_sees(fleet, tmp_path, spark):
     for part in ("out_of_fold_events", "baseline_out_of_fold_events"):
         assert {k: a[part][k] for k in count} == {k: b[part][k] for k in count}, part
     assert a["out_of_fold_events"]["judged"] > 0
-    # bench/health.toml sets alert levels: both deploy the model OR the indicators' alarm
+    # conf/sensors.toml sets alert levels: both deploy the model OR the indicators' alarm
     assert a["model_alone_out_of_fold_events"]["caught"] == b["model_alone_out_of_fold_events"]["caught"]
     assert load_model(tmp_path / "pd").estimator.levels == (4.7, 12.0)
     held = by_spark["metrics"]["holdout_events"], by_pandas["metrics"]["holdout_events"]

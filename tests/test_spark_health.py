@@ -107,10 +107,10 @@ SCALE = {"vibration": (4.0, 3.0), "pressure": (200.0, 150.0), "load": (60.0, 30.
 def history_run(tmp_path_factory):
     """3 devices, 120 hours, a reading every 5 minutes, no feed faults (seed 1: dev-00002 has
     two maintenances and a failure); three health sensors scaled by hand as a cleaning would
-    (center, divisor: SCALE). bench/health.toml with shorter health windows, so that both
+    (center, divisor: SCALE). conf/sensors.toml with shorter health windows, so that both
     indicators are defined for most of the readings."""
     base = tmp_path_factory.mktemp("health")
-    text = (ROOT / "bench" / "health.toml").read_text()
+    text = (ROOT / "conf" / "sensors.toml").read_text()
     spec = base / "health.toml"
     shorter = 'load = "load"\nfit_hours = 12\nbaseline_hours = 24\nbaseline_min = 6\n'
     spec.write_text(text.replace('load = "load"\n', shorter, 1))
