@@ -71,7 +71,7 @@ def first_hours(rows: pd.DataFrame, failures: pd.DataFrame, cut, ts: str):
 def judged(rows: pd.DataFrame, proba, threshold, quiet_us, failures, alerts_cfg, dev, ts):
     """(failures judged with caught / lead, alerts judged with false, device-days)."""
     scored = rows.assign(probability=proba)
-    alerts = alerts_from_scores(scored, threshold, quiet_us, dev, ts)
+    alerts = alerts_from_scores(scored, threshold, quiet_us, dev, ts, repeat_us=alerts_cfg.repeat_us)
     spans = monitored_spans(scored, dev, ts)
     mine = failures[failures[dev].isin(spans.index)]
     w, lead = alerts_cfg.window_hours, alerts_cfg.min_lead_hours

@@ -50,7 +50,7 @@ warnings.filterwarnings(
 LATE = "late"
 PENDING = "_pending"  # a reading accepted and held back, not yet released
 STATE_SCHEMA = "readings binary, devices binary, held string, newest long, hours binary"
-DEVICE_STATE = ["first", "episodes", "open", "below_since"]
+DEVICE_STATE = ["first", "episodes", "open", "below_since", "opened_at"]
 _STRING = pd.StringDtype("python")
 # BucketState.hours: a device's hourly medians (sensorpipe.model.health.hourly_medians)
 HOURS = pd.DataFrame(
@@ -78,6 +78,7 @@ class Context:
     model: Version | None = None  # the pinned version; its bytes a broadcast once shipped (score_stream)
     maintenance: pd.DataFrame | None = None
     worker_columns: bool = False
+    repeat_us: int | None = None  # [alerts] repeat_hours (sensorpipe.model.events.episodes)
 
     @property
     def output_columns(self) -> list[str]:
@@ -98,7 +99,9 @@ class BucketState:
     readings: device, _order, _pending, the cleaned sensors; per device its last `keep`
       released readings and the ones held back, sorted by (device, _order).
     devices: device, first (order of its first released reading), episodes, open,
-      below_since (event time in us, NaN when none): per device that released a reading.
+      below_since, opened_at (event times in us, NaN when none; a state written before
+      opened_at existed reads as NaN: no reminder until its next episode): per device that
+      released a reading.
     newest: the newest event time (us) the bucket accepted, for its release point.
     hours: with [features.health], the hourly medians of each device's completed hours
       (sensorpipe.model.health.hourly_medians) that its indicators still need: those of its
@@ -123,6 +126,7 @@ class BucketState:
                 "episodes": np.zeros(0, np.int32),
                 "open": np.zeros(0, bool),
                 "below_since": np.zeros(0),
+                "opened_at": np.zeros(0),
             }
         )
         return BucketState(readings, devices, hours=HOURS.rename(columns={"device": f.device}))
@@ -235,7 +239,7 @@ def release(
     rows = rows.assign(probability=p, alert=alert, episode=number, top_sensors=tops, threshold=ctx.threshold)
     after = after.assign(first=first.to_numpy()).reset_index(names=d)
     kept = devices[~devices[d].isin(active)]
-    return rows.assign(kind="scored"), _concat([kept, after[devices.columns]]), hours
+    return rows.assign(kind="scored"), _concat([kept, after[[d, *DEVICE_STATE]]]), hours
 
 
 def _kept_hours(f: FeatureConfig, hourly: pd.DataFrame, released: pd.DataFrame) -> pd.DataFrame:
@@ -270,17 +274,36 @@ def _episodes(ctx: Context, rows: pd.DataFrame, p: np.ndarray, before: pd.DataFr
     t = event_us(rows[ORDER], ctx)
     alert, number = np.zeros(len(rows), bool), np.zeros(len(rows), np.int32)
     at = {dev: i for i, dev in enumerate(before.index.tolist())}
-    count, is_open, below = (before[c].to_numpy() for c in DEVICE_STATE[1:])
+    before = before.reindex(columns=DEVICE_STATE)  # opened_at: NaN in a state from before it
+    count, is_open, below, opened = (before[c].to_numpy(dtype=float) for c in DEVICE_STATE[1:])
     states = []
+
+    def us(v: float) -> int | None:
+        return None if np.isnan(v) else int(v)
+
     for dev, lo, hi in zip(devs[starts], bounds[:-1], bounds[1:], strict=True):
         i = at[dev]
-        start = Episodes() if np.isnan(count[i]) else Episodes(
-            int(count[i]), bool(is_open[i]), None if np.isnan(below[i]) else int(below[i])
-        )  # fmt: skip
-        alert[lo:hi], number[lo:hi], state = episodes(t[lo:hi], p[lo:hi], ctx.threshold, ctx.quiet_us, start)
-        states.append((state.count, state.open, np.nan if state.below_since is None else state.below_since))
+        start = (
+            Episodes()
+            if np.isnan(count[i])
+            else Episodes(int(count[i]), bool(is_open[i]), us(below[i]), us(opened[i]))
+        )
+        alert[lo:hi], number[lo:hi], state = episodes(
+            t[lo:hi], p[lo:hi], ctx.threshold, ctx.quiet_us, start, ctx.repeat_us
+        )
+        states.append(
+            (
+                state.count,
+                state.open,
+                *(np.nan if v is None else v for v in (state.below_since, state.opened_at)),
+            )
+        )
     after = pd.DataFrame(states, index=pd.Index(devs[starts], name=d), columns=DEVICE_STATE[1:])
-    return alert, number, after.astype({"episodes": np.int32, "open": bool, "below_since": float})
+    return (
+        alert,
+        number,
+        after.astype({"episodes": np.int32, "open": bool, "below_since": float, "opened_at": float}),
+    )
 
 
 def _trim(ctx: Context, readings: pd.DataFrame) -> pd.DataFrame:

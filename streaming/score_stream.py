@@ -93,6 +93,7 @@ def make_context(
         cleaning=model.card.get("cleaning", {}),
         threshold=model.threshold,
         quiet_us=quiet_us(stream, model.card),
+        repeat_us=spec.alerts.repeat_us,
         top_k=stream.top_sensors,
         order_is_time=spec.column(_name(spec, features.order)).type == "timestamp",
         delay_us=stream.watermark_us,

@@ -214,6 +214,9 @@ def test_alerts_section_defaults_and_values():
     assert parse_spec(base).alerts == Alerts(72.0, 1.0, 0.02)
     doc = base | {"alerts": {"window_hours": 48, "min_lead_hours": 0, "max_false_per_device_day": 0.1}}
     assert parse_spec(doc).alerts == Alerts(48.0, 0.0, 0.1)
+    assert parse_spec(doc).alerts.repeat_us is None
+    doc["alerts"]["repeat_hours"] = 1.5
+    assert parse_spec(doc).alerts.repeat_us == 5_400_000_000
 
 
 @pytest.mark.parametrize(
@@ -224,6 +227,8 @@ def test_alerts_section_defaults_and_values():
         ({"max_false_per_device_day": True}, "alerts.max_false_per_device_day"),
         ({"window_hours": 1, "min_lead_hours": 1}, "alerts.window_hours"),
         ({"quiet": 6}, "alerts.quiet"),
+        ({"repeat_hours": 0}, "alerts.repeat_hours"),
+        ({"repeat_hours": "2 days"}, "alerts.repeat_hours"),
     ],
 )
 def test_alerts_section_errors_name_the_key(alerts, key):

@@ -132,6 +132,7 @@ def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_pa
         "max_false_per_device_day": 0.02,
         "window_hours": 72.0,
         "min_lead_hours": 1.0,
+        "repeat_hours": 71.0,
     }
     assert alerting["model"] == "logistic" and alerting["quiet"] in ("30 minutes", "2 hours", "6 hours")
     assert card["threshold"] == alerting["threshold"]

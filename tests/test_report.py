@@ -436,7 +436,12 @@ def test_a_model_with_alert_levels_is_named_with_them_and_shown_alone_beside():
         "model": {"name": "hgb"},
         "feature_config": {"health": {"alert_wear": 4.7, "alert_drop": 12.0}},
         "alerting": {
-            "objective": {"max_false_per_device_day": 0.02, "window_hours": 72.0, "min_lead_hours": 1.0},
+            "objective": {
+                "max_false_per_device_day": 0.02,
+                "window_hours": 72.0,
+                "min_lead_hours": 1.0,
+                "repeat_hours": 71.0,
+            },
             "model": "hgb",
             "threshold": 0.4,
             "quiet": "6 hours",
@@ -449,6 +454,7 @@ def test_a_model_with_alert_levels_is_named_with_them_and_shown_alone_beside():
     }
     text = text_of(_card_events(card, "hgb"))
     assert "alert levels wear_level &gt;= 4.7 or drift_drop &gt;= 12, whatever the model says" in text
+    assert "(window 72 h, min lead 1 h; a standing alarm raised again after 71 h)" in text
     assert (
         "per event hgb OR wear_level &gt;= 4.7 or drift_drop &gt;= 12, out of fold hgb alone, out of fold"
         " baseline, out of fold failures judged 2 2 2 caught 2 1 1 missed 0 1 1"

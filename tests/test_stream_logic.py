@@ -37,17 +37,37 @@ def test_one_alert_per_episode():
     alert, number, state = episodes(t, p, 0.5, 2 * MIN, Episodes())
     assert alert.tolist() == [False, True, False, False, False, False, False, False, True]
     assert number.tolist() == [0, 1, 1, 1, 1, 1, 1, 1, 2]
-    assert state == Episodes(2, True, None)
+    assert state == Episodes(2, True, None, 8 * MIN)
 
 
 def test_episode_state_carries_across_batches():
     _, _, state = episodes(np.array([0, MIN]), np.array([0.9, 0.1]), 0.5, 5 * MIN, Episodes())
-    assert state == Episodes(1, True, MIN)
+    assert state == Episodes(1, True, MIN, 0)
     alert, _, state = episodes(
         np.array([3 * MIN, 6 * MIN, 7 * MIN]), np.array([0.2, 0.3, 0.9]), 0.5, 5 * MIN, state
     )
     assert alert.tolist() == [False, False, True]  # below since minute 1, quiet at minute 6
-    assert state == Episodes(2, True, None)
+    assert state == Episodes(2, True, None, 7 * MIN)
+
+
+def test_a_standing_alarm_is_raised_again_every_repeat():
+    t = np.arange(10) * MIN
+    p = np.array([0.9, 0.9, 0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9, 0.9])
+    # repeat 3 minutes: minute 3 is 3 after the alert at 0; the dip at 4 is shorter than the
+    # quiet (5), so the episode opened at 3 is still open at 6, and again at 9
+    alert, number, state = episodes(t, p, 0.5, 5 * MIN, Episodes(), repeat_us=3 * MIN)
+    assert np.flatnonzero(alert).tolist() == [0, 3, 6, 9]
+    assert number.tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    assert state == Episodes(4, True, None, 9 * MIN)
+    # the same readings in two batches, the state between them
+    a1, _, mid = episodes(t[:5], p[:5], 0.5, 5 * MIN, Episodes(), repeat_us=3 * MIN)
+    assert mid == Episodes(2, True, 4 * MIN, 3 * MIN)
+    a2, _, _ = episodes(t[5:], p[5:], 0.5, 5 * MIN, mid, repeat_us=3 * MIN)
+    assert np.flatnonzero(np.r_[a1, a2]).tolist() == [0, 3, 6, 9]
+    # without a repeat one alert; an episode that ends forgets when it opened
+    assert np.flatnonzero(episodes(t, p, 0.5, 5 * MIN, Episodes())[0]).tolist() == [0]
+    _, _, closed = episodes(t[:4], np.array([0.9, 0.2, 0.2, 0.2]), 0.5, 2 * MIN, Episodes(), 3 * MIN)
+    assert closed == Episodes(1, False, None, None)
 
 
 def test_threshold_reached_exactly_alerts():
@@ -428,3 +448,24 @@ def test_health_indicators_through_the_state_equal_the_batch_features():
     assert (batch["wear_level"] > 1.0).sum() > 200 and (batch["drift_drop"] != 0.0).sum() > 200
     for name in ("wear_level", "drift_drop"):
         np.testing.assert_allclose(got[name].to_numpy(float), batch[name].to_numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_the_stream_raises_a_standing_alarm_again_across_batches_and_old_states():
+    """[alerts] repeat_hours in the state: a device hot for 35 minutes, in batches of 7
+    readings, repeat 10 minutes: alerts at 0, 10, 20, 30. A state written before opened_at
+    existed (no such column) still loads; its open episode is not repeated until it ends."""
+    hot = FeatureConfig("device_id", "ts", ("temperature",), (2,))
+    ctx = Context(hot, TEMPERATURE, 0.5, 5 * MIN, 1, order_is_time=True, repeat_us=10 * MIN)
+    model = Model(Spike(), hot, threshold=0.5)
+    readings = [("dev-a", m, 999.0) for m in range(35)]
+    st, outs = BucketState.empty(ctx), []
+    for i in range(0, len(readings), 7):
+        out, st = step(ctx, model, hand_rows(readings[i : i + 7]), st, 0)
+        st = BucketState.unpack(st.pack())
+        outs.append(out)
+    got = pd.concat(outs)
+    assert (got.loc[got["alert"].astype(bool), "_order"] // MIN).tolist() == [0, 10, 20, 30]
+    assert got["episode"].tolist() == [1] * 10 + [2] * 10 + [3] * 10 + [4] * 5
+    old = replace(st, devices=st.devices.drop(columns="opened_at"))
+    out, st = step(ctx, model, hand_rows([("dev-a", m, 999.0) for m in range(35, 50)]), old, 0)
+    assert not out["alert"].any() and st.devices["opened_at"].isna().all()

@@ -38,7 +38,7 @@ COLUMN_KEYS = {
 }
 # Sections later pipeline stages read (features, labels, model); validated by those stages.
 OPEN_SECTIONS = {"features", "label", "model", "stream", "simulate"}
-ALERTS_KEYS = {"window_hours", "min_lead_hours", "max_false_per_device_day"}
+ALERTS_KEYS = {"window_hours", "min_lead_hours", "max_false_per_device_day", "repeat_hours"}
 STREAM_KEYS = {"watermark", "quiet", "top_sensors", "buckets"}
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(second|minute|hour|day)s?\s*")
@@ -96,6 +96,13 @@ class Alerts:
     window_hours: float = 72.0  # W: an alert this long before a failure is a useful warning
     min_lead_hours: float = 1.0  # L: an alert later than failure - L is too late to act on
     max_false_per_device_day: float = 0.02  # the false-alarm budget alerting is chosen for
+    # an episode still above the threshold this long after its alert ends, and the reading
+    # opens a new one (a reminder, as Alertmanager's repeat_interval); None: never
+    repeat_hours: float | None = None
+
+    @property
+    def repeat_us(self) -> int | None:
+        return None if self.repeat_hours is None else round(self.repeat_hours * 3_600_000_000)
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,8 @@ def _alerts(raw, path: str) -> Alerts:
             "alerts.window_hours",
             f"must be greater than min_lead_hours ({alerts.window_hours:g} <= {alerts.min_lead_hours:g})",
         )
+    if alerts.repeat_hours is not None and not alerts.repeat_hours > 0:
+        raise SpecError(path, "alerts.repeat_hours", f"must be a number > 0, got {tbl['repeat_hours']!r}")
     return alerts
 
 

@@ -203,6 +203,7 @@ def choose_alerting(
             objective.min_lead_hours,
             device,
             ts,
+            repeat_us=objective.repeat_us,
         )
 
     alone = oof[chosen["model"]]
@@ -212,6 +213,7 @@ def choose_alerting(
             "max_false_per_device_day": budget,
             "window_hours": objective.window_hours,
             "min_lead_hours": objective.min_lead_hours,
+            "repeat_hours": objective.repeat_hours,
         },
         "rule": rule_text(budget),
         "model": str(chosen["model"]),

@@ -133,8 +133,9 @@ def run_fleet_evaluate(spec, model, clean: str, failures: str, maintenance, out:
 
     def judge(p, threshold):
         return judge_scores(
-            rows.assign(probability=p), failure_log, threshold, quiet_us, w, lead, f.device, f.order
-        )
+            rows.assign(probability=p), failure_log, threshold, quiet_us, w, lead, f.device, f.order,
+            repeat_us=spec.alerts.repeat_us,
+        )  # fmt: skip
 
     rule = card.get("baseline")
     base = apply_rule(frame, rule) if rule else None
@@ -153,7 +154,9 @@ def run_fleet_evaluate(spec, model, clean: str, failures: str, maintenance, out:
         ),
     }
     scored = rows.assign(probability=proba)
-    alerts = alerts_from_scores(scored, model.threshold, quiet_us, f.device, f.order)
+    alerts = alerts_from_scores(
+        scored, model.threshold, quiet_us, f.device, f.order, repeat_us=spec.alerts.repeat_us
+    )
     spans = monitored_spans(scored, f.device, f.order)
     judged = judge_failures(
         failure_log[failure_log[f.device].isin(spans.index)], alerts, spans, w, lead, f.device, f.order

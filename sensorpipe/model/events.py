@@ -44,41 +44,47 @@ class Episodes:
     count: int = 0  # episodes opened so far
     open: bool = False
     below_since: int | None = None  # event time (us) of the first reading below, while open
+    opened_at: int | None = None  # event time (us) of the open episode's alert
 
 
 def episodes(
-    event_us: np.ndarray, proba: np.ndarray, threshold: float, quiet_us: int, state: Episodes
-) -> tuple[np.ndarray, np.ndarray, Episodes]:
+    event_us: np.ndarray, proba: np.ndarray, threshold: float, quiet_us: int, state: Episodes,
+    repeat_us: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, Episodes]:  # fmt: skip
     """(alert per reading, episode number per reading, the state after) for one device's
     readings in event-time order. An episode opens when the probability reaches the threshold
     (that reading is the alert) and ends once it has stayed below for `quiet`, counted from
-    the first reading below. The stream's rule too (streaming/logic.py)."""
+    the first reading below. With `repeat_us` ([alerts] repeat_hours) a reading at or above
+    the threshold `repeat_us` or more after the open episode's alert ends it and opens the
+    next: a standing alarm is raised again. The stream's rule too (streaming/logic.py)."""
     alert = np.zeros(len(proba), dtype=bool)
     number = np.zeros(len(proba), dtype=np.int32)
-    count, is_open, below = state.count, state.open, state.below_since
+    count, is_open, below, opened = state.count, state.open, state.below_since, state.opened_at
     for i, (t, p) in enumerate(zip(event_us.tolist(), proba.tolist())):
         if p >= threshold:
             below = None
-            if not is_open:
-                count, is_open, alert[i] = count + 1, True, True
+            again = is_open and repeat_us is not None and opened is not None and t - opened >= repeat_us
+            if not is_open or again:
+                count, is_open, alert[i], opened = count + 1, True, True, t
         elif is_open:
             below = t if below is None else below
             if t - below >= quiet_us:
-                is_open, below = False, None
+                is_open, below, opened = False, None, None
         number[i] = count
-    return alert, number, Episodes(count, is_open, below)
+    return alert, number, Episodes(count, is_open, below, opened)
 
 
 def alerts_from_scores(
-    scored: pd.DataFrame, threshold: float, quiet_us: int, device="device_id", ts="ts", proba="probability"
-) -> pd.DataFrame:
+    scored: pd.DataFrame, threshold: float, quiet_us: int, device="device_id", ts="ts", proba="probability",
+    repeat_us: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Alerts (device, ts) of scored readings, per device in time order, the stream's way."""
     rows = scored.sort_values([device, ts], kind="stable")
     t = rows[ts].to_numpy(dtype="datetime64[us]").astype(np.int64)
     p = rows[proba].to_numpy(dtype=float)
     flags = np.zeros(len(rows), dtype=bool)
     for idx in rows.groupby(device, sort=False).indices.values():
-        flags[idx] = episodes(t[idx], p[idx], threshold, quiet_us, Episodes())[0]
+        flags[idx] = episodes(t[idx], p[idx], threshold, quiet_us, Episodes(), repeat_us)[0]
     return rows.loc[flags, [device, ts]].reset_index(drop=True)
 
 
@@ -163,11 +169,11 @@ def event_metrics(
 
 def judge_scores(
     scored: pd.DataFrame, failures: pd.DataFrame, threshold: float, quiet_us: int, window_hours=72.0,
-    min_lead_hours=1.0, device="device_id", ts="ts", proba="probability",
+    min_lead_hours=1.0, device="device_id", ts="ts", proba="probability", repeat_us: int | None = None,
 ) -> dict:  # fmt: skip
     """event_metrics of the alerts scored readings raise (alerts_from_scores), over the spans of
     their devices; failures of other devices are left out. Adds the threshold and quiet hours."""
-    alerts = alerts_from_scores(scored, threshold, quiet_us, device, ts, proba)
+    alerts = alerts_from_scores(scored, threshold, quiet_us, device, ts, proba, repeat_us)
     spans = monitored_spans(scored, device, ts)
     failures = failures[failures[device].isin(spans.index)]
     figures = event_metrics(alerts, failures, spans, window_hours, min_lead_hours, device, ts)

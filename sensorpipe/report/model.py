@@ -200,7 +200,9 @@ def _card_events(card: dict, name: str) -> str:
             ["", ""],
             [
                 ["objective", f"most failures caught within {o['max_false_per_device_day']:g} false alerts per"
-                 f" device-day (window {o['window_hours']:g} h, min lead {o['min_lead_hours']:g} h)"],
+                 f" device-day (window {o['window_hours']:g} h, min lead {o['min_lead_hours']:g} h"
+                 + (f"; a standing alarm raised again after {o['repeat_hours']:g} h" if o.get("repeat_hours") else "")
+                 + ")"],
                 ["chosen", f"{alerting['model']}, threshold {alerting['threshold']:.3f}, quiet {alerting['quiet']}"],
                 ["rule", alerting.get("rule", "")],
                 ["alert levels", f"{levels}, whatever the model says" if levels else "none"],
