@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sensorpipe.core.spec import Alerts, StreamConfig
 from sensorpipe.model.alerting import alert_flags, choose, figures, threshold_grid, timeline
@@ -30,16 +31,28 @@ def test_alert_flags_open_an_episode_per_device_and_after_quiet():
     assert not alert_flags(code[:1], t[:1], np.array([np.nan]), 0.5, 0).any()
 
 
-def test_alert_flags_equal_the_streams_episodes_on_random_series():
+@pytest.mark.parametrize("repeat", [None, 30 * MIN, 3 * HOUR])
+def test_alert_flags_equal_the_streams_episodes_on_random_series(repeat):
     rng = np.random.default_rng(4)
     for quiet in (0, 10 * MIN, 2 * HOUR):
         code = np.repeat(np.arange(5), 400)
         t = np.tile(np.cumsum(rng.integers(1, 20, 400)) * MIN, 5)
-        p = rng.uniform(0, 1, len(code)) ** 3
+        p = rng.uniform(0, 1, len(code)) ** (3 if repeat is None else 0.3)  # long episodes to repeat
         want = np.concatenate(
-            [episodes(t[code == c], p[code == c], 0.4, quiet, Episodes())[0] for c in range(5)]
+            [episodes(t[code == c], p[code == c], 0.4, quiet, Episodes(), repeat)[0] for c in range(5)]
         )
-        assert np.array_equal(alert_flags(code, t, p, 0.4, quiet), want)
+        got = alert_flags(code, t, p, 0.4, quiet, repeat)
+        assert np.array_equal(got, want)
+        if repeat:
+            assert got.sum() > np.sum(alert_flags(code, t, p, 0.4, quiet)) + 10  # reminders were raised
+
+
+def test_alert_flags_repeat_a_standing_alarm_by_hand():
+    # one device above the threshold every 10 min for 100 min, repeat 25 min: alerts at 0,
+    # 30 (the first reading 25 min after 0), 60, 90
+    t = np.arange(11) * 10 * MIN
+    flags = alert_flags(np.zeros(11, int), t, np.full(11, 0.9), 0.5, 5 * MIN, 25 * MIN)
+    assert (t[flags] // MIN).tolist() == [0, 30, 60, 90]
 
 
 def _toy():

@@ -78,8 +78,11 @@ def timeline(rows: pd.DataFrame, failures: pd.DataFrame, objective: Alerts, devi
     return Timeline(codes, t, np.sort(keys), np.sort(keys[judged]), days, span)
 
 
-def alert_flags(code: np.ndarray, t_us: np.ndarray, proba: np.ndarray, threshold: float, quiet_us: int):
-    """events.episodes over every device at once: True where a reading opens an episode."""
+def alert_flags(
+    code: np.ndarray, t_us: np.ndarray, proba: np.ndarray, threshold: float, quiet_us: int, repeat_us=None
+):
+    """events.episodes over every device at once: True where a reading opens an episode
+    (with repeat_us, also where a standing one is raised again)."""
     above = np.flatnonzero(proba >= threshold)
     flags = np.zeros(len(proba), dtype=bool)
     if not len(above):
@@ -90,7 +93,21 @@ def alert_flags(code: np.ndarray, t_us: np.ndarray, proba: np.ndarray, threshold
     closed[gap] = t_us[nxt[gap] - 1] - t_us[prev[gap] + 1] >= quiet_us
     opens = np.concatenate([[True], (code[nxt] != code[prev]) | closed])
     flags[above[opens]] = True
+    if repeat_us:
+        _repeats(flags, above, np.flatnonzero(opens), t_us[above], repeat_us)
     return flags
+
+
+def _repeats(flags, above, starts, ta, repeat_us) -> None:
+    """Within each episode (the above-threshold readings above[starts[e]:starts[e + 1]], at
+    times ta), flag the first reading repeat_us or more after the last alert, again and again.
+    Only episodes that last repeat_us are visited."""
+    ends = np.r_[starts[1:], len(above)]
+    for e in np.flatnonzero(ta[ends - 1] - ta[starts] >= repeat_us):
+        seg = ta[starts[e] : ends[e]]
+        k = 0
+        while (k := k + int(np.searchsorted(seg[k:], seg[k] + repeat_us, "left"))) < len(seg):
+            flags[above[starts[e] + k]] = True
 
 
 def figures(tl: Timeline, flags: np.ndarray, objective: Alerts) -> tuple[int, int, float]:
@@ -120,7 +137,7 @@ def search(tl: Timeline, oof: dict, objective: Alerts, quiets=QUIETS) -> pd.Data
         for quiet in quiets:
             q = duration_us(quiet)
             for threshold in threshold_grid(proba):
-                flags = alert_flags(tl.code, tl.t_us, proba, threshold, q)
+                flags = alert_flags(tl.code, tl.t_us, proba, threshold, q, objective.repeat_us)
                 rows.append((rank, name, quiet, q, float(threshold), *figures(tl, flags, objective)))
     columns = ["rank", "model", "quiet", "quiet_us", "threshold", "caught", "false", "false_rate"]
     return pd.DataFrame(rows, columns=columns)
