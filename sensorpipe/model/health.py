@@ -181,32 +181,38 @@ def fitted_levels(tau: np.ndarray, ly: np.ndarray) -> np.ndarray:
     return lc[best, np.arange(len(ly))]
 
 
-def segment_indicators(hours: pd.DataFrame, config: HealthConfig) -> pd.DataFrame:
-    """Per hourly row of one device (sorted by hour, segment; columns hour, segment, y, z):
-    the indicators as they stand once that hour is complete."""
-    wear = np.full(len(hours), np.nan)
-    for _, rows in hours.groupby("segment", sort=False).indices.items():
-        y = hours["y"].to_numpy()[rows]
-        ok = y > 0
-        idx, y = rows[ok], y[ok]
-        if len(idx) < config.fit_hours:
-            continue
-        hour = hours["hour"].to_numpy()[idx]
-        lc = fitted_levels((hour - hour[0]).astype(float), np.log(y))
-        recent = pd.Series(y).rolling(config.recent_hours, min_periods=1).median().to_numpy()
-        level = recent / np.exp(lc)
-        level[: config.fit_hours - 1] = np.nan
-        wear[idx] = level
-    z = pd.Series(hours["z"].to_numpy())
-    base = z.rolling(config.baseline_hours, min_periods=config.baseline_min).median()
-    return pd.DataFrame({WEAR_LEVEL: wear, DRIFT_DROP: (base - z).to_numpy()}, index=hours.index)
-
-
 def hourly_indicators(hourly: pd.DataFrame, config: HealthConfig) -> pd.DataFrame:
-    """hourly_medians' rows (with y and z) plus both indicators."""
-    parts = [segment_indicators(g, config) for _, g in hourly.groupby("device", sort=False)]
-    out = pd.concat(parts) if parts else pd.DataFrame(columns=list(NAMES), dtype=float)
-    return hourly.join(out)
+    """hourly_medians' rows (with y and z; sorted by device, hour, segment) plus both
+    indicators, each as it stands once that row's hour is complete. Every device at once:
+    the rolling medians are grouped ones, and only segments old enough to fit loop (on
+    numpy), so a stream's bucket of many young devices costs per row, not per device."""
+    n = len(hourly)
+    if n == 0:
+        return hourly.assign(**{WEAR_LEVEL: np.zeros(0), DRIFT_DROP: np.zeros(0)})
+    wear = np.full(n, np.nan)
+    y = hourly["y"].to_numpy(dtype=float)
+    ok = np.flatnonzero(y > 0)  # log y: positive medians only
+    keys = hourly[["device", "segment"]].iloc[ok]
+    segments = keys.groupby(["device", "segment"], sort=False).indices.values()
+    fit = [ok[at] for at in segments if len(at) >= config.fit_hours]  # rows of each, by hour
+    if fit:
+        rows = np.concatenate(fit)
+        label = np.repeat(np.arange(len(fit)), [len(r) for r in fit])
+        recent = pd.Series(y[rows]).groupby(label).rolling(config.recent_hours, min_periods=1).median()
+        recent = recent.to_numpy()  # labels ascend with the rows: the same order
+        hour = hourly["hour"].to_numpy()
+        start = 0
+        for idx in fit:
+            lc = fitted_levels((hour[idx] - hour[idx[0]]).astype(float), np.log(y[idx]))
+            level = recent[start : start + len(idx)] / np.exp(lc)
+            level[: config.fit_hours - 1] = np.nan
+            wear[idx] = level
+            start += len(idx)
+    z = pd.Series(hourly["z"].to_numpy(dtype=float))
+    by_device = z.groupby(hourly["device"].to_numpy(), sort=False)
+    base = by_device.rolling(config.baseline_hours, min_periods=config.baseline_min).median()
+    base = base.droplevel(0).sort_index().to_numpy()
+    return hourly.assign(**{WEAR_LEVEL: wear, DRIFT_DROP: base - z.to_numpy()})
 
 
 def reading_inputs(frame: pd.DataFrame, config: HealthConfig) -> dict[str, np.ndarray]:
