@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 from sensorpipe.core.spec import SpecError, load_spec, parse_spec
-from sensorpipe.model.classifier import best_cut, best_threshold
+from sensorpipe.model.classifier import best_cut
 from sensorpipe.model.features import (
     FeatureConfig,
     _full_windows,
@@ -20,6 +20,7 @@ from sensorpipe.model.features import (
     without_warming,
 )
 from sensorpipe.model.labels import rul_max, with_labels
+from sensorpipe.model.thresholds import max_f1
 
 
 def config(windows=(2,), sensors=("x",)) -> FeatureConfig:
@@ -147,10 +148,10 @@ def test_best_cut_finds_the_rule_in_either_direction():
     assert best_cut(np.array([1.0, 2.0, 2.0, 3.0]), y) == (0.8, 2.0, "above")
 
 
-def test_best_threshold_maximizes_f1():
+def test_max_f1_is_the_best_cut():
     # cuts: 0.8 -> F1 2/3; 0.4 -> 1/2; 0.35 -> 4/5; 0.1 -> 2/3
     y = np.array([0, 0, 1, 1])
-    assert best_threshold(y, np.array([0.1, 0.4, 0.35, 0.8])) == 0.35
+    assert max_f1(y, np.array([0.1, 0.4, 0.35, 0.8])) == 0.35
 
 
 @pytest.mark.parametrize("n", [1, 2, 10, 60])

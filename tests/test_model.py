@@ -14,9 +14,9 @@ from threadpoolctl import threadpool_limits
 
 from conftest import ROOT, SHARED
 from sensorpipe.cli import main as cli
-from sensorpipe.core.spec import parse_spec
+from sensorpipe.core.spec import Alerts, SpecError, parse_spec
 from sensorpipe.model import registry
-from sensorpipe.model.classifier import ModelConfig, _folds, model_config, score, train
+from sensorpipe.model.classifier import Events, ModelConfig, _folds, model_config, repeat_seeds, score, train
 from sensorpipe.model.features import feature_config, with_features
 from sensorpipe.model.labels import with_labels
 from sensorpipe.model.registry import (
@@ -29,6 +29,7 @@ from sensorpipe.model.registry import (
     save_model,
     set_current,
 )
+from sensorpipe.model.thresholds import plateau_midpoint
 from sensorpipe.store.local import LocalStore
 
 SPEC_TOML = """
@@ -149,6 +150,12 @@ def test_round_trip_gives_the_same_probabilities(hgb_registry):
     assert np.array_equal(before.to_numpy(), after.to_numpy())
     assert loaded.threshold == result.model.threshold and loaded.features == result.model.features
     assert loaded.card["skops_types"] == ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+def test_the_threshold_is_the_middle_of_the_near_best_f1_plateau(hgb_registry):
+    # the rule itself is worked out by hand in test_thresholds.py; here: it is the one train uses
+    result = hgb_registry[2]
+    assert result.model.threshold == plateau_midpoint(result.oof_label, result.oof_proba)
 
 
 def test_score_accepts_feature_columns_too(hgb_registry):
@@ -336,3 +343,44 @@ def test_a_fold_without_positives_to_train_on_is_a_clear_error():
     groups = np.array(["a", "a", "a", "b", "b", "b"])
     with pytest.raises(ValueError, match=r"fold \d of 2 has no positive label .*only 1 device"):
         _folds(y, groups, ModelConfig(folds=2))
+
+
+def test_repeats_pool_the_out_of_fold_predictions_of_every_split():
+    _, features, frame, config = synthetic('["logistic"]')
+    one = train(frame, features, config)
+    three = train(frame, features, replace(config, repeats=3))
+    n = len(frame)
+    assert len(one.oof_label) == n and len(three.oof_label) == 3 * n
+    assert (three.oof_label == np.tile(frame["label"].to_numpy(), 3)).all()
+    # the first split is [model] seed's, as with one: the same predictions
+    assert np.array_equal(three.oof_proba[:n], one.oof_proba)
+    # the others hold the units out in other folds: other predictions
+    assert not np.array_equal(three.oof_proba[n : 2 * n], one.oof_proba)
+    assert not np.array_equal(three.oof_proba[2 * n :], three.oof_proba[n : 2 * n])
+    assert three.model.threshold == plateau_midpoint(three.oof_label, three.oof_proba)
+    # one fit per fold and split behind the average precision: 3 folds x 3 splits
+    assert three.cv["logistic"]["std"] > 0 and three.model.card == one.model.card == {}
+
+
+def test_repeat_seeds_are_drawn_from_the_seed_and_two_seeds_share_none():
+    first, second = (repeat_seeds(ModelConfig(seed=s, repeats=4)) for s in (0, 1))
+    assert len(first) == len(set(first)) == 3 and not set(first) & set(second)
+    assert repeat_seeds(ModelConfig(seed=0, repeats=2)) == first[:1]  # more repeats add splits
+    assert repeat_seeds(ModelConfig(seed=0)) == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "3", True])
+def test_a_bad_repeats_names_the_key(value):
+    text = SPEC_TOML.replace("{candidates}", '["logistic"]').replace(
+        "folds = 3", f"folds = 3\nrepeats = {value!r}"
+    )
+    text = text.replace("repeats = True", "repeats = true").replace("repeats = '3'", 'repeats = "3"')
+    with pytest.raises(SpecError, match="model.repeats"):
+        model_config(parse_spec(tomllib.loads(text), "tiny.toml"))
+
+
+def test_repeats_with_a_failure_log_is_a_clear_error():
+    _, features, frame, config = synthetic('["logistic"]')
+    events = Events(frame, pd.DataFrame(), Alerts())
+    with pytest.raises(ValueError, match="leave model.repeats out"):
+        train(frame, features, replace(config, repeats=2), events)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensorpipe.model.classifier import best_threshold
 from sensorpipe.model.thresholds import f1_curve, max_f1, plateau_midpoint, smoothed_max
 
 PROBA = np.array([0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
@@ -46,8 +45,3 @@ def test_the_smoothed_curve_peaks_elsewhere():
     # averaged with both neighbours (the edges repeated): 0.1 (.8+.8+.889)/3 = .8296,
     # 0.2 (.8+.889+.75)/3 = .8130, 0.3 (.889+.75+.857)/3 = .8320, 0.4 (.75+.857+.857)/3 = .8214
     assert smoothed_max(LABEL, PROBA, width=0.2, step=0.1) == 0.3
-
-
-def test_what_ships_is_max_f1():
-    # bench/cmapss_seeds.py --nested favoured neither other rule: train keeps the best cut
-    assert best_threshold(LABEL, PROBA) == 0.2

@@ -3,8 +3,9 @@
 Candidates (logistic regression on standardized features, gradient-boosted trees, and
 their soft-voting average) are compared by cross-validation grouped by device, so a fold
 holds out whole run-to-failure series; the best by mean average precision is refitted on
-everything. Its decision threshold maximizes F1 on the out-of-fold predictions, and a
-one-sensor, one-threshold baseline is scored out of fold beside it. Features look only
+everything. Its decision threshold is the middle of the out-of-fold F1 curve's near-best
+plateau (sensorpipe/model/thresholds.py: it moves far less with the folds' split than the
+best cut itself), and a one-sensor, one-threshold baseline is scored out of fold beside it. Features look only
 backwards, so a reading scored out of fold stands for a series cut at that reading, as
 the test series are. No test data is seen here.
 
@@ -18,7 +19,7 @@ figures are the combination's, the model's alone beside them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,6 @@ from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     f1_score,
-    precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -42,9 +42,10 @@ from sensorpipe.core.spec import Alerts, Spec, SpecError
 from sensorpipe.model import rule as alarm
 from sensorpipe.model.alerting import choose_alerting
 from sensorpipe.model.features import FeatureConfig, with_features
+from sensorpipe.model.thresholds import plateau_midpoint
 
 CANDIDATES = ("logistic", "hgb", "ensemble")
-MODEL_KEYS = {"candidates", "folds", "class_weight", "seed", "max_rows", "holdout"}
+MODEL_KEYS = {"candidates", "folds", "repeats", "class_weight", "seed", "max_rows", "holdout"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class ModelConfig:
     seed: int = 0
     max_rows: int = 500_000  # more training rows than this: a stratified sample (noted in the card)
     holdout: float = 0.25  # share of devices held out for the test metrics (failure-log labels)
+    # cross-validation splits of the devices (each `folds` folds): the per-reading threshold and
+    # the model's average precision pool them all (a steadier choice at `repeats` times the cost)
+    repeats: int = 1
 
 
 @dataclass
@@ -112,10 +116,13 @@ def model_config(spec: Spec) -> ModelConfig:
     max_rows = raw.get("max_rows", ModelConfig.max_rows)
     if type(max_rows) is not int or max_rows < 100:
         raise SpecError(spec.path, "model.max_rows", "an integer >= 100")
+    repeats = raw.get("repeats", 1)
+    if type(repeats) is not int or repeats < 1:
+        raise SpecError(spec.path, "model.repeats", "an integer >= 1")
     holdout = raw.get("holdout", ModelConfig.holdout)
     if type(holdout) not in (int, float) or not 0 < holdout < 1:
         raise SpecError(spec.path, "model.holdout", "a share of devices between 0 and 1")
-    return ModelConfig(tuple(cands), folds, weight, seed, max_rows, float(holdout))
+    return ModelConfig(tuple(cands), folds, weight, seed, max_rows, float(holdout), repeats)
 
 
 def make_estimator(name: str, config: ModelConfig):
@@ -146,28 +153,45 @@ def train(
     y = frame["label"].to_numpy(dtype=int)
     groups = frame[features.device].to_numpy()
     folds = _folds(y, groups, config)
+    splits = [folds, *(_folds(y, groups, replace(config, seed=s)) for s in repeat_seeds(config))]
+    if events is not None and len(splits) > 1:
+        raise ValueError(
+            "[model] repeats pools per-reading out-of-fold predictions; a fleet with a failure log"
+            " chooses its alerting per event on one split of its devices: leave model.repeats out"
+        )
     whole = None
     if events is not None:  # every training reading, by device and time, with its fold
         whole = events.rows.sort_values([features.device, features.order], kind="stable")
         whole = whole.reset_index(drop=True)
         fold_of = {g: k for k, (_, v) in enumerate(folds) for g in np.unique(groups[v])}
         whole_fold = whole[features.device].map(fold_of).fillna(-1).to_numpy(dtype=int)
-    cv, oof, oof_whole = {}, {}, {}
+    cv, oof, oof_whole = {}, {}, {}  # oof[name]: out-of-fold probabilities, one array per split
     for name in sorted(config.candidates, key=lambda n: n == "ensemble"):
         if name == "ensemble" and {"logistic", "hgb"} <= oof.keys():
             # soft voting averages the members' probabilities: same folds, same average
-            oof[name] = (oof["logistic"] + oof["hgb"]) / 2
+            oof[name] = [(a + b) / 2 for a, b in zip(oof["logistic"], oof["hgb"], strict=True)]
             if whole is not None:
                 oof_whole[name] = (oof_whole["logistic"] + oof_whole["hgb"]) / 2
-            scores = [average_precision_score(y[v], oof[name][v]) for _, v in folds]
+            scores = [
+                average_precision_score(y[v], p[v])
+                for p, split in zip(oof[name], splits, strict=True)
+                for _, v in split
+            ]
         else:
             more = (whole[features.names].to_numpy(dtype=float), whole_fold) if whole is not None else None
-            scores, oof[name], oof_whole[name] = _cross_validate(
-                make_estimator(name, config), x, y, folds, more
-            )
+            scores, oof[name] = [], []
+            for r, split in enumerate(splits):
+                got, p, w = _cross_validate(
+                    make_estimator(name, config), x, y, split, more if r == 0 else None
+                )
+                scores += got
+                oof[name].append(p)
+                oof_whole[name] = w if r == 0 else oof_whole[name]
         cv[name] = {"average_precision": float(np.mean(scores)), "std": float(np.std(scores))}
     best = max(config.candidates, key=lambda n: cv[n]["average_precision"])
-    threshold, alerting = best_threshold(y, oof[best]), None
+    # every split's out-of-fold predictions pooled: each reading counted once per split
+    y_oof, p_oof = np.tile(y, len(splits)), np.concatenate(oof[best])
+    threshold, alerting = plateau_midpoint(y_oof, p_oof), None
     baseline, rule_whole = fit_baseline(
         frame, features, folds, (whole, whole_fold) if whole is not None else None
     )
@@ -177,12 +201,19 @@ def train(
         hit = alarm.fired(features, whole[features.names].to_numpy(dtype=float)) if alarmed else None
         alerting = choose_alerting(whole, ordered, rule_whole, events, features.device, features.order, hit)
         best, threshold = alerting["model"], alerting["threshold"]
+        p_oof = oof[best][0]
     estimator = alarm.with_alarm(make_estimator(best, config), features).fit(x, y)
     model = Model(estimator, features, threshold)
     if alarmed:  # out of fold as deployed: the model OR the alarm
-        oof[best] = np.where(alarm.fired(features, x), 1.0, oof[best])
-    metrics = classification_metrics(y, oof[best], threshold)
-    return TrainResult(model, best, cv, y, oof[best], metrics, baseline, alerting)
+        p_oof = np.where(np.tile(alarm.fired(features, x), len(splits)), 1.0, p_oof)
+    metrics = classification_metrics(y_oof, p_oof, threshold)
+    return TrainResult(model, best, cv, y_oof, p_oof, metrics, baseline, alerting)
+
+
+def repeat_seeds(config: ModelConfig) -> list[int]:
+    """The fold seeds of [model] repeats' further splits (the first split is [model] seed's),
+    drawn from that seed: two seeds share none."""
+    return [int(s) for s in np.random.SeedSequence(config.seed % 2**32).generate_state(config.repeats - 1)]
 
 
 def _folds(y, groups, config: ModelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -214,16 +245,6 @@ def _cross_validate(estimator, x, y, folds, whole=None) -> tuple[list[float], np
         if whole is not None and (mine := whole[1] == k).any():
             oof_whole[mine] = fitted.predict_proba(whole[0][mine])[:, 1]
     return scores, oof, oof_whole
-
-
-def best_threshold(y: np.ndarray, proba: np.ndarray) -> float:
-    """The probability cut (predict 1 when p >= cut) with the highest F1."""
-    precision, recall, cuts = precision_recall_curve(y, proba)
-    precision, recall = precision[:-1], recall[:-1]
-    f1 = np.divide(
-        2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0
-    )
-    return float(cuts[int(np.argmax(f1))])
 
 
 def best_cut(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:

@@ -156,7 +156,13 @@ def fit_and_register(
     (sensorpipe.model.features.fitted); by default the spec's as they are."""
     features = features or feature_config(spec)
     label, config = label_config(spec), model_config(spec)
-    log.info("train: %s on %s rows, %d folds", ", ".join(config.candidates), f"{len(frame):,}", config.folds)
+    log.info(
+        "train: %s on %s rows, %d folds%s",
+        ", ".join(config.candidates),
+        f"{len(frame):,}",
+        config.folds,
+        f", {config.repeats} splits" if config.repeats > 1 else "",
+    )
     events = None
     if failure_log is not None and pd.api.types.is_datetime64_any_dtype(frame[features.order]):
         events = Events(frame if whole is None else whole, failure_log, spec.alerts)
@@ -201,6 +207,7 @@ def fit_and_register(
         "config": {
             "candidates": list(config.candidates),
             "folds": config.folds,
+            "repeats": config.repeats,
             "class_weight": config.class_weight,
             "seed": config.seed,
         },
