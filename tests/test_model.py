@@ -260,14 +260,15 @@ def test_train_without_a_features_section_is_a_usage_error(tmp_path):
 
 @pytest.mark.slow
 def test_cmapss_fd001_end_to_end(tmp_path, capsys):
-    """Measured on 2026-11-24: F1 0.980 (precision 0.962, recall 1.0); the floor leaves a margin."""
+    """Issue 15's goal: F1 >= 0.98 (bench/cmapss_seeds.py, 2026-12-04: 0.980, 25 caught and one
+    healthy engine alerted, for each split seed 0-9; 0.980 is this model's ceiling)."""
     data, spec, models = SHARED / "cmapss", str(ROOT / "conf" / "cmapss.toml"), str(tmp_path / "m")
     assert cli(["train", "--spec", spec, "--input", str(data / "train_FD001.txt"), "--model", models]) == 0
     run = ["evaluate", "--spec", spec, "--model", models, "--input", str(data / "test_FD001.txt")]
     assert cli([*run, "--truth", str(data / "RUL_FD001.txt"), "--output", str(tmp_path / "ev")]) == 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["n"] == 100
-    assert metrics["f1"] >= 0.93 and metrics["roc_auc"] >= 0.98
+    assert metrics["f1"] >= 0.98 and metrics["roc_auc"] >= 0.98
     assert metrics["f1"] > metrics["baseline"]["test"]["f1"]
     # precision, recall and F1 counted here from the predictions, against RUL_FD001.txt read here
     truth = [int(x) for x in (data / "RUL_FD001.txt").read_text().split()]
