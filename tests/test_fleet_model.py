@@ -102,6 +102,19 @@ def test_card_cleaning_turns_raw_readings_into_the_clean_output(fleet):
 
 
 @pytest.mark.slow
+def test_repeats_with_a_failure_log_is_a_spec_error(fleet, tmp_path, capsys):
+    """[model] repeats pools per-reading predictions; a fleet's choice is per event on one split."""
+    spec = tmp_path / "sensors.toml"
+    spec.write_text(
+        (ROOT / "conf" / "sensors.toml").read_text().replace("folds = 4", "folds = 3\nrepeats = 2")
+    )
+    sim = fleet / "sim"
+    args = ["train", "--spec", str(spec), "--input", str(fleet / "clean"), "--model", str(tmp_path / "m")]
+    assert cli([*args, "--failures", str(sim / "failures.csv"), "--threads", "1"]) == 2
+    assert "model.repeats" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_on_a_fleet_holds_out_devices_and_keeps_the_cleaning(fleet, tmp_path):
     spec = tmp_path / "sensors.toml"
     text = (ROOT / "conf" / "sensors.toml").read_text()

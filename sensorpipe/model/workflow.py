@@ -19,7 +19,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from sensorpipe.core.hashing import file_sha256
-from sensorpipe.core.spec import Spec, load_spec
+from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.transform import sensor_cleaning
 from sensorpipe.model.classifier import (
     Events,
@@ -166,6 +166,11 @@ def fit_and_register(
     events = None
     if failure_log is not None and pd.api.types.is_datetime64_any_dtype(frame[features.order]):
         events = Events(frame if whole is None else whole, failure_log, spec.alerts)
+        if config.repeats > 1:  # DESIGN: an invalid spec exits 2, naming the key
+            raise SpecError(
+                spec.path, "model.repeats", "a fleet with a failure log chooses its alerting per event on one"
+                " split of its devices: leave it out"
+            )  # fmt: skip
     result = train(frame, features, config, events)
     alerting = result.alerting or {}
     log.info("train: %s chosen; importance, plots, registry", result.name)
