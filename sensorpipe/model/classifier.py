@@ -5,7 +5,8 @@ their soft-voting average) are compared by cross-validation grouped by device, s
 holds out whole run-to-failure series; the best by mean average precision is refitted on
 everything. Its decision threshold is the middle of the out-of-fold F1 curve's near-best
 plateau (sensorpipe/model/thresholds.py: it moves far less with the folds' split than the
-best cut itself), and a one-sensor, one-threshold baseline is scored out of fold beside it. Features look only
+best cut itself), on the out-of-fold predictions of [model] repeats splits pooled; a
+one-sensor, one-threshold baseline is scored out of fold beside it. Features look only
 backwards, so a reading scored out of fold stands for a series cut at that reading, as
 the test series are. No test data is seen here.
 
@@ -186,7 +187,8 @@ def train(
                 )
                 scores += got
                 oof[name].append(p)
-                oof_whole[name] = w if r == 0 else oof_whole[name]
+                if r == 0:  # the choice per event sees the first split only
+                    oof_whole[name] = w
         cv[name] = {"average_precision": float(np.mean(scores)), "std": float(np.std(scores))}
     best = max(config.candidates, key=lambda n: cv[n]["average_precision"])
     # every split's out-of-fold predictions pooled: each reading counted once per split
