@@ -43,7 +43,7 @@ from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.stats import stats_document
 from sensorpipe.core.transform import fit_params, output_names
 from sensorpipe.spark.hfs import HadoopFS, display
-from sensorpipe.spark.stoppable import die_with_parent
+from sensorpipe.spark.stoppable import die_with_parent, quiet_when_jvm_ends
 
 log = logging.getLogger("jobs.clean")  # not __name__: spark-submit runs this file as __main__
 
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
     spark = SparkSession.builder.appName("sensorpipe-clean").getOrCreate()
+    quiet_when_jvm_ends(spark)
     try:
         report = clean(spark, args.spec, args.input, args.output, args.format)
     except (InputError, LayoutError, OutputError, RuntimeError) as exc:

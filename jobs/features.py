@@ -33,7 +33,7 @@ from sensorpipe.model.health import scales
 from sensorpipe.model.labels import rul_max
 from sensorpipe.spark.columns import iso_parts, parse_timestamp, strip
 from sensorpipe.spark.hfs import HadoopFS
-from sensorpipe.spark.stoppable import die_with_parent
+from sensorpipe.spark.stoppable import die_with_parent, quiet_when_jvm_ends
 
 READING = "_reading"  # 1-based position of a reading within its device (row_number)
 
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
     spark = SparkSession.builder.appName("sensorpipe-features").getOrCreate()
+    quiet_when_jvm_ends(spark)
     try:
         rows = read_readings(spark, spec, args.input)
         features = fitted(features, rows, None)  # [features.health]'s k, on these raw readings

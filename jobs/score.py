@@ -33,7 +33,7 @@ from sensorpipe.model.classifier import score
 from sensorpipe.model.features import WARMING
 from sensorpipe.model.registry import ModelIntegrityError, Version, cached_model, model_of
 from sensorpipe.spark.models import read_model, ship
-from sensorpipe.spark.stoppable import die_with_parent
+from sensorpipe.spark.stoppable import die_with_parent, quiet_when_jvm_ends
 
 WORKER_COLUMNS = [T.StructField("worker_pid", T.LongType()), T.StructField("model_load", T.StringType())]
 
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
     spark = SparkSession.builder.appName("sensorpipe-score").getOrCreate()
+    quiet_when_jvm_ends(spark)
     try:
         scores = with_scores(args.model)  # read, verified and pinned as the plan is built
         write_parquet(spark, read_readings(spark, spec, args.input).transform(scores), args.output)

@@ -40,7 +40,7 @@ from sensorpipe.model.labels import label_config
 from sensorpipe.model.workflow import dir_fingerprint, fit_and_register
 from sensorpipe.spark.hfs import HadoopFS
 from sensorpipe.spark.models import model_store
-from sensorpipe.spark.stoppable import die_with_parent
+from sensorpipe.spark.stoppable import die_with_parent, quiet_when_jvm_ends
 
 
 def read_clean(spark: SparkSession, spec: Spec, out: str, columns: list[str]) -> tuple[DataFrame, dict]:
@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     configure_logging()  # -v / -q / --log-format of `sensorpipe`, through the environment
     spark = SparkSession.builder.appName("sensorpipe-train").getOrCreate()
+    quiet_when_jvm_ends(spark)
     try:
         version, card = train(spark, args)
     except SpecError as exc:

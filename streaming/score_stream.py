@@ -46,7 +46,7 @@ from sensorpipe.model.features import feature_config, unfitted
 from sensorpipe.model.history import read_log
 from sensorpipe.model.registry import ModelIntegrityError, model_of, read_version
 from sensorpipe.spark.models import model_store, ship
-from sensorpipe.spark.stoppable import die_with_parent
+from sensorpipe.spark.stoppable import die_with_parent, quiet_when_jvm_ends
 from sensorpipe.store.base import Store
 from streaming import restarts
 from streaming.config import stream_config
@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sensorpipe: {exc}", file=sys.stderr)
         return 2
     spark = SparkSession.builder.appName("sensorpipe-stream").getOrCreate()
+    quiet_when_jvm_ends(spark)
     stop_on_signals(stopping)
     try:
         try:
