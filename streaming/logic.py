@@ -228,18 +228,27 @@ def release(
     if f.health is not None:
         prior = hours[hours[d].isin(active)].rename(columns={d: "device"})
         values, hourly = health_columns(frame, f, maint, origin, np.flatnonzero(now), prior)
-        rows = rows.assign(**values)
+        rows = _with_columns(rows, values)
         kept_hours = _kept_hours(f, hourly, frame[~frame[PENDING].to_numpy() | now])
         hours = _concat([hours[~hours[d].isin(active)], kept_hours.rename(columns={"device": d})])
     p = probability(rows, model)
     alert, number, after = _episodes(ctx, rows, p, before)
     tops = np.full(len(rows), None, dtype=object)
     tops[alert] = top_sensors(model, rows.loc[alert, f.names], ctx.top_k)
-    # one copy of the wide frame, not one per assign
-    rows = rows.assign(probability=p, alert=alert, episode=number, top_sensors=tops, threshold=ctx.threshold)
+    outcome = {"probability": p, "alert": alert, "episode": number, "top_sensors": tops}
+    rows = _with_columns(rows, {**outcome, "threshold": np.full(len(rows), ctx.threshold), "kind": "scored"})
     after = after.assign(first=first.to_numpy()).reset_index(names=d)
     kept = devices[~devices[d].isin(active)]
-    return rows.assign(kind="scored"), _concat([kept, after[[d, *DEVICE_STATE]]]), hours
+    return rows, _concat([kept, after[[d, *DEVICE_STATE]]]), hours
+
+
+def _with_columns(frame: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """frame with `columns` added (or replaced) side by side, its own columns not copied: on a
+    wide frame each `assign` copies every column (pandas first merges them into one block)."""
+    added = pd.DataFrame(columns, index=frame.index)
+    return pd.concat(
+        [frame.drop(columns=[c for c in added.columns if c in frame.columns]), added], axis=1, copy=False
+    )
 
 
 def _kept_hours(f: FeatureConfig, hourly: pd.DataFrame, released: pd.DataFrame) -> pd.DataFrame:
@@ -333,7 +342,11 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
 def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
     if not len(scored) and not len(quarantine):
         return pd.DataFrame(columns=ctx.output_columns)
-    out = _concat([scored, quarantine.assign(kind="quarantine")]).reindex(columns=ctx.output_columns)
+    if len(quarantine):
+        out = _concat([scored, quarantine.assign(kind="quarantine")]).reindex(columns=ctx.output_columns)
+    else:  # (most batches) one copy of the scored rows: the reindex
+        out = scored.reindex(columns=ctx.output_columns)
+        out.index = pd.RangeIndex(len(out))
     # columns absent from one part are all-NaN floats there: give them types with nulls, pandas'
     # string and nullable types rather than Python objects: pyspark concatenates the buckets'
     # frames, and pandas checks an object column of nulls value by value in Python
@@ -342,7 +355,8 @@ def _output(ctx: Context, scored: pd.DataFrame, quarantine: pd.DataFrame) -> pd.
     values = out[ctx.features.device].to_numpy(dtype=object, copy=True)  # a string or an int
     values[pd.isna(values)] = None
     out[ctx.features.device] = values
-    return out.astype({"alert": "boolean", "episode": "Int32"})
+    out["alert"], out["episode"] = out["alert"].astype("boolean"), out["episode"].astype("Int32")
+    return out
 
 
 def process_bucket(ctx: Context, key: tuple, frames, state):

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from sensorpipe.core.spec import Spec, SpecError
 from sensorpipe.model import health as H
@@ -190,11 +191,12 @@ def window_stats(
     """The six statistics of the trailing window of size n, for rows sorted by device (at
     the positions `at`; all rows by default).
 
-    Rows are laid out as a (rows, n) matrix of lagged values (lag 0 = the current
-    reading); moments are then two-pass, so a constant window gives a std and slope of
-    exactly 0.0. Rows with n readings behind them (most, once a device has a history) take
-    the plain matrix; the first n-1 readings of a device a mask of the lags at or after
-    its first reading. Both add the same numbers in the same order.
+    Rows are laid out as a (rows, n) matrix of the window's readings, oldest first (the last
+    column is the current reading); moments are then two-pass, so a constant window gives a
+    std and slope of exactly 0.0. Rows with n readings behind them (most, once a device has a
+    history) take the plain matrix, rows of a sliding view copied; the first n-1 readings of
+    a device a mask of the columns at or after its first reading. Both add the same numbers
+    in the same order.
     """
     at = np.arange(len(x)) if at is None else at
     full = pos[at] >= n - 1
@@ -211,41 +213,44 @@ def window_stats(
 
 
 def _full_windows(x: np.ndarray, n: int, name: str, at: np.ndarray) -> dict[str, np.ndarray]:
-    lags = np.arange(n)
-    win = x[np.maximum(at[:, None] - lags[None, :], 0)]
+    if not len(at):  # (x may be shorter than a window then)
+        return {f"{name}_{s}_{n}": np.empty(0) for s in STATS}
+    win = sliding_window_view(x, n)[at - (n - 1)]  # a copy: row i is x[at[i]-n+1 .. at[i]]
     mean = win.sum(axis=1) / n
-    dev = win - mean[:, None]
-    std = np.sqrt((dev * dev).sum(axis=1) / n)
-    # reading index i = n-1-lag, so i - ibar = (n-1)/2 - lag
+    low, high, first = win.min(axis=1), win.max(axis=1), win[:, 0].copy()
+    dev = np.subtract(win, mean[:, None], out=win)
+    std = np.sqrt(np.einsum("ij,ij->i", dev, dev) / n)
+    # column j is reading j of the window, j - jbar = j - (n-1)/2
     sxx = n * (n * n - 1) / 12.0
-    slope = (dev * ((n - 1) / 2.0 - lags)).sum(axis=1) / sxx if sxx > 0 else np.zeros(len(at))
+    centred = np.broadcast_to(np.arange(n) - (n - 1) / 2.0, dev.shape)
+    slope = np.einsum("ij,ij->i", centred, dev) / sxx if sxx > 0 else np.zeros(len(at))
     return {
         f"{name}_mean_{n}": mean,
         f"{name}_std_{n}": std,
-        f"{name}_min_{n}": win.min(axis=1),
-        f"{name}_max_{n}": win.max(axis=1),
+        f"{name}_min_{n}": low,
+        f"{name}_max_{n}": high,
         f"{name}_slope_{n}": slope,
-        f"{name}_delta_{n}": x[at] - win[:, n - 1],
+        f"{name}_delta_{n}": x[at] - first,
     }
 
 
 def _partial_windows(
     x: np.ndarray, pos: np.ndarray, n: int, name: str, at: np.ndarray
 ) -> dict[str, np.ndarray]:
-    lags = np.arange(n)
+    lags = np.arange(n)[::-1]  # column j holds lag n-1-j: oldest first, as in _full_windows
     valid = pos[at][:, None] >= lags[None, :]
     win = x[np.maximum(at[:, None] - lags[None, :], 0)]
     # sums over the valid cells, zeros elsewhere: what nansum over a NaN-padded window adds
     count = valid.sum(axis=1)
     mean = np.where(valid, win, 0.0).sum(axis=1) / count
     dev = np.where(valid, win - mean[:, None], 0.0)
-    std = np.sqrt((dev * dev).sum(axis=1) / count)
+    std = np.sqrt(np.einsum("ij,ij->i", dev, dev) / count)
     # reading index i = count-1-lag, so i - ibar = (count-1)/2 - lag
     centred = np.where(valid, (count[:, None] - 1) / 2.0 - lags[None, :], 0.0)
     sxx = count * (count * count - 1) / 12.0
-    sxy = (centred * dev).sum(axis=1)
+    sxy = np.einsum("ij,ij->i", centred, dev)
     slope = np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
-    first = win[np.arange(len(at)), count - 1]
+    first = win[np.arange(len(at)), n - count]
     return {
         f"{name}_mean_{n}": mean,
         f"{name}_std_{n}": std,
