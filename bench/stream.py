@@ -229,7 +229,11 @@ def main() -> int:
         "--watermark",
         help="the job's [stream] watermark, e.g. \"10 seconds\" (default: the spec's, 2 minutes)",
     )
-    ap.add_argument("--buckets", type=int, help="the job's [stream] buckets (default: the spec's, 8)")
+    ap.add_argument(
+        "--buckets",
+        type=int,
+        help="the job's [stream] buckets (default: the spec's; unset there, one per core)",
+    )
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
     from harness.models import make_model  # noqa: PLC0415

@@ -22,6 +22,8 @@ from sensorpipe.spark.models import model_store
 from sensorpipe.store.base import FILE
 
 PIN = "model.json"
+CLUSTER_BUCKETS = 8  # [stream] buckets unset on a cluster without spark.default.parallelism
+LEGACY_BUCKETS = 8  # the default before an unset count meant one per core
 
 
 def drain_dir(out: str) -> str:
@@ -45,9 +47,23 @@ def pinned_version(spark: SparkSession, model_dir: str, out: str) -> str:
     return where
 
 
-def pin_model(spark: SparkSession, out: str, where: str, sha256: str, buckets: int) -> None:
-    """Record the version (and the state's bucket count) at first start; refuse a pinned version
-    whose model changed, or another bucket count (the state is keyed by bucket)."""
+def bucket_count(spark: SparkSession, configured: int | None) -> int:
+    """The state's bucket count for an output's first start: `[stream] buckets` when set, else one
+    per core on a local master (one Python call per state task and batch: the fewest calls, the
+    lowest latency), and on a cluster spark.default.parallelism when the site sets it, else 8
+    (the executors registered at start are no guide; set `buckets` for the cluster's size)."""
+    if configured is not None:
+        return configured
+    sc = spark.sparkContext
+    if sc.master.startswith("local"):
+        return max(1, sc.defaultParallelism)
+    return max(1, int(sc.getConf().get("spark.default.parallelism", str(CLUSTER_BUCKETS))))
+
+
+def pin_model(spark: SparkSession, out: str, where: str, sha256: str, buckets: int | None) -> int:
+    """Record the version and the state's bucket count at first start; refuse a pinned version
+    whose model changed, or another bucket count (the state is keyed by bucket). Returns the
+    output's bucket count: the pinned one on a restart (buckets None: whatever it was)."""
     pin = f"{out}/checkpoint/{PIN}"
     doc = read_pin(spark, out)
     if doc is not None:
@@ -55,13 +71,17 @@ def pin_model(spark: SparkSession, out: str, where: str, sha256: str, buckets: i
             raise ModelIntegrityError(
                 f"{pin}: {where} no longer holds the model this output was started with"
             )
-        if doc.get("buckets", buckets) != buckets:
+        # a pin without a count is from before the count was pinned, when 8 was the default
+        started = doc.get("buckets", buckets or LEGACY_BUCKETS)
+        if buckets is not None and started != buckets:
             raise ValueError(
                 f"{pin}: stream.buckets is {buckets}, but this output's state was started with "
-                f"{doc['buckets']}; keep {doc['buckets']} or start over with a new --output"
+                f"{started}; keep {started} (or leave it unset) or start over with a new --output"
             )
-        return
-    _write_pin(spark, out, {"version": where, "model_sha256": sha256, "buckets": buckets})
+        return started
+    count = bucket_count(spark, buckets)
+    _write_pin(spark, out, {"version": where, "model_sha256": sha256, "buckets": count})
+    return count
 
 
 def read_pin(spark: SparkSession, out: str) -> dict | None:

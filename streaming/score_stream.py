@@ -49,7 +49,7 @@ from sensorpipe.spark.models import model_store, ship
 from sensorpipe.spark.stoppable import die_with_parent, quiet_when_jvm_ends
 from sensorpipe.store.base import Store
 from streaming import restarts
-from streaming.config import stream_config
+from streaming.config import stream_config, with_stream
 from streaming.logic import STATE_SCHEMA, Context, process_bucket
 from streaming.metrics import ProgressListener, StreamStats, appender, serve
 from streaming.sinks import batch_writer
@@ -165,7 +165,7 @@ def start(
     Once `stopping` is set, a batch that starts writes nothing and ends the query (streaming/stopping.py)."""
     # the state's partitions: one task per core, each doing whole buckets (a restart keeps the
     # number its checkpoint was started with; Spark restores it from the offset log)
-    buckets = stream_config(spec).buckets
+    buckets = restarts.bucket_count(spark, stream_config(spec).buckets)  # main pinned it in the spec
     partitions = min(buckets, spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -293,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             pinned = restarts.pinned_version(spark, args.model, args.output)
             ctx = make_context(spec, pinned, args.maintenance, store=model_store(spark, pinned))
-            buckets = stream_config(spec).buckets
-            restarts.pin_model(spark, args.output, ctx.model.where, ctx.model.sha256, buckets)
+            buckets = stream_config(spec).buckets  # None: unset, resolved once here and pinned
+            buckets = restarts.pin_model(spark, args.output, ctx.model.where, ctx.model.sha256, buckets)
+            spec = with_stream(spec, buckets=buckets)
         except SpecError as exc:
             print(f"sensorpipe: {exc}", file=sys.stderr)
             return 2

@@ -105,7 +105,7 @@ def warm_up(spark: SparkSession, spec: Spec, ctx: Context, events_of) -> float:
         landing, out = work / "landing", work / "out"
         landing.mkdir()
         (landing / "warm-up.jsonl").write_bytes(warm_lines(spec, ctx))
-        buckets = stream_config(spec).buckets
+        buckets = restarts.bucket_count(spark, stream_config(spec).buckets)
         spark.conf.set(
             "spark.sql.shuffle.partitions", str(min(buckets, spark.sparkContext.defaultParallelism))
         )

@@ -22,9 +22,9 @@ from sensorpipe.model.events import Episodes, episodes
 from sensorpipe.model.features import FeatureConfig, clean_sensors, with_features
 from sensorpipe.model.health import HealthConfig
 from sensorpipe.model.registry import ModelIntegrityError, cached_model
-from streaming.config import duration_us, stream_config
+from streaming.config import duration_us, stream_config, with_stream
 from streaming.logic import BucketState, Context, step
-from streaming.restarts import bucket_key, pin_model, pinned_version, state_keys
+from streaming.restarts import bucket_count, bucket_key, pin_model, pinned_version, read_pin, state_keys
 from streaming.score_stream import make_context
 
 MIN = 60_000_000  # one minute in microseconds
@@ -88,6 +88,13 @@ def test_stream_section_validated(tmp_path):
     doc["stream"] = {"quiet": "soon"}
     with pytest.raises(SpecError, match="stream.quiet"):
         stream_config(parse_spec(doc))
+    for bad in (0, "8", 2.0):
+        doc["stream"] = {"buckets": bad}
+        with pytest.raises(SpecError, match="stream.buckets"):
+            stream_config(parse_spec(doc))
+    doc["stream"] = {}
+    assert stream_config(parse_spec(doc)).buckets is None  # unset: the job picks at first start
+    assert stream_config(with_stream(parse_spec(doc), buckets=3)).buckets == 3
 
 
 @pytest.fixture(scope="module")
@@ -324,16 +331,34 @@ def test_model_pinned_in_checkpoint(spark, tmp_path, stream_model):
     shutil.copytree(stream_model, registry)
     out = str(tmp_path / "out")
     where = pinned_version(spark, str(registry), out)
-    pin_model(spark, out, where, "sha-a", 8)
+    assert pin_model(spark, out, where, "sha-a", 8) == 8
     # a restart keeps the first version
     assert pinned_version(spark, str(tmp_path / "elsewhere"), out) == where
     with pytest.raises(ModelIntegrityError, match="no longer holds"):
         pin_model(spark, out, where, "sha-b", 8)
     with pytest.raises(ValueError, match="stream.buckets is 4"):
         pin_model(spark, out, where, "sha-a", 4)
+    assert pin_model(spark, out, where, "sha-a", None) == 8  # unset on a restart: the pinned count
+    assert read_pin(spark, out)["buckets"] == 8
     shutil.rmtree(where)
     with pytest.raises(ModelIntegrityError, match="is gone"):
         pinned_version(spark, str(registry), out)
+
+
+def test_bucket_count_unset(spark, tmp_path, stream_model):
+    """Unset, a fresh output gets one bucket per core of the local master (the suite's local[2]),
+    pinned; an output pinned before counts were pinned was started with the old default, 8."""
+    where = pinned_version(spark, str(stream_model), str(tmp_path / "a"))
+    assert pin_model(spark, str(tmp_path / "a"), where, "sha-a", None) == 2
+    assert read_pin(spark, str(tmp_path / "a"))["buckets"] == 2
+    with pytest.raises(ValueError, match="stream.buckets is 8, but .* started with 2"):
+        pin_model(spark, str(tmp_path / "a"), where, "sha-a", 8)
+    legacy = tmp_path / "b" / "checkpoint"
+    legacy.mkdir(parents=True)
+    (legacy / "model.json").write_text(json.dumps({"version": where, "model_sha256": "sha-a"}))
+    assert pin_model(spark, str(tmp_path / "b"), where, "sha-a", None) == 8
+    assert pin_model(spark, str(tmp_path / "b"), where, "sha-a", 3) == 3  # as before: a legacy pin takes it
+    assert bucket_count(spark, 5) == 5
 
 
 @pytest.fixture

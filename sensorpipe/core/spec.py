@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 TYPES = ("string", "int", "float", "timestamp", "category")
@@ -213,7 +213,9 @@ class StreamConfig:
     watermark: str = "2 minutes"  # how late (event time) an event may arrive and still be scored
     quiet: str | None = None  # an alert episode ends after the probability stays below this long
     top_sensors: int = 3  # sensors named in an alert
-    buckets: int = 8  # state keys: devices are hashed into this many (fixed per checkpoint)
+    # state keys: devices are hashed into this many (fixed per checkpoint); None: not set, the
+    # job picks (streaming/restarts.bucket_count: one per core of a local master)
+    buckets: int | None = None
 
     @property
     def watermark_us(self) -> int:
@@ -246,9 +248,15 @@ def stream_config(spec: Spec) -> StreamConfig:
             raise SpecError(spec.path, f"stream.{key}", f'a duration like "2 minutes", got {value!r}')
     for key in ("top_sensors", "buckets"):
         value = getattr(config, key)
-        if type(value) is not int or value < 1:
+        if (value is not None or key == "top_sensors") and (type(value) is not int or value < 1):
             raise SpecError(spec.path, f"stream.{key}", f"an integer >= 1, got {value!r}")
     return config
+
+
+def with_stream(spec: Spec, **values) -> Spec:
+    """spec with [stream] keys set (e.g. the bucket count a stream resolved at its first start)."""
+    stream = {**spec.extra.get("stream", {}), **values}
+    return replace(spec, extra={**spec.extra, "stream": stream})
 
 
 def _column(raw, i: int, path: str) -> Column:
