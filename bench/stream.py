@@ -1,7 +1,8 @@
 """Streaming job throughput and latency on local[2]: the simulator feeds it at rising rates.
 
   .venv/bin/python bench/stream.py [--rates 1000,5000,20000,50000,100000] [--duration 30]
-      [--devices 1000] [--drain 60] [--watermark "2 minutes"] [--buckets 8] [--write bench/RESULTS-stream.md]
+      [--devices 1000] [--drain 60] [--watermark "2 minutes"] [--buckets 8] [--compact-files 16]
+      [--write bench/RESULTS-stream.md]
 
 Per rate: the job (`spark-submit streaming/score_stream.py --trigger 1s`, its own process
 group) starts on an empty landing directory and is warmed by one small file; then
@@ -13,10 +14,14 @@ seconds to catch up before it is killed. Measured:
   for the lines landed;
 - backlog: lines landed but not yet in a committed batch, at mid-feed and at its end
   (growing = the job falls behind);
-- latency: per scored row, the mtime of its batch's commit file (checkpoint/commits/<id>)
-  minus the mtime of the landing file it arrived in (p50/p95); the same for alert rows; and
-  p95 again for the files landed in the feed's second half, when the job is warm (with the
-  median batch time of the second half of the batches).
+- latency: per scored row, the time its batch's rows became readable (the sinks' manifests
+  committed: metrics.jsonl's `committed_at`; the batch from the row's batch_id) minus the
+  mtime of the landing file it arrived in (p50/p95); the same for alert rows (the batch of the
+  scored row that opened the alert); p95 again for the files landed in the feed's second
+  half, when the job is warm (with the median batch time of the second half of the batches);
+  and that warm alert p95 once more up to the batch's commit file in Spark's checkpoint
+  (checkpoint/commits/<id>), which comes after the batch's compaction, if any, and Spark's
+  own commit (the only latency this bench measured before 12-05).
 A reading is held back until its bucket's newest event time less the watermark delay
 (conf/sensors.toml [stream], 2 minutes of event time; --watermark and --buckets run the job
 with a copy of the spec that sets them) reaches it; with --start now the simulator's event
@@ -67,19 +72,25 @@ def commit_times(out: Path) -> dict[int, float]:
     return {int(p.name): p.stat().st_mtime for p in d.iterdir() if p.name.isdigit()}
 
 
-def sink_rows(out: Path, sink: str) -> pd.DataFrame:
-    """A sink's device_id, ts with the batch each file the manifest names belongs to
-    (batch-<id>-<token>-<n>.parquet: the job runs without compaction here)."""
-    frames = [
-        pd.read_parquet(p, columns=["device_id", "ts"]).assign(batch=int(Path(p).name.split("-")[1]))
-        for p in sinks.files(out / sink) or []
-    ]
+def sink_rows(out: Path, sink: str, columns: tuple = ("batch_id",)) -> pd.DataFrame:
+    """device_id, ts (and `columns`) of the rows of the files a sink's manifest names."""
+    cols = ["device_id", "ts", *columns]
+    frames = [pd.read_parquet(p, columns=cols) for p in sinks.files(out / sink) or []]
     if not frames:
-        return pd.DataFrame(columns=["device_id", "ts", "batch"])
+        return pd.DataFrame(columns=cols)
     frame = pd.concat(frames, ignore_index=True)
     ts = pd.to_datetime(frame["ts"])
     frame["ts"] = (ts.dt.tz_convert("UTC").dt.tz_localize(None) if ts.dt.tz else ts).astype("datetime64[us]")
     return frame
+
+
+def batched_rows(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scored, alerts) rows with the batch that wrote them: a scored row's batch_id column; an
+    alert is a scored row's (the reading that opened it), so it takes that row's batch. Files
+    merged by the sinks' compaction keep their rows' batch ids, so the job may compact."""
+    scored = sink_rows(out, "scored").rename(columns={"batch_id": "batch"})
+    alerts = sink_rows(out, "alerts", ()).merge(scored, on=["device_id", "ts"], how="inner")
+    return scored, alerts
 
 
 def latencies(
@@ -92,7 +103,8 @@ def latencies(
 
 
 def progress(out: Path) -> pd.DataFrame:
-    """Per batch: end time (epoch s) and lines read, from metrics.jsonl (last line per batch)."""
+    """Per batch: end time (epoch s), lines read and when the sinks named its rows (`committed`,
+    epoch s; NaN from a job before 12-05), from metrics.jsonl (last line per batch)."""
     rows = []
     path = out / "metrics.jsonl"
     for line in path.read_text().splitlines() if path.exists() else []:
@@ -100,25 +112,35 @@ def progress(out: Path) -> pd.DataFrame:
         start = datetime.fromisoformat(doc["timestamp"].replace("Z", "+00:00")).timestamp()
         seconds = doc.get("durationMs", {}).get("triggerExecution", 0) / 1000
         lines = doc.get("observedMetrics", {}).get("sensorpipe", {}).get("events", 0)
-        rows.append({"batch": doc["batchId"], "end": start + seconds, "lines": lines, "seconds": seconds})
-    frame = pd.DataFrame(rows, columns=["batch", "end", "lines", "seconds"])
+        at = doc.get("sensorpipe", {}).get("committed_at")
+        committed = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() if at else np.nan
+        rows.append(
+            {
+                "batch": doc["batchId"],
+                "end": start + seconds,
+                "lines": lines,
+                "seconds": seconds,
+                "committed": committed,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["batch", "end", "lines", "seconds", "committed"])
     return frame.drop_duplicates("batch", keep="last").sort_values("batch")
 
 
 def run_rate(
     work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float,
     trigger: str = "1s", file_interval: float = 1.0, spec: Path = SPEC, watermark_s: float = 120.0,
+    compact_files: int | None = None,
 ) -> dict:  # fmt: skip
     landing, out = work / "landing", work / "out"
     landing.mkdir(parents=True)
     warm_ts = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min") - pd.Timedelta(minutes=30)
     # sorts after the simulator's names; read first anyway
     land(landing / "events-999999.jsonl", tick(devices, warm_ts))
-    # compaction off: the latencies join each row to its batch by the file name (batch-<id>-...)
-    no_compaction = {"spark.sensorpipe.sinks.compactFiles": 0}
+    # the sinks' compaction: the job's default unless --compact-files (0: off, as before 12-05)
+    confs = {} if compact_files is None else {"spark.sensorpipe.sinks.compactFiles": compact_files}
     job = Job.start(
-        spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger,
-        confs=no_compaction,
+        spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger, confs=confs
     )  # fmt: skip
     try:
         wait_for(lambda: batches(out, "commits") >= 1, 900, "the warm-up batch", job)
@@ -166,13 +188,18 @@ def measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_
     def backlog(t: float) -> int:
         return int((arrivals["arrival"] <= t).sum() - p.loc[p["end"] <= t, "lines"].sum())
 
-    commits = commit_times(out)
-    scored, alerts = sink_rows(out, "scored"), sink_rows(out, "alerts")
-    lat = latencies(scored[scored["batch"] > 0], arrivals, commits)
-    alert_lat = latencies(alerts[alerts["batch"] > 0], arrivals, commits)
+    # the batch's rows are readable once the sinks' manifests name them (`committed`, the job's
+    # clock); Spark's commit file comes after the batch's compaction, if any, and Spark's own commit
+    commits = p.dropna(subset=["committed"]).set_index("batch")["committed"].to_dict()
+    spark_commits = commit_times(out)
+    scored, alerts = batched_rows(out)
+    scored, alerts = scored[scored["batch"] > 0], alerts[alerts["batch"] > 0]
+    lat = latencies(scored, arrivals, commits)
+    alert_lat = latencies(alerts, arrivals, commits)
     # the feed's second half: a fresh JVM's first batches run 2-3x slower (JIT, Python workers)
-    lat2 = latencies(scored[scored["batch"] > 0], arrivals, commits, first + span / 2)
-    alert_lat2 = latencies(alerts[alerts["batch"] > 0], arrivals, commits, first + span / 2)
+    lat2 = latencies(scored, arrivals, commits, first + span / 2)
+    alert_lat2 = latencies(alerts, arrivals, commits, first + span / 2)
+    alert_spark2 = latencies(alerts, arrivals, spark_commits, first + span / 2)
     caught = p["end"].max() if len(p) else float("nan")
     return {
         "rate": rate,
@@ -185,7 +212,7 @@ def measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_
         "backlog end": backlog(last_file),
         "read by job": int(p["lines"].sum()),
         "drain s": caught - last_file if p["lines"].sum() >= len(arrivals) else float("nan"),
-        "scored": len(scored[scored["batch"] > 0]),
+        "scored": len(scored),
         "p50 scored s": _pct(lat, 50),
         "p95 scored s": _pct(lat, 95),
         "alerts": len(alert_lat),
@@ -193,6 +220,7 @@ def measure(out, arrivals, devices, fed, feed_end, last_file, load_before, load_
         "p95 alert s": _pct(alert_lat, 95),
         "warm p95 scored s": _pct(lat2, 95),
         "warm p95 alert s": _pct(alert_lat2, 95),
+        "warm p95 alert s to Spark's commit": _pct(alert_spark2, 95),
         "median batch s": float(p["seconds"].iloc[len(p) // 2 :].median()) if len(p) else float("nan"),
         "hold s": hold,
         "batches": len(p),
@@ -234,6 +262,11 @@ def main() -> int:
         type=int,
         help="the job's [stream] buckets (default: the spec's; unset there, one per core)",
     )
+    ap.add_argument(
+        "--compact-files",
+        type=int,
+        help="the job's spark.sensorpipe.sinks.compactFiles (default: its own, 16; 0: no compaction)",
+    )
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
     from harness.models import make_model  # noqa: PLC0415
@@ -253,7 +286,7 @@ def main() -> int:
         try:
             r = run_rate(
                 work / f"rate-{rate}", work / "model", code, rate, args.duration, args.devices, args.drain,
-                args.trigger, args.file_interval, spec, watermark_s,
+                args.trigger, args.file_interval, spec, watermark_s, args.compact_files,
             )  # fmt: skip
         except JobDied as exc:  # a row that says so, and the next rate
             reason = next((x for x in str(exc).splitlines() if "Error:" in x), "see job.log")

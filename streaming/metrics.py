@@ -21,7 +21,7 @@ import json
 import sys
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
@@ -37,7 +37,7 @@ def batch_figures(observed, alerts: int, committed: float) -> dict:
     """What batch_writer (streaming/sinks.py) observed of a batch's output, committed at `committed`."""
     by_reason = {r: observed[r] for r in QUARANTINE_REASONS if observed[r]}
     doc = {"scored": observed["scored"], "quarantined": observed["quarantine"]}
-    doc.update(quarantined_by_reason=by_reason, alerts=alerts)
+    doc.update(quarantined_by_reason=by_reason, alerts=alerts, committed_at=_iso(committed))
     quantiles, mean = observed.get("event_us"), observed.get("event_us_mean")
     if quantiles:  # null when the batch scored no row
         p05, p50 = quantiles
@@ -45,6 +45,11 @@ def batch_figures(observed, alerts: int, committed: float) -> dict:
         doc["latency_p95_s"] = round(committed - p05 / 1e6, 3)  # the oldest rows waited longest
         doc["latency_mean_s"] = round(committed - mean / 1e6, 3)
     return doc
+
+
+def _iso(epoch_s: float) -> str:
+    """Epoch seconds -> ISO 8601 UTC to the millisecond, as Spark's progress writes times."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def batch_line(progress: dict, figures: dict | None) -> dict:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -120,6 +121,14 @@ def test_prometheus_counts_the_events_written_and_sigint_stops_cleanly(setup):
             by_reason[reason] = by_reason.get(reason, 0) + n
     assert by_reason == {"malformed_row": 2, "missing_required": 1, "invalid_value": 1}
     assert {"batch_seconds", "watermark", "state_rows", "state_bytes", "alerts"} <= set(lines[0])
+    # committed_at (our clock, when the sinks named the batch) falls within Spark's span of the batch
+    docs = [json.loads(x) for x in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    committed = [d for d in docs if "committed_at" in d["sensorpipe"]]  # not a batch the stop cut short
+    assert len(committed) >= len(docs) - 1
+    for doc in committed:
+        start = datetime.fromisoformat(doc["timestamp"])
+        end = start + timedelta(milliseconds=doc["durationMs"]["triggerExecution"])
+        assert start <= datetime.fromisoformat(doc["sensorpipe"]["committed_at"]) <= end
     assert len(read_frame(tmp_path / "out" / "scored")) == 100
     assert len(read_frame(tmp_path / "out" / "quarantine")) == 4
 
