@@ -68,7 +68,7 @@ from streaming.warmup import warm_up
 
 BUCKET = "_bucket"
 log = logging.getLogger("streaming.score_stream")  # not __name__: spark-submit runs this file as __main__
-_LISTENERS: dict = {}  # the state store's partitions, fixed by the first checkpoint
+_LISTENERS: dict = {}  # OUT -> its progress listener (one per output, replaced on a restart)
 
 
 def make_context(
