@@ -87,6 +87,16 @@ def _metadata(bootstrap: str) -> bool:
     return bool(brokers)
 
 
+def new_cluster_id() -> str:
+    """A random Kafka cluster id (a UUID, URL-safe base64) that does not start with "-": the
+    storage tool's argument parser would take such an id for an option ("--cluster-id/-t:
+    expected one argument", 1 start in 64; Kafka's own Uuid.randomUuid skips those too)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 @contextmanager
 def running_kafka(base: Path):
     """A formatted, running broker under `base`; killed (with its process group) on exit."""
@@ -95,7 +105,7 @@ def running_kafka(base: Path):
     port, controller = free_port(), free_port()
     props = base / "server.properties"
     props.write_text(SERVER.format(port=port, controller=controller, logs=base / "data"))
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     fmt = java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone")
     done = subprocess.run(
         fmt, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=120
