@@ -1,6 +1,6 @@
 """Where jobs/clean.py spends its time: its jobs and stages, read back from Spark's event log.
 
-  .venv/bin/python bench/spark_stages.py [--rows N | --input PATH] [--spec SPEC] [--conf K=V] [--keep-log DIR]
+  .venv/bin/python bench/spark_stages.py [--rows N | --input PATH] [--spec SPEC] [--naive] [--conf K=V] [--keep-log DIR]
       [--output DIR]
 
 Runs jobs.clean.clean in this process under a local[*] session built from conf/spark-defaults.conf
@@ -181,10 +181,19 @@ def run(args, src: str, log_dir: Path, out: Path) -> tuple[dict, float, dict]:
     """clean() under a fresh session: its report, when it started, and the timings around it."""
     t0 = time.time()
     spark = start_session(str(log_dir), args.conf)
-    from jobs.clean import clean  # noqa: PLC0415 (needs pyspark, imported with the session)
-
     started = time.time()
-    result = clean(spark, args.spec, src, str(out))
+    if args.naive:
+        import tomllib  # noqa: PLC0415
+
+        from spark_naive import naive_clean  # noqa: PLC0415 (needs pyspark, imported with the session)
+
+        with open(args.spec, "rb") as f:
+            rows = naive_clean(spark, tomllib.load(f), src, str(out))
+        result = {"rows_in": rows, "rows_clean": rows}
+    else:
+        from jobs.clean import clean  # noqa: PLC0415 (needs pyspark, imported with the session)
+
+        result = clean(spark, args.spec, src, str(out))
     ended = time.time()
     spark.stop()
     return result, started, {"session": started - t0, "clean": ended - started, "stop": time.time() - ended}
@@ -198,6 +207,9 @@ def main() -> None:
     ap.add_argument("--conf", action="append", default=[], help="KEY=VALUE, a Spark setting to add")
     ap.add_argument("--keep-log", help="copy the event log to this directory")
     ap.add_argument("--output", help="clean()'s output directory, kept (default: a temporary one)")
+    ap.add_argument(
+        "--naive", action="store_true", help="profile bench/spark_naive.py's job instead of clean()"
+    )
     args = ap.parse_args()
     src = args.input or str(dataset(args.rows))
     with tempfile.TemporaryDirectory(prefix="sensorpipe-stages-") as tmp:

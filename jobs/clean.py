@@ -5,21 +5,23 @@
 
 (`sensorpipe clean --engine spark` runs exactly this.) On a cluster add
 `--py-files dist/sensorpipe.zip`; no Python runs on executors: the cleaning is built-in
-column expressions only. Passes over the data: one to count each split's lines, one to
-parse into a cached frame (with a second, small cache of the few lines off the fast path,
-parsed in full), then aggregations (stats, vocabularies, clip counts) and the two writes
-over the caches. Each write counts the rows it writes (an Observation on the
-write): report.json's rows_clean is what clean/ got, checked against rows_in and the
-rejects counted in the stats' aggregation, never derived from them.
+column expressions only. Passes over the data: one reads the input and parses it into a
+cached frame (jobs/lines.py: each split's lines counted on that cache give line numbers),
+one more over that cache parses the few lines off the fast path in full into a second,
+small cache, then aggregations (stats, vocabularies, clip counts) and the two writes over
+the caches. Without a key the first aggregation (counts, means, min, max) is computed while
+the caches are built instead of being a pass of its own. Each write counts the rows it
+writes (an Observation on the write): report.json's rows_clean is what clean/ got, checked
+against rows_in and the rejects counted in the stats' aggregation, never derived from them.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 import time
-from collections.abc import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import Column as C
@@ -27,14 +29,9 @@ from pyspark.sql import DataFrame, DataFrameWriter, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.apply import clipped_counts, select_clean
-from jobs.fit import fit
-from jobs.lines import read_lines
-from jobs.parse import (
-    duplicated_keys,
-    filter_headers_and_blanks,
-    with_duplicates_rejected,
-    with_parsed_columns,
-)
+from jobs.fit import first_aggregates, fit, mergeable, merged
+from jobs.lines import Lines, read_lines
+from jobs.parse import duplicated_keys, with_duplicates_rejected, with_parsed_columns
 from sensorpipe.core.inputs import InputError
 from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError, report_document
@@ -49,30 +46,44 @@ log = logging.getLogger("jobs.clean")  # not __name__: spark-submit runs this fi
 
 
 def plan(fs: HadoopFS, spec: Spec, paths: list[str]):
-    """Header line per file index, each file's layout (files may order columns differently)."""
-    headers, layouts, carried = {}, {}, None
+    """Per file index: the header's line number and text (as the text source reads it, BOM
+    and all, CR cut), and each file's layout (files may order columns differently)."""
+    headers, texts, layouts, carried = {}, {}, {}, None
     for i, path in enumerate(paths):
         header, _, line = fs.read_header(path, spec)
         if header is None and spec.header:
             continue
         headers[i] = line
         if header is not None:
+            texts[i] = header_text(fs, path, line)
             carried = carried_columns(spec, header) if carried is None else carried
         layouts[i] = make_layout(spec, header, display(path), carried)
     if not layouts:  # no file has a header: no rows either; any layout will do
         names = [c.name for c in spec.columns]
         layouts[0] = make_layout(spec, names if spec.header else None, "<none>", [])
-    return headers, layouts, carried or []
+    return headers, texts, layouts, carried or []
 
 
-def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]) -> tuple[DataFrame, Callable, list]:
-    """(the frame to cache, the function that gives from that cache (rows, slow): every row's
-    reason (null: kept) and typed values, in rows and, unless None, slow (jobs/parse.py
-    with_parsed_columns), the stored columns), for every non-blank, non-header line."""
-    headers, layouts, carried = plan(HadoopFS(spark), spec, paths)
-    first, second = with_parsed_columns(layouts, keep_text=bool(spec.key))
-    parsed = read_lines(spark, paths).transform(filter_headers_and_blanks(headers)).transform(first)
-    return parsed, second, stored_columns(spec, carried)
+def header_text(fs: HadoopFS, path: str, line: int) -> str:
+    """Physical line `line` of a file as Spark's text source gives it, less one trailing CR."""
+    lines = fs.head_lines(path)
+    try:
+        raw = next(itertools.islice(lines, line - 1, None))
+    finally:
+        lines.close()
+    raw = raw.removesuffix(b"\n")
+    return raw.removesuffix(b"\r").decode("utf-8")  # read_header checked it is UTF-8
+
+
+def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]):
+    """(the frame to cache: every physical line, parsed on the fast path; the function that
+    gives from that cache and its Lines (fast rows or None, slow rows to cache) with every
+    row's reason (null: kept) and typed values (jobs/parse.py with_parsed_columns); the
+    stored columns)."""
+    headers, texts, layouts, carried = plan(HadoopFS(spark), spec, paths)
+    first, second = with_parsed_columns(layouts, texts, keep_text=bool(spec.key))
+    parsed = read_lines(spark, paths).transform(first)
+    return parsed, (lambda df, lines: second(df, lines, headers)), stored_columns(spec, carried)
 
 
 def source_name(paths: list[str]) -> C:
@@ -115,15 +126,33 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     paths = fs.list_inputs(input_path)
     log.debug("[spark] %d input file(s): %s", len(paths), ", ".join(display(p) for p in paths))
     parsed, finish, columns = flag_rows(spark, spec, paths)
+    # Without a key no row's reason changes after parsing: the first aggregation is computed
+    # per split where the splits' lines are counted, and observed on the small cache as it is
+    # built, then merged (jobs/fit.py): one pass fewer. (Observed on the big cache instead,
+    # it cost twice the pass it saves: an observation is not compiled into the scan.)
+    early = not spec.key and mergeable(columns)
+    slow_seen = Observation() if early else None
+    fast_aggs = first_aggregates(columns, F.col("_fast")) if early and "reason" in parsed.columns else []
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once; every later pass reads this
-    rows, slow = finish(parsed)
-    if slow is not None:  # the lines off the fast path, parsed in full once, not on every pass
-        slow = slow.persist(StorageLevel.MEMORY_AND_DISK)
-        rows = rows.unionByName(slow)
-    dups = duplicated_keys(rows, len(spec.key)).persist() if spec.key else None
-    flagged = rows.transform(with_duplicates_rejected(dups, len(spec.key)))
+    slow = dups = None
     try:
-        counts, per_column = fit(flagged, columns)
+        lines, per_split = Lines.count(parsed, *fast_aggs)  # builds the cache: the one pass over the input
+        log.info("[spark] input parsed (%.1fs)", time.time() - started)
+        rows, slow = finish(parsed, lines)
+        if slow_seen is not None:
+            slow = slow.observe(slow_seen, *first_aggregates(columns))
+        # The lines off the fast path, parsed in full once, not on every pass.
+        slow = slow.persist(StorageLevel.MEMORY_AND_DISK)
+        slow.write.format("noop").mode("overwrite").save()  # builds it (and completes slow_seen)
+        if rows is None:  # no fast path: every row is in the "small" cache
+            parsed.unpersist()
+        rows = slow if rows is None else rows.unionByName(slow)
+        dups = duplicated_keys(rows, len(spec.key)).persist() if spec.key else None
+        flagged = rows.transform(with_duplicates_rejected(dups, len(spec.key)))
+        first = None
+        if early:
+            first = merged((per_split if fast_aggs else []) + [slow_seen.get], columns)
+        counts, per_column = fit(flagged, columns, first)
         log.info("[spark] stats: %s rows in (%.1fs)", f"{counts['rows_in']:,}", time.time() - started)
         params = [fit_params(c, per_column[c.out]) for c in columns]
         stats = stats_document(spec, columns, counts["rows_clean"], per_column, output_names(params))
@@ -133,7 +162,7 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
             clean_rows = flagged.transform(select_clean(params, as_text=fmt == "csv"))
             rows_clean = counted_write(clean_rows, save_clean(f"{stage}/clean", fmt))
             log.info("[spark] clean/: %s rows (%.1fs)", f"{rows_clean:,}", time.time() - started)
-            rejects = flagged.where(F.col("reason").isNotNull()).select(
+            rejects = lines.numbered(flagged.where(F.col("reason").isNotNull())).select(
                 "reason", source_name(paths).alias("source"), "line", F.make_valid_utf8("text").alias("raw")
             )
             rejected = counted_write(rejects, lambda w: w.json(f"{stage}/rejects"))

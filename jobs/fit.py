@@ -1,9 +1,12 @@
-"""Fit the statistics of stats.json in Spark: one aggregation for every count, moment and
-exact quartile, one more for all the vocabularies together.
+"""Fit the statistics of stats.json in Spark: one aggregation for every count, mean, min, max
+and exact quartile (or the same aggregates computed per part while the caches were built, merged:
+first_aggregates, merged), one for the moments around that mean, one more for all the
+vocabularies together.
 """
 
 from __future__ import annotations
 
+from pyspark.sql import Column as C
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -14,8 +17,8 @@ from sensorpipe.core.stats import column_stats
 QUARTILES = [0.25, 0.5, 0.75]
 
 
-def _aggregates(i: int, col: Column) -> list:
-    x = F.when(F.col("reason").isNull(), F.col(col.name))
+def _aggregates(i: int, col: Column, kept: C) -> list:
+    x = F.when(kept, F.col(col.name))
     aggs = [F.count(x).alias(f"n{i}")]  # its nulls: rows_clean - n, no aggregate of their own
     if col.numeric:
         aggs += [
@@ -28,14 +31,50 @@ def _aggregates(i: int, col: Column) -> list:
     return aggs
 
 
-def fit(flagged: DataFrame, columns: list[Column]) -> tuple[dict, dict]:
-    """(counts: rows_in, rows_clean (the rows the stats are fitted on) and per reason, all
-    counted in one aggregation; per-column stats entries keyed by output name)."""
-    aggs = [F.count(F.lit(1)).alias("rows_in"), F.count_if(F.col("reason").isNull()).alias("rows_clean")]
-    aggs += [F.count_if(F.col("reason") == r).alias(r) for r in REASONS]
+def first_aggregates(columns: list[Column], where: C | None = None) -> list[C]:
+    """The first aggregation: rows_in, rows_clean, a count per reason, and per column its
+    count (n<i>) and, if numeric, mean, min, max (and quartiles when asked), over the rows where
+    `where` holds (every row when None)."""
+    reason = F.col("reason")
+    if where is None:
+        aggs = [F.count(F.lit(1)).alias("rows_in"), F.count_if(reason.isNull()).alias("rows_clean")]
+        aggs += [F.count_if(reason == r).alias(r) for r in REASONS]
+        kept = reason.isNull()
+    else:
+        kept = where & reason.isNull()
+        aggs = [F.count_if(where).alias("rows_in"), F.count_if(kept).alias("rows_clean")]
+        aggs += [F.count_if(where & (reason == r)).alias(r) for r in REASONS]
     for i, col in enumerate(columns):
-        aggs += _aggregates(i, col)
-    row = flagged.agg(*aggs).first().asDict()
+        aggs += _aggregates(i, col, kept)
+    return aggs
+
+
+def mergeable(columns: list[Column]) -> bool:
+    """Whether first aggregations over parts of the rows merge into the one over all of them
+    (merged): not when an exact quartile is asked."""
+    return not any(c.numeric and c.needs_quantiles for c in columns)
+
+
+def merged(parts: list[dict], columns: list[Column]) -> dict:
+    """The first aggregation over all rows from first_aggregates over disjoint parts of them:
+    counts summed, min of mins, max of maxes, means weighted by their counts. The mean only
+    centres the moments (_moments), which give the mean stats.json reports."""
+    out = {k: sum(p[k] for p in parts) for k in ("rows_in", "rows_clean", *REASONS)}
+    for i, col in enumerate(columns):
+        n = out[f"n{i}"] = sum(p[f"n{i}"] for p in parts)
+        if col.numeric:
+            having = [p for p in parts if p[f"n{i}"]]
+            out[f"mean{i}"] = sum(p[f"n{i}"] * p[f"mean{i}"] for p in having) / n if n else None
+            out[f"min{i}"] = min((p[f"min{i}"] for p in having), default=None)
+            out[f"max{i}"] = max((p[f"max{i}"] for p in having), default=None)
+    return out
+
+
+def fit(flagged: DataFrame, columns: list[Column], first: dict | None = None) -> tuple[dict, dict]:
+    """(counts: rows_in, rows_clean (the rows the stats are fitted on) and per reason, all
+    counted in one aggregation, or given as `first` (first_aggregates' values, already
+    counted); per-column stats entries keyed by output name)."""
+    row = first if first is not None else flagged.agg(*first_aggregates(columns)).first().asDict()
     moments = _moments(flagged, columns, row)
     vocabs = _vocabularies(flagged, columns)
     per_column = {}

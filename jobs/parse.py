@@ -29,19 +29,18 @@ from sensorpipe.spark.columns import (
 from sensorpipe.spark.rejects import invalid_value, missing_required, reject_reason
 
 
-def filter_headers_and_blanks(headers: dict[int, int]):
-    """Drop each file's header line (file index -> line number) and blank lines; strip CR/BOM."""
+def marked(df: DataFrame) -> DataFrame:
+    """Every physical line with `text` (value without a trailing CR) and `_blank`."""
+    value = F.col("value")  # the regex only on the few lines that end in CR
+    text = F.when(value.endswith("\r"), F.regexp_replace(value, r"\r\z", "")).otherwise(value)
+    return df.withColumn("text", text).withColumn("_blank", ~non_blank(F.col("text")))
 
-    def transform(df: DataFrame) -> DataFrame:
-        value = F.col("value")  # the regex only on the few lines that end in CR
-        text = F.when(value.endswith("\r"), F.regexp_replace(value, r"\r\z", "")).otherwise(value)
-        text = F.when(F.col("line") == 1, F.regexp_replace(text, f"^{BOM}", "")).otherwise(text)
-        is_header = F.lit(False)
-        for idx, line in headers.items():
-            is_header = is_header | ((F.col("file_idx") == idx) & (F.col("line") == line))
-        return df.withColumn("text", text).where(~is_header & non_blank(F.col("text")))
 
-    return transform
+def first_lines_unmarked(df: DataFrame, first_line: C) -> DataFrame:
+    """Lines whose number is now known: a file's BOM cut from its first line (first_line
+    true), and lines blank without it dropped."""
+    text = F.when(first_line, F.regexp_replace(F.col("text"), f"^{BOM}", "")).otherwise(F.col("text"))
+    return df.withColumn("text", text).where(non_blank(F.col("text")))
 
 
 def non_blank(text: C) -> C:
@@ -100,19 +99,24 @@ def null_token_shaped(col, spec: Spec) -> bool:
     return any(shape.fullmatch(t) for t in spec.null_tokens)
 
 
-def with_parsed_columns(layouts: dict[int, Layout], keep_text: bool = False):
-    """(first, second): transforms that add `reason` and one typed column per parsed column
-    (null when rejected). The frame `first` gives is the one to cache; `second` over that cache
-    gives (rows, slow): every row's final columns are rows, plus slow's when slow is not None
-    (the caller caches slow, small, and unions the two). Together they read the input once.
+def with_parsed_columns(layouts: dict[int, Layout], header_texts: dict[int, str], keep_text: bool = False):
+    """(first, second): `first` over read_lines' frame gives the frame to cache: every physical
+    line (file_idx, block_start, row_id; `_fast` null on blank lines), with `reason` and one
+    typed column per parsed column on the lines the fast path took (`_fast` true). `second`
+    (the cache, jobs/lines.Lines over it, the header line number per file) gives (fast, slow):
+    the fast path's rows, None when there is no fast path, and the other lines but each file's
+    header parsed in full, `slow` (the caller caches it, small, and unions the two). Together
+    they read the input once.
 
     A line that fast_line_regex matches (most of them) takes the fast path (fast_parsed: split
-    on the delimiter, cast, no stripping and no per-field grammar regex); the others take the
-    full path (full_parsed) over the cached frame (`first` keeps their raw line): `slow`, a few
-    rows per thousand, parsed once when it is cached; each later pass then reads the big cache
-    once. Two branches of one union, not one expression with both paths: each branch's
-    generated code stays small enough for whole-stage code generation. Both give the same
-    values and reasons (tests/test_spark.py).
+    on the delimiter, cast, no stripping and no per-field grammar regex), unless it starts
+    with a BOM or equals its file's header line (header_texts; only a line's number, known
+    after the cache is built, tells whether it is that header or a repeat of it); the others
+    take the full path (full_parsed) from the cached frame, which keeps their raw line: a few
+    rows per thousand, parsed once into `slow`; each later pass then reads the big cache once.
+    Two branches of one union, not one expression with both paths: each branch's generated code
+    stays small enough for whole-stage code generation. Both give the same values and reasons
+    (tests/test_spark.py).
     `text`, the line as rejects/ shows it, is kept only on rejected rows unless keep_text (a
     spec with a key: a row that passes may turn out a duplicate).
     """
@@ -121,20 +125,31 @@ def with_parsed_columns(layouts: dict[int, Layout], keep_text: bool = False):
     def text_kept(df: DataFrame) -> DataFrame:
         return df if keep_text else df.withColumn("text", F.when(F.col("reason").isNotNull(), F.col("text")))
 
-    if fast_regex is None:
-        return (lambda df: full_parsed(df, layouts).transform(text_kept)), (lambda df: (df, None))
-
     def first(df: DataFrame) -> DataFrame:
-        fast = df.withColumn("_fast", F.col("text").rlike(fast_regex))
+        df = df.transform(marked)
+        fast = F.lit(False)
+        if fast_regex is not None:
+            header = F.lit(False)
+            for idx, h in header_texts.items():
+                header = header | ((F.col("file_idx") == idx) & (F.col("text") == h))
+            fast = F.col("text").rlike(fast_regex) & ~F.col("text").startswith(BOM) & ~header
+        df = df.withColumn("_fast", F.when(~F.col("_blank"), fast)).drop("_blank")
         slow = [F.when(~F.col("_fast"), F.col(c)).alias(f"_slow_{c}") for c in ("text", "value")]
-        parsed = fast_parsed(fast.select("*", *slow), layouts, F.col("_fast")).transform(text_kept)
+        if fast_regex is None:
+            return df.select("file_idx", "block_start", "row_id", "_fast", *slow)
+        parsed = fast_parsed(df.select("*", *slow), layouts, F.col("_fast")).transform(text_kept)
         return parsed.withColumn("reason", F.when(F.col("_fast"), F.col("reason")))
 
-    def second(df: DataFrame) -> DataFrame:
-        slow = df.where(~F.col("_fast")).select(
-            "file_idx", "line", F.col("_slow_text").alias("text"), F.col("_slow_value").alias("value")
+    def second(df: DataFrame, lines, headers: dict[int, int]):
+        slow = df.where(~F.col("_fast") & ~lines.is_line(headers)).select(
+            "file_idx",
+            "block_start",
+            "row_id",
+            F.col("_slow_text").alias("text"),
+            F.col("_slow_value").alias("value"),
         )
-        fast = df.where(F.col("_fast")).drop("_fast", "_slow_text", "_slow_value")
+        slow = first_lines_unmarked(slow, lines.is_line(dict.fromkeys(layouts, 1)))
+        fast = df.where(F.col("_fast")).drop("_fast", "_slow_text", "_slow_value") if fast_regex else None
         return fast, full_parsed(slow, layouts)
 
     return first, second
@@ -153,7 +168,7 @@ def fast_parsed(df: DataFrame, layouts: dict[int, Layout], fast: C) -> DataFrame
         raw = F.when(~field.isin(nulls), field) if null_token_shaped(c, spec) else field
         raws.append(raw.alias(f"_raw{i}"))
     extra = [c for c in df.columns if c.startswith(("_fast", "_slow_"))]
-    df = df.select("file_idx", "line", "text", *extra, *raws)
+    df = df.select("file_idx", "block_start", "row_id", "text", *extra, *raws)
     raws = [F.col(f"_raw{i}") for i in range(len(layout.columns))]
     values = [checked(_fast_value(r, c), c) if c.type in TYPED else r for r, c in zip(raws, layout.columns)]
     return _finish(df, layout, raws, values, F.lit(False), extra)
@@ -211,15 +226,17 @@ TYPED = ("int", "float", "timestamp")
 def _finish(
     df: DataFrame, layout: Layout, raws: list, values: list, malformed: C, extra: tuple = ()
 ) -> DataFrame:
-    """file_idx, line, text, reason, the kept columns' values, the key columns (_key0...),
-    then the `extra` columns of df as they are."""
+    """file_idx, block_start, row_id, text, reason, the kept columns' values, the key columns
+    (_key0...), then the `extra` columns of df as they are."""
     spec, cols = layout.spec, layout.columns
     missing = missing_required(zip(cols, raws))
     invalid = invalid_value(zip(cols, raws, values))
     reason = reject_reason(malformed, missing, invalid)
     keep = [v.alias(c.name) for v, c, k in zip(values, cols, layout.kept) if k]
     keys = [values[cols.index(spec.column(k))].alias(f"_key{j}") for j, k in enumerate(spec.key)]
-    return df.select("file_idx", "line", "text", reason.alias("reason"), *keep, *keys, *extra)
+    return df.select(
+        "file_idx", "block_start", "row_id", "text", reason.alias("reason"), *keep, *keys, *extra
+    )
 
 
 def _plain(d: str) -> str:
@@ -227,8 +244,13 @@ def _plain(d: str) -> str:
     return d if d.isalnum() or d in ",;: \t" else "\\" + d
 
 
+def position() -> C:
+    """A row's place in the input: in a file, splits in order and rows in order in a split."""
+    return F.struct("file_idx", "block_start", "row_id")
+
+
 def duplicated_keys(df: DataFrame, n_keys: int) -> DataFrame:
-    """Keys that more than one kept row carries, with the (file_idx, line) of their first row.
+    """Keys that more than one kept row carries, with the position() of their first row.
 
     An aggregation, not a window over whole rows: only the keys are shuffled, and the result
     (usually small) is joined back.
@@ -237,7 +259,7 @@ def duplicated_keys(df: DataFrame, n_keys: int) -> DataFrame:
     return (
         df.where(F.col("reason").isNull())
         .groupBy(*keys)
-        .agg(F.min(F.struct("file_idx", "line")).alias("_first"), F.count(F.lit(1)).alias("_n"))
+        .agg(F.min(position()).alias("_first"), F.count(F.lit(1)).alias("_n"))
         .where(F.col("_n") > 1)
         .select(*[F.col(k).alias(f"{k}_dup") for k in keys], "_first")
     )
@@ -252,7 +274,7 @@ def with_duplicates_rejected(dups: DataFrame | None, n_keys: int):
             return df.drop(*keys)
         same = _all(df[k].eqNullSafe(dups[f"{k}_dup"]) for k in keys)
         joined = df.join(dups, same, "left")
-        later = F.col("_first").isNotNull() & (F.struct("file_idx", "line") != F.col("_first"))
+        later = F.col("_first").isNotNull() & (position() != F.col("_first"))
         dup = F.col("reason").isNull() & later
         reason = F.when(dup, F.lit(DUPLICATE)).otherwise(F.col("reason"))
         return joined.withColumn("reason", reason).drop(*keys, *[f"{k}_dup" for k in keys], "_first")

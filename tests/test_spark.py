@@ -282,3 +282,164 @@ def test_rejects_keep_their_line_without_a_key(spark, tmp_path):
         ("malformed_row", 5, "d3,2026-01-01T00:00:00Z,20,100"),
     ]
     assert sp.report["rows_clean"] == 2
+
+
+SPLIT_SPEC = """
+[dataset]
+name = "splits"
+
+[[columns]]
+name = "device_id"
+type = "string"
+required = true
+
+[[columns]]
+name = "ts"
+type = "timestamp"
+required = true
+
+[[columns]]
+name = "temperature"
+type = "float"
+impute = "mean"
+scale = "zscore"
+
+[[columns]]
+name = "pressure"
+type = "float"
+on_invalid = "reject"
+impute = "mean"
+
+[[columns]]
+name = "rpm"
+type = "int"
+
+[[columns]]
+name = "model"
+type = "category"
+impute = "mode"
+
+[[columns]]
+name = "note"
+type = "string"
+"""
+
+
+@pytest.mark.parametrize("max_union", [32, 1], ids=["file-per-scan", "one-scan"])
+def test_line_numbers_across_splits(spark, tmp_path, monkeypatch, max_union):
+    """Files read in splits of ~120 bytes (several per file, small ones packed together): line
+    numbers, the header (after a BOM-only first line; after a BOM on line 1), a repeated
+    header line, blank lines and CRLF as the pipe engine sees them. No key and no quartile:
+    the first aggregation is computed while the caches are built (jobs/clean.py)."""
+    import jobs.lines  # noqa: PLC0415
+
+    monkeypatch.setattr(jobs.lines, "MAX_UNION", max_union)
+    spec = tmp_path / "splits.toml"
+    spec.write_text(SPLIT_SPEC)
+    src = tmp_path / "in"
+    src.mkdir()
+    a = [
+        "\ufeff",
+        HEADER.strip(),
+        "d1,2026-01-01T00:00:00Z,20,100,7,A,x",
+        "d2,2026-01-01T00:01:00Z,21,1e,7,A,x",  # 4: invalid_value (pressure)
+        "",
+        "d3,2026-01-01T00:02:00Z,22,100",  # 6: malformed_row
+        HEADER.strip(),  # 7: a repeat of the header is a row: invalid_value (ts is required)
+        'd4,2026-01-01T00:03:00Z,23,101,8,B,"q,uoted"',
+        "d5,2026-01-01T00:04:00Z,24,102,9,A,y\r",
+        ",2026-01-01T00:05:00Z,25,103,9,A,z",  # 10: missing_required
+        "d6,2026-01-01T00:06:00Z,NA,104,10,B,w",
+        "d7,2026-01-01T00:07:00Z,26,105,11,A,v",
+    ]
+    b = [
+        "\ufeff" + HEADER.strip(),
+        "d8,2026-01-01T00:08:00Z,27,106,12,B,u",
+        "d9,2026-01-01T00:09:00Z,28",  # 3: malformed_row
+        "d10,2026-01-01T00:10:00Z,29,107,13,A,t",
+    ]
+    (src / "a.csv").write_text("\n".join(a) + "\n", encoding="utf-8")
+    (src / "b.csv").write_text("\n".join(b) + "\n", encoding="utf-8")
+    assert run_clean("pipe", spec, src, tmp_path / "pipe") == 0
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "120")
+    spark.conf.set("spark.sql.files.openCostInBytes", "1")
+    try:
+        splits = spark.read.text(str(src)).select("_metadata.file_path", "_metadata.file_block_start")
+        assert splits.distinct().count() >= 5  # the premise: files in several splits
+        clean(spark, str(spec), str(src), str(tmp_path / "spark"), fmt="csv")
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+    pipe, sp = Output(tmp_path / "pipe"), Output(tmp_path / "spark")
+    assert_agree(pipe, sp)
+    got = sorted((r["source"].rsplit("/", 1)[1], r["line"], r["reason"]) for r in sp.rejects)
+    assert got == [
+        ("a.csv", 4, "invalid_value"),
+        ("a.csv", 6, "malformed_row"),
+        ("a.csv", 7, "invalid_value"),
+        ("a.csv", 10, "missing_required"),
+        ("b.csv", 3, "malformed_row"),
+    ]
+    assert (sp.report["rows_in"], sp.report["rows_clean"]) == (12, 7)
+    temperature = sp.stats["columns"]["temperature"]
+    assert (temperature["count"], temperature["nulls"]) == (6, 1)  # d1 d4 d5 d6(NA) d7 d8 d10: 7 rows
+    assert temperature["mean"] == pytest.approx((20 + 23 + 24 + 26 + 27 + 29) / 6, rel=1e-12)
+
+
+def test_lines_from_split_counts():
+    """Line numbers from per-split counts: a prefix sum over each file's splits in order."""
+    from jobs.lines import Lines  # noqa: PLC0415
+
+    lines = Lines.from_counts([(1, 0, 4, 5), (0, 100, 2, 2**33), (0, 0, 3, 0)])
+    assert lines.splits == {(0, 0): (1, 0, 3), (0, 100): (4, 2**33, 2), (1, 0): (1, 5, 4)}
+    assert lines.row_at(0, 1) == (0, 0)
+    assert lines.row_at(0, 5) == (100, 2**33 + 1)
+    assert lines.row_at(1, 4) == (0, 8)
+    assert lines.row_at(0, 6) is None and lines.row_at(2, 1) is None
+
+
+def test_first_aggregations_merge():
+    """Counts summed, min of mins, max of maxes, means weighted by counts; a part without values
+    of a column does not count in its mean."""
+    from jobs.fit import merged  # noqa: PLC0415
+
+    cols = [Column(name="s", type="string"), Column(name="x", type="float")]
+    zero = dict.fromkeys(("malformed_row", "missing_required", "invalid_value", "duplicate_key"), 0)
+    parts = [
+        {
+            "rows_in": 4,
+            "rows_clean": 3,
+            **zero,
+            "invalid_value": 1,
+            "n0": 3,
+            "n1": 3,
+            "mean1": 2.0,
+            "min1": 1.0,
+            "max1": 3.0,
+        },
+        {
+            "rows_in": 2,
+            "rows_clean": 1,
+            **zero,
+            "malformed_row": 1,
+            "n0": 1,
+            "n1": 1,
+            "mean1": 6.0,
+            "min1": 6.0,
+            "max1": 6.0,
+        },
+        {"rows_in": 1, "rows_clean": 1, **zero, "n0": 0, "n1": 0, "mean1": None, "min1": None, "max1": None},
+    ]
+    got = merged(parts, cols)
+    assert got == {
+        "rows_in": 7,
+        "rows_clean": 5,
+        **zero,
+        "invalid_value": 1,
+        "malformed_row": 1,
+        "n0": 4,
+        "n1": 4,
+        "mean1": 3.0,
+        "min1": 1.0,
+        "max1": 6.0,
+    }
