@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import statistics
 import sys
 import time
 
@@ -35,7 +36,16 @@ from jobs.parse import duplicated_keys, with_duplicates_rejected, with_parsed_co
 from sensorpipe.core.inputs import InputError
 from sensorpipe.core.log import configure as configure_logging
 from sensorpipe.core.output import OutputError, report_document
-from sensorpipe.core.rows import REASONS, LayoutError, carried_columns, make_layout, stored_columns
+from sensorpipe.core.rows import (
+    REASONS,
+    Layout,
+    LayoutError,
+    carried_columns,
+    decode_line,
+    is_blank,
+    make_layout,
+    stored_columns,
+)
 from sensorpipe.core.spec import Spec, SpecError, load_spec
 from sensorpipe.core.stats import stats_document
 from sensorpipe.core.transform import fit_params, output_names
@@ -75,15 +85,41 @@ def header_text(fs: HadoopFS, path: str, line: int) -> str:
     return raw.removesuffix(b"\r").decode("utf-8")  # read_header checked it is UTF-8
 
 
+def sample_shifts(fs: HadoopFS, path: str, layout: Layout, header_line: int, rows: int = 100) -> dict:
+    """Per numeric column, the median of its values in the first `rows` parsed lines after the
+    header of one file (jobs/fit.py: a shift for the moments' sums, so they need no pass of
+    their own); columns without a value there are left out."""
+    values: dict[str, list] = {c.name: [] for c in layout.columns if c.numeric}
+    lines, seen = fs.head_lines(path), 0
+    try:
+        for number, raw in enumerate(lines, start=1):
+            text = decode_line(raw, number == 1)
+            if number <= header_line or text is None or is_blank(text):
+                continue
+            _, parsed = layout.parse(text)
+            for col, v in zip(layout.columns, parsed or []):
+                if col.name in values and v is not None:
+                    values[col.name].append(v)
+            seen += 1
+            if seen >= rows:
+                break
+    finally:
+        lines.close()
+    return {name: float(statistics.median_low(vs)) for name, vs in values.items() if vs}
+
+
 def flag_rows(spark: SparkSession, spec: Spec, paths: list[str]):
     """(the frame to cache: every physical line, parsed on the fast path; the function that
     gives from that cache and its Lines (fast rows or None, slow rows to cache) with every
     row's reason (null: kept) and typed values (jobs/parse.py with_parsed_columns); the
-    stored columns)."""
-    headers, texts, layouts, carried = plan(HadoopFS(spark), spec, paths)
+    stored columns; the numeric columns' shifts, sample_shifts)."""
+    fs = HadoopFS(spark)
+    headers, texts, layouts, carried = plan(fs, spec, paths)
     first, second = with_parsed_columns(layouts, texts, keep_text=bool(spec.key))
     parsed = read_lines(spark, paths).transform(first)
-    return parsed, (lambda df, lines: second(df, lines, headers)), stored_columns(spec, carried)
+    idx = next(iter(layouts))
+    shifts = sample_shifts(fs, paths[idx], layouts[idx], headers[idx]) if idx in headers else {}
+    return parsed, (lambda df, lines: second(df, lines, headers)), stored_columns(spec, carried), shifts
 
 
 def source_name(paths: list[str]) -> C:
@@ -125,14 +161,17 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     fs = HadoopFS(spark)
     paths = fs.list_inputs(input_path)
     log.debug("[spark] %d input file(s): %s", len(paths), ", ".join(display(p) for p in paths))
-    parsed, finish, columns = flag_rows(spark, spec, paths)
+    parsed, finish, columns, shifts = flag_rows(spark, spec, paths)
     # Without a key no row's reason changes after parsing: the first aggregation is computed
     # per split where the splits' lines are counted, and observed on the small cache as it is
     # built, then merged (jobs/fit.py): one pass fewer. (Observed on the big cache instead,
     # it cost twice the pass it saves: an observation is not compiled into the scan.)
     early = not spec.key and mergeable(columns)
     slow_seen = Observation() if early else None
-    fast_aggs = first_aggregates(columns, F.col("_fast")) if early and "reason" in parsed.columns else []
+    shifts = shifts if early else {}
+    fast_aggs = (
+        first_aggregates(columns, F.col("_fast"), shifts) if early and "reason" in parsed.columns else []
+    )
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once; every later pass reads this
     slow = dups = None
     try:
@@ -140,7 +179,7 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
         log.info("[spark] input parsed (%.1fs)", time.time() - started)
         rows, slow = finish(parsed, lines)
         if slow_seen is not None:
-            slow = slow.observe(slow_seen, *first_aggregates(columns))
+            slow = slow.observe(slow_seen, *first_aggregates(columns, shifts=shifts))
         # The lines off the fast path, parsed in full once, not on every pass.
         slow = slow.persist(StorageLevel.MEMORY_AND_DISK)
         slow.write.format("noop").mode("overwrite").save()  # builds it (and completes slow_seen)
@@ -152,7 +191,7 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
         first = None
         if early:
             first = merged((per_split if fast_aggs else []) + [slow_seen.get], columns)
-        counts, per_column = fit(flagged, columns, first)
+        counts, per_column = fit(flagged, columns, first, shifts)
         log.info("[spark] stats: %s rows in (%.1fs)", f"{counts['rows_in']:,}", time.time() - started)
         params = [fit_params(c, per_column[c.out]) for c in columns]
         stats = stats_document(spec, columns, counts["rows_clean"], per_column, output_names(params))

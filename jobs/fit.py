@@ -1,7 +1,8 @@
 """Fit the statistics of stats.json in Spark: one aggregation for every count, mean, min, max
 and exact quartile (or the same aggregates computed per part while the caches were built, merged:
-first_aggregates, merged), one for the moments around that mean, one more for all the
-vocabularies together.
+first_aggregates, merged; then with the sums for the moments around a shift taken from a
+sample), one for the moments around that mean unless the shifted sums gave them, one more for
+all the vocabularies together.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ def _aggregates(i: int, col: Column, kept: C) -> list:
     return aggs
 
 
-def first_aggregates(columns: list[Column], where: C | None = None) -> list[C]:
+# A shift more than 100 standard deviations from the mean loses digits in the shifted sums:
+# the moments are then summed again around the mean (_moments).
+FAR = 100.0
+
+
+def first_aggregates(columns: list[Column], where: C | None = None, shifts: dict | None = None) -> list[C]:
     """The first aggregation: rows_in, rows_clean, a count per reason, and per column its
     count (n<i>) and, if numeric, mean, min, max (and quartiles when asked), over the rows where
-    `where` holds (every row when None)."""
+    `where` holds (every row when None); for a numeric column with a shift K (shifts, by
+    name), the sums of x - K and (x - K)^2 (s<i>, ss<i>: _shifted)."""
     reason = F.col("reason")
     if where is None:
         aggs = [F.count(F.lit(1)).alias("rows_in"), F.count_if(reason.isNull()).alias("rows_clean")]
@@ -46,6 +53,10 @@ def first_aggregates(columns: list[Column], where: C | None = None) -> list[C]:
         aggs += [F.count_if(where & (reason == r)).alias(r) for r in REASONS]
     for i, col in enumerate(columns):
         aggs += _aggregates(i, col, kept)
+        shift = (shifts or {}).get(col.name) if col.numeric else None
+        if shift is not None:
+            d = F.when(kept, F.col(col.name)) - F.lit(float(shift))
+            aggs += [F.sum(d).alias(f"s{i}"), F.sum(d * d).alias(f"ss{i}")]
     return aggs
 
 
@@ -67,15 +78,22 @@ def merged(parts: list[dict], columns: list[Column]) -> dict:
             out[f"mean{i}"] = sum(p[f"n{i}"] * p[f"mean{i}"] for p in having) / n if n else None
             out[f"min{i}"] = min((p[f"min{i}"] for p in having), default=None)
             out[f"max{i}"] = max((p[f"max{i}"] for p in having), default=None)
+            for k in (f"s{i}", f"ss{i}"):
+                if k in parts[0]:
+                    out[k] = sum(p[k] for p in having) if having else None
     return out
 
 
-def fit(flagged: DataFrame, columns: list[Column], first: dict | None = None) -> tuple[dict, dict]:
+def fit(
+    flagged: DataFrame, columns: list[Column], first: dict | None = None, shifts: dict | None = None
+) -> tuple[dict, dict]:
     """(counts: rows_in, rows_clean (the rows the stats are fitted on) and per reason, all
     counted in one aggregation, or given as `first` (first_aggregates' values, already
-    counted); per-column stats entries keyed by output name)."""
+    counted, with `shifts` if it was given them); per-column stats entries keyed by output
+    name)."""
     row = first if first is not None else flagged.agg(*first_aggregates(columns)).first().asDict()
-    moments = _moments(flagged, columns, row)
+    moments = _shifted(row, columns, shifts or {})
+    moments.update(_moments(flagged, columns, row, skip=set(moments)))
     vocabs = _vocabularies(flagged, columns)
     per_column = {}
     for i, col in enumerate(columns):
@@ -89,14 +107,35 @@ def fit(flagged: DataFrame, columns: list[Column], first: dict | None = None) ->
     return counts, per_column
 
 
-def _moments(flagged: DataFrame, columns: list[Column], first: dict) -> dict[int, list]:
-    """[n, mean, m2, min, max] by the corrected two-pass algorithm around the first pass's mean.
+def _shifted(first: dict, columns: list[Column], shifts: dict) -> dict[int, list]:
+    """[n, mean, m2, min, max] from the first aggregation's sums around a shift K taken from
+    the data before it (a sample's median): mean = K + s/n, m2 = ss - s^2/n, the corrected
+    two-pass formulas with K for the first pass's mean. Only where K is within FAR standard
+    deviations of the mean; other columns go to _moments."""
+    out = {}
+    for i, col in enumerate(columns):
+        n, shift = first[f"n{i}"], shifts.get(col.name)
+        if not col.numeric or shift is None or not n or first.get(f"s{i}") is None:
+            continue
+        s1, s2 = first[f"s{i}"], first[f"ss{i}"]
+        m2 = max(s2 - s1 * s1 / n, 0.0)
+        if (s1 / n) ** 2 > FAR * FAR * m2 / n:
+            continue
+        out[i] = [n, shift + s1 / n, m2, first[f"min{i}"], first[f"max{i}"]]
+    return out
+
+
+def _moments(
+    flagged: DataFrame, columns: list[Column], first: dict, skip: set = frozenset()
+) -> dict[int, list]:
+    """[n, mean, m2, min, max] by the corrected two-pass algorithm around the first pass's mean
+    (no pass when every numeric column is in `skip`).
 
     Spark's avg and stddev_pop sum raw doubles: on a near-constant column (C-MAPSS s6:
     21.6 +- 0.002) the mean is off by 1e-11 and a z-score by 1e-8 relative. Summing the
     deviations from the first mean makes the error scale with the spread, not the magnitude.
     """
-    numeric = [(i, c) for i, c in enumerate(columns) if c.numeric and first[f"n{i}"]]
+    numeric = [(i, c) for i, c in enumerate(columns) if c.numeric and first[f"n{i}"] and i not in skip]
     if not numeric:
         return {}
     aggs = []

@@ -430,6 +430,8 @@ def test_first_aggregations_merge():
         },
         {"rows_in": 1, "rows_clean": 1, **zero, "n0": 0, "n1": 0, "mean1": None, "min1": None, "max1": None},
     ]
+    for p, s1, s2 in zip(parts, (3.0, 4.0, None), (5.0, 16.0, None)):
+        p.update(s1=s1, ss1=s2)
     got = merged(parts, cols)
     assert got == {
         "rows_in": 7,
@@ -442,4 +444,29 @@ def test_first_aggregations_merge():
         "mean1": 3.0,
         "min1": 1.0,
         "max1": 6.0,
+        "s1": 7.0,
+        "ss1": 21.0,
     }
+
+
+def test_moments_from_shifted_sums():
+    """x = 1, 2, 3, 6 around a shift of 2: s = -1+0+1+4 = 4, ss = 1+0+1+16 = 18, so mean
+    2 + 4/4 = 3 and m2 = 18 - 16/4 = 14; a shift 1000 away (over FAR standard deviations of
+    about 1.9) is refused: that column's moments are summed again around the mean."""
+    from jobs.fit import _shifted  # noqa: PLC0415
+
+    cols = [Column(name="x", type="float"), Column(name="y", type="int"), Column(name="t", type="string")]
+    first = {
+        "n0": 4,
+        "s0": 4.0,
+        "ss0": 18.0,
+        "min0": 1.0,
+        "max0": 6.0,
+        "n1": 4,
+        "min1": 1,
+        "max1": 6,
+        "n2": 4,
+    }
+    first |= {"s1": 4 * -997.0, "ss1": 4 * 997.0**2 + 14.0}
+    assert _shifted(first, cols, {"x": 2.0, "y": 1000.0}) == {0: [4, 3.0, 14.0, 1.0, 6.0]}
+    assert _shifted(first, cols, {}) == {}
