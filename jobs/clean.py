@@ -176,7 +176,8 @@ def clean(spark: SparkSession, spec_path: str, input_path: str, out: str, fmt: s
     slow = dups = None
     try:
         lines, per_split = Lines.count(parsed, *fast_aggs)  # builds the cache: the one pass over the input
-        log.info("[spark] input parsed (%.1fs)", time.time() - started)
+        read = sum(n for _, _, n in lines.splits.values())
+        log.info("[spark] input read: %s lines (%.1fs)", f"{read:,}", time.time() - started)
         rows, slow = finish(parsed, lines)
         if slow_seen is not None:
             slow = slow.observe(slow_seen, *first_aggregates(columns, shifts=shifts))

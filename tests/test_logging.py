@@ -220,4 +220,9 @@ def test_a_spark_jobs_progress_is_on_stderr_and_its_result_on_stdout(tmp_path):
     )
     assert len(done.stdout.splitlines()) == 1
     progress = [line.split(" (")[0] for line in done.stderr.splitlines() if line.startswith("[spark]")]
-    assert progress == ["[spark] stats: 30 rows in", "[spark] clean/: 13 rows", "[spark] rejects/: 17 rows"]
+    assert progress == [
+        "[spark] input read: 35 lines",  # physical lines: a_messy.csv 31 (no newline at its end), 3, 0, 1
+        "[spark] stats: 30 rows in",
+        "[spark] clean/: 13 rows",
+        "[spark] rejects/: 17 rows",
+    ]
