@@ -95,10 +95,18 @@ class Lines:
             line, last_file = line + n, idx
         return cls(splits)
 
-    def row_at(self, file_idx: int, line: int) -> tuple[int, int] | None:
-        """(block_start, row id) of a file's physical line, None if the file has no such line."""
+    @functools.cached_property
+    def _by_file(self) -> dict[int, list[tuple[int, int, int, int]]]:
+        by_file: dict[int, list] = {}
         for (idx, start), (first, first_id, n) in self.splits.items():
-            if idx == file_idx and first <= line < first + n:
+            by_file.setdefault(idx, []).append((start, first, first_id, n))
+        return by_file
+
+    def row_at(self, file_idx: int, line: int) -> tuple[int, int] | None:
+        """(block_start, row id) of a file's physical line, None if the file has no such line
+        (a look at that file's splits only: is_line asks once per input file)."""
+        for start, first, first_id, n in self._by_file.get(file_idx, []):
+            if first <= line < first + n:
                 return start, first_id + line - first
         return None
 
