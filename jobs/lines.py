@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sensorpipe.spark.hfs import display
+from sensorpipe.core.inputs import path_parts
 
 RAW_SCHEMA = "file_idx int, block_start long, row_id long, value string"
 # Up to this many input files each is read as a frame of its own with its index as a literal;
@@ -39,13 +40,13 @@ def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
         raw = functools.reduce(DataFrame.unionByName, frames)
     else:
         raw = _text(spark, paths).select("file_path", "block_start", "value")
-        index = {display(p): i for i, p in enumerate(paths)}
+        index = {path_parts(p): i for i, p in enumerate(paths)}
         names = [r.file_path for r in raw.select("file_path").distinct().collect()]  # a pass over the input
         table = spark.range(1).select(
             F.inline(
                 F.array(
                     *[
-                        F.struct(F.lit(n).alias("file_path"), F.lit(index[display(n)]).alias("file_idx"))
+                        F.struct(F.lit(n).alias("file_path"), F.lit(index[_listed(n)]).alias("file_idx"))
                         for n in names
                     ]
                 )
@@ -53,6 +54,13 @@ def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
         )
         raw = raw.join(F.broadcast(table), "file_path").select("file_idx", "block_start", "value")
     return raw.select("file_idx", "block_start", F.monotonically_increasing_id().alias("row_id"), "value")
+
+
+def _listed(file_path: str) -> tuple[str, str, str]:
+    """A `_metadata.file_path` (a URI, escaped: `file:/d/a%20b.csv`) as the parts of the name
+    the input's listing gave (Hadoop's Path, unescaped: `file:/d/a b.csv`)."""
+    scheme, authority, path = path_parts(file_path)
+    return scheme, authority, unquote(path)
 
 
 def _text(spark: SparkSession, paths: list[str]) -> DataFrame:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from urllib.parse import urlsplit
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 for _cand in ("sensorpipe.zip", os.path.join(_HERE, "sensorpipe.zip")):
@@ -20,6 +19,7 @@ for _cand in ("sensorpipe.zip", os.path.join(_HERE, "sensorpipe.zip")):
 else:  # a developer's checkout: the package sits next to mapreduce/
     sys.path.insert(0, os.path.dirname(_HERE))
 
+from sensorpipe.core.inputs import local_path  # noqa: E402
 from sensorpipe.core.rows import make_layout, stored_columns  # noqa: E402
 from sensorpipe.core.spec import parse_spec  # noqa: E402
 
@@ -46,10 +46,8 @@ def stored(job: dict):
 
 
 def normalize_path(path: str) -> str:
-    parts = urlsplit(path)
-    if parts.scheme in ("", "file"):
-        return os.path.abspath(parts.path)
-    return path
+    """A task's input as job.json names it: Hadoop exports the split's Path unescaped."""
+    return local_path(path) or path
 
 
 def current_file_index(job: dict) -> int:

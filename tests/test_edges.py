@@ -113,3 +113,36 @@ def test_pipe_runs_at_least_two_mappers_and_reducers(tmp_path):
     assert len(list((out / "clean").glob("part-*"))) >= 2  # even one small file gets 2 splits
     report = json.loads((out / "report.json").read_text())
     assert report["rows_clean"] == 13
+
+
+# Characters Hadoop leaves in a file's name (its Path prints them unescaped) that a URL would
+# escape or cut at: every engine must find each file and name it in rejects/ as it is.
+ODD_NAMES = ["a b.csv", "p%20q.csv", "h#x.csv", "plus+y.csv", "\u00fc.csv", "c%.csv"]
+
+
+@pytest.mark.parametrize("engine", ["pipe", "hadoop", "spark-file-per-scan", "spark-one-scan"])
+def test_odd_file_names(tmp_path, engine, monkeypatch, request):
+    """Each file: its header, a good row, a bad pressure on line 3. The Spark engine reads up to
+    jobs.lines.MAX_UNION files a scan each, more in one scan whose rows carry Spark's escaped
+    URI of their file (both paths here: MAX_UNION 1 makes six files 'more')."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(ODD_NAMES):
+        (src / name).write_text(
+            HEADER + f"d{i},2026-01-01T00:00:00Z,20,100,7,A,x\nd{i},2026-01-01T00:01:00Z,21,1e,7,A,x\n"
+        )
+    out = tmp_path / "out"
+    if engine.startswith("spark"):
+        import jobs.lines  # noqa: PLC0415
+        from jobs.clean import clean  # noqa: PLC0415
+
+        monkeypatch.setattr(jobs.lines, "MAX_UNION", 1 if engine == "spark-one-scan" else 32)
+        clean(request.getfixturevalue("spark"), str(SPEC), str(src), str(out), fmt="csv")
+    else:
+        monkeypatch.setenv("SENSORPIPE_LOCAL_HADOOP", "1")
+        assert run_clean(engine, SPEC, src, out) == 0
+    got = Output(out)
+    assert (got.report["rows_in"], got.report["rows_clean"]) == (12, 6)
+    assert sorted((r["source"], r["line"], r["reason"]) for r in got.rejects) == sorted(
+        (str(src / name), 3, "invalid_value") for name in ODD_NAMES
+    )

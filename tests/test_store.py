@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sensorpipe.core.inputs import InputError
+from sensorpipe.core.inputs import InputError, local_path, path_parts
 from sensorpipe.core.output import OutputError
 from sensorpipe.store.local import LocalStore
 
@@ -79,3 +79,16 @@ def test_a_failed_swap_puts_the_old_output_back(tmp_path, monkeypatch):
         store.write_bytes(f"{stage}/report.json", b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert (out / "_SUCCESS").read_text() == "old"
+
+
+def test_a_name_splits_as_hadoop_prints_it():
+    """Hadoop's Path prints names unescaped: '#', '?' and '%' belong to the file's name."""
+    assert path_parts("hdfs://nn:8020/d/a b#1?.csv") == ("hdfs", "nn:8020", "/d/a b#1?.csv")
+    assert path_parts("file:/d/p%20q.csv") == ("file", "", "/d/p%20q.csv")
+    assert path_parts("file:///d/x.csv") == ("file", "", "/d/x.csv")
+    assert path_parts("HDFS:///d") == ("hdfs", "", "/d")
+    assert path_parts("/d/a:b.csv") == ("", "", "/d/a:b.csv")
+    assert path_parts("d/a:b.csv") == ("", "", "d/a:b.csv")  # 'd/a' is no scheme
+    assert local_path("file:/d/h#x.csv") == "/d/h#x.csv"
+    assert local_path("/d/../e/x.csv") == "/e/x.csv"
+    assert local_path("hdfs://nn/d/x.csv") is None

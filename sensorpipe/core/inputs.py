@@ -4,12 +4,37 @@ bad input. Which files an input holds is a store's work (sensorpipe.store.base.l
 
 from __future__ import annotations
 
+import os
+import re
+
 from sensorpipe.core.rows import LayoutError, decode_line, is_blank, split_fields
 from sensorpipe.core.spec import Spec
 
 
 class InputError(ValueError):
     """An input path that cannot be read (the run fails, naming the path)."""
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def path_parts(name: str) -> tuple[str, str, str]:
+    """(scheme, authority, path) of a file's name as Hadoop's Path prints it (`file:/d/x.csv`,
+    `hdfs://nn:8020/d/a b#1.csv`) or a plain path. Nothing in such a name is escaped: `#`, `?`
+    and `%` are the file name's own characters (urllib's urlsplit cuts at `#` and `?`)."""
+    scheme, colon, rest = name.partition(":")
+    if not colon or not _SCHEME.fullmatch(scheme):
+        return "", "", name
+    if rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        return scheme.lower(), authority, slash + path
+    return scheme.lower(), "", rest
+
+
+def local_path(name: str) -> str | None:
+    """The absolute local path of a plain path or a `file:` name; None for any other scheme."""
+    scheme, _, path = path_parts(name)
+    return os.path.abspath(path) if scheme in ("", "file") else None
 
 
 def header_from_lines(lines, spec: Spec, source: str) -> tuple[list[str] | None, int, int]:

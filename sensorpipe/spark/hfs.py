@@ -5,21 +5,20 @@ the stream (its sinks' batch files, its pin, its drain requests).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import SparkSession
 
+from sensorpipe.core.inputs import local_path
 from sensorpipe.store.base import DIR, FILE, OTHER, Entry, Store
 
 CHUNK = 1 << 16
 
 
-def display(uri: str) -> str:
-    """How a file is named in rejects and reports: local files by their plain path."""
-    parts = urlsplit(uri)
-    return os.path.abspath(unquote(parts.path)) if parts.scheme in ("", "file") else uri
+def display(name: str) -> str:
+    """How a file is named in rejects and reports: local files by their plain path. `name` is
+    as Hadoop's Path prints it (unescaped; sensorpipe.core.inputs.path_parts)."""
+    return local_path(name) or name
 
 
 class HadoopFS(Store):

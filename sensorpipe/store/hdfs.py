@@ -20,9 +20,8 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from sensorpipe.core.inputs import InputError
+from sensorpipe.core.inputs import InputError, path_parts
 from sensorpipe.store.base import DIR, FILE, OTHER, Entry, Store
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "conf" / "hadoop" / "bin"  # a checkout's only
@@ -86,8 +85,8 @@ def hadoop_bin(on_path: str | None, hadoop_home: str | None, launcher: Path = LA
 def _same_authority(like: str, listed: str) -> str:
     """`listed` (as HDFS names it) with the scheme and authority the user wrote in `like`, so
     the paths match what Hadoop hands the mappers (mapreduce_map_input_file)."""
-    want, got = urlsplit(like), urlsplit(listed)
-    return f"{want.scheme}://{want.netloc or got.netloc}{got.path}"
+    (scheme, authority, _), (_, got, path) = path_parts(like), path_parts(listed)
+    return f"{scheme}://{authority or got}{path}"
 
 
 _KINDS = {"file": FILE, "directory": DIR}
@@ -187,9 +186,9 @@ def command(args) -> int:
 
 def _get_tree(uri: str, local: str) -> None:
     hdfs = pydoop_hdfs()
-    root = urlsplit(uri).path.rstrip("/")
+    root = path_parts(uri)[2].rstrip("/")
     for e in hdfs.lsl(uri, recursive=True):
-        target = Path(local) / urlsplit(e["name"]).path[len(root) :].lstrip("/")
+        target = Path(local) / path_parts(e["name"])[2][len(root) :].lstrip("/")
         if e["kind"] == "directory":
             target.mkdir(parents=True, exist_ok=True)
         else:
