@@ -40,6 +40,7 @@ from sensorpipe.model.features import feature_config, with_features, without_war
 from sensorpipe.model.features import fitted as fit_health
 from sensorpipe.model.history import read_clean, read_log, split_devices, stratified_sample
 from sensorpipe.model.labels import label_config, with_failure_labels
+from sensorpipe.model.rule import with_alarm
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "sensorpipe.cli"]
@@ -149,9 +150,9 @@ def run_seed(
         grid, n = grids[0]
         row, _ = alerting.choose(grid, n, spec.alerts.max_false_per_device_day, share)
         name = str(row["model"])
-        if name not in fitted:
+        if name not in fitted:  # deployed as train deploys it: with the indicators' alarm, if any
             x, y = frame[features.names].to_numpy(dtype=float), frame["label"].to_numpy(dtype=int)
-            fitted[name] = make_estimator(name, config).fit(x, y)
+            fitted[name] = with_alarm(make_estimator(name, config), features).fit(x, y)
         p = score(held, Model(fitted[name], features, float(row["threshold"]))).to_numpy()
         q = int(row["quiet_us"])
         rules[share] = {
@@ -164,7 +165,7 @@ def run_seed(
     for name, c in card["candidates"].items() if each else ():
         if name not in fitted:
             x, y = frame[features.names].to_numpy(dtype=float), frame["label"].to_numpy(dtype=int)
-            fitted[name] = make_estimator(name, config).fit(x, y)
+            fitted[name] = with_alarm(make_estimator(name, config), features).fit(x, y)
         p = score(held, Model(fitted[name], features, c["threshold"])).to_numpy()
         q = duration_us(c["quiet"])
         own[name] = judged(rows, p, c["threshold"], q, failures, spec.alerts, dev, ts)

@@ -107,7 +107,7 @@ def _grid(rows):
     return pd.DataFrame(rows, columns=cols)
 
 
-def test_choice_is_the_most_catches_within_the_budget_exact_ties_to_the_fewest_false():
+def test_choice_is_the_most_catches_within_the_budget_near_ties_to_the_fewest_false():
     grid = _grid(
         [
             (0, "logistic", "30 minutes", 30 * MIN, 0.5, 15, 30, 0.030),  # over the budget
@@ -117,14 +117,17 @@ def test_choice_is_the_most_catches_within_the_budget_exact_ties_to_the_fewest_f
             (1, "hgb", "6 hours", 6 * HOUR, 0.9, 11, 2, 0.002),
         ]
     )
+    # the rule, share 5%: tie = max(1, 5% of 20) = 1, so hgb's 13 is a near-tie of the best 14
+    # within the budget, and its 5 false alerts win
     chosen, about = choose(grid, judged=20, budget=0.02)
-    assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("logistic", 0.6, "6 hours")
-    assert about == {"tie": 0, "failures_behind": 20, "note": None}
-    # the former rule, share 5%: tie = max(1, 5% of 20) = 1, so hgb's 13 is a near-tie and
-    # its 5 false alerts win
-    chosen, about = choose(grid, judged=20, budget=0.02, share=0.05)
     assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("hgb", 0.7, "6 hours")
-    assert about["tie"] == 1
+    assert about == {"tie": 1, "failures_behind": 20, "note": None}
+    # 40 judged: tie = 2, so hgb's 11 is still out
+    assert choose(grid, judged=40, budget=0.02)[1]["tie"] == 2
+    # exact ties only (share 0): the most catches, 14, then the fewest false of those
+    chosen, about = choose(grid, judged=20, budget=0.02, share=0)
+    assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("logistic", 0.6, "6 hours")
+    assert about["tie"] == 0
 
 
 def test_exact_ties_go_to_the_longer_quiet_then_the_higher_threshold_then_the_earlier_model():
@@ -134,10 +137,10 @@ def test_exact_ties_go_to_the_longer_quiet_then_the_higher_threshold_then_the_ea
             (1, "hgb", "6 hours", 6 * HOUR, 0.6, 7, 4, 0.004),  # same false, longer quiet
             (0, "logistic", "6 hours", 6 * HOUR, 0.7, 7, 4, 0.004),  # and a higher threshold
             (1, "hgb", "6 hours", 6 * HOUR, 0.7, 7, 4, 0.004),  # the same but a later model
-            (1, "hgb", "6 hours", 6 * HOUR, 0.9, 6, 1, 0.001),  # 1 catch fewer: out
+            (1, "hgb", "6 hours", 6 * HOUR, 0.9, 6, 1, 0.001),  # 1 catch fewer: out with share 0
         ]
     )
-    chosen, _ = choose(grid, judged=12, budget=0.02)
+    chosen, _ = choose(grid, judged=12, budget=0.02, share=0)
     assert (chosen["model"], chosen["threshold"], chosen["quiet"]) == ("logistic", 0.7, "6 hours")
 
 

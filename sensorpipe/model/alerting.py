@@ -8,13 +8,16 @@ The rule, and why it is stable:
   it, and all devices are judged together, so the choice rests on every training failure;
 - a grid, not the exact curve: thresholds at fixed quantiles of each model's out-of-fold
   probabilities (THRESHOLDS, log-spaced over the top fifth), quiet from QUIETS;
-- the most catches within the budget wins; only exact ties go to the conservative side:
+- the most catches within the budget wins, give or take near-ties: settings within
+  max(1, TIE_SHARE of the judged failures) catches of the best go to the conservative side,
   the fewest false alerts, then the longer quiet, the higher threshold, the earlier
-  candidate. (Giving near-ties, within max(1, 5% of the judged failures) catches of the
-  best, to the fewest false alerts landed at half the budget held-out and caught fewer:
-  24/41 held-out failures at 0.0105 false per device-day against 26/41 at 0.0182, seeds
-  0-5 of bench/events.py; seeds 6-9, run after: 15/27 at 0.0084 against 17/27 at 0.0147;
-  choose's `share` keeps that rule measurable: bench/events.py --tie-shares 0.05 0);
+  candidate. One out-of-fold failure of ~19 is no evidence: with exact ties only, a change
+  of features in their last bits (9b80358) turned seed 0's choice from logistic at 0.767
+  (held out 9/9, 0.0126 false per device-day) to hgb at 0.092 (9/9, 0.0462) on one more
+  out-of-fold catch. With the health indicators' alarm beside the model, near-ties lose no
+  held-out catch: bench/events.py --seeds 0 1 2 3 4 5 --tie-shares 0 gives 39/41 at 0.0098
+  false per device-day against 39/41 at 0.0217 with exact ties (12-05; before the alarm,
+  near-ties had caught 24/41 against 26/41, so 12-03 to 12-05 shipped exact ties);
 - fewer than MIN_FAILURES judged failures behind the choice: it is made the same way and
   the card notes it as unstable (simulate a longer history).
 No setting within the budget: the budget is raised to the lowest false rate any catching
@@ -40,7 +43,7 @@ from sensorpipe.model.features import WARMING
 QUIETS = ("30 minutes", "2 hours", "6 hours")
 THRESHOLDS = 80  # grid points per model and quiet
 MIN_FAILURES = 10  # judged out-of-fold failures a stable choice needs
-TIE_SHARE = 0.0  # near-tie: within max(1, this share of the judged failures) catches; 0: exact ties
+TIE_SHARE = 0.05  # near-tie: within max(1, this share of the judged failures) catches; 0: exact ties
 HOUR_US = 3_600_000_000
 
 
@@ -174,8 +177,9 @@ def rule_text(budget: float, quiets=QUIETS) -> str:
     """The choice rule in one sentence for the card."""
     return (
         f"most failures caught out of fold within {budget:g} false alerts per device-day, over"
-        f" models x quiet ({', '.join(quiets)}) x {THRESHOLDS} probability quantiles; exact ties"
-        " go to the fewest false alerts, then the longer quiet, the higher threshold"
+        f" models x quiet ({', '.join(quiets)}) x {THRESHOLDS} probability quantiles; settings within"
+        f" max(1, {TIE_SHARE:.0%} of the judged failures) catches of the most go to the fewest false"
+        " alerts, then the longer quiet, the higher threshold"
     )
 
 
