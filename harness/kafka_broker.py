@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.daemons import ClusterError, free_port, poll, start_daemon, stop_daemon
+from harness.daemons import ClusterError, free_ports, poll, start_daemon, stop_daemon
 from harness.paths import ROOT
 
 LIB = ROOT / "conf" / "kafka" / "lib"
@@ -102,7 +102,7 @@ def running_kafka(base: Path):
     """A formatted, running broker under `base`; killed (with its process group) on exit."""
     if not list(LIB.glob("kafka_2.13-*.jar")):
         raise ClusterError(f"no Kafka jars in {LIB}: run `make setup`")
-    port, controller = free_port(), free_port()
+    port, controller = free_ports(2)
     props = base / "server.properties"
     props.write_text(SERVER.format(port=port, controller=controller, logs=base / "data"))
     cluster_id = new_cluster_id()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.daemons import free_port, poll, start_daemon, stop_daemon
+from harness.daemons import poll, start_daemon, stop_daemon
 from harness.paths import ROOT
 
 WORKERS = 2
@@ -45,6 +46,14 @@ def _alive(cluster: StandaloneCluster) -> int:
         return cluster.status().get("aliveworkers", 0) >= WORKERS
     except OSError:
         return False
+
+
+def _bound(log: Path) -> tuple[str, str] | None:
+    """The master's URL and web UI address once its log says both are bound, else None."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    url = re.search(r"Starting Spark master at (spark://\S+)", text)
+    web = re.search(r"Successfully started service 'MasterUI' on port (\d+)", text)
+    return (url[1], f"http://127.0.0.1:{web[1]}") if url and web else None
 
 
 def daemon_env(local_dirs: Path) -> dict:
@@ -80,20 +89,23 @@ def running_standalone(base: Path):
     """A master with two registered workers (1 core, 1 GB each) under `base`, killed on exit."""
     build_dist()
     env = daemon_env(base / "local")
-    port, web = free_port(), free_port()
-    cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{web}", base)
+    # Port 0 everywhere: the daemons bind what the system gives them and the master's log says
+    # which. Ports picked here and bound later raced other tests' daemons (a web UI port taken
+    # in between answered with another daemon's HTML page).
     master_argv = [str(spark_class()), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
-    master_argv += ["--port", str(port), "--webui-port", str(web)]
+    master_argv += ["--port", "0", "--webui-port", "0"]
     procs, logs = [], [base / "master.log"]
     with ExitStack() as stack:
         procs.append(start_daemon(master_argv, logs[0], env, base))
         stack.callback(stop_daemon, procs[0])
+        url, web = poll("standalone master", lambda: _bound(logs[0]), 120, procs, logs)
+        cluster = StandaloneCluster(url, web, base)
         for i in range(WORKERS):
             work = base / f"worker-{i}"
             work.mkdir()
             argv = [str(spark_class()), "org.apache.spark.deploy.worker.Worker", cluster.url]
             argv += ["--cores", "1", "--memory", "1g", "--host", "127.0.0.1", "--work-dir", str(work)]
-            argv += ["--webui-port", str(free_port())]
+            argv += ["--port", "0", "--webui-port", "0"]
             logs.append(base / f"worker-{i}.log")
             procs.append(start_daemon(argv, logs[-1], env, work))
             stack.callback(stop_daemon, procs[-1])
