@@ -207,24 +207,45 @@ def check_setup() -> None:
         )
 
 
+BIND_ATTEMPTS = 3
+
+
+def start_cluster(base: Path) -> tuple[subprocess.Popen, dict, Path, Path]:
+    """Start the cluster JVM on ports picked free. They are bound seconds later and another
+    test's daemon may take one in between: the JVM then exits with a BindException, and it is
+    started again on other ports in a fresh directory. Returns (process, ports, conf dir, log)."""
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        run = base if attempt == 1 else base / f"attempt-{attempt}"
+        run.mkdir(exist_ok=True)
+        ports = dict(zip(PORTS, free_ports(len(PORTS))))
+        conf_dir = run / "conf"
+        conf_dir.mkdir()
+        for name, props in client_sites(ports).items():
+            write_site(conf_dir / name, props)
+        log = run / "cluster.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                cluster_command(ports, run), stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=run, env=client_env(conf_dir) | {"HADOOP_CONF_DIR": ""},
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            wait_until_up(proc, run, ports, log)
+        except ClusterError:
+            stop(proc)
+            if attempt == BIND_ATTEMPTS or "BindException" not in log.read_text(errors="replace"):
+                raise
+        else:
+            return proc, ports, conf_dir, log
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def running_hadoop(base: Path):
     """HDFS + YARN under `base`; killed with its task JVMs on exit."""
     check_setup()
-    ports = dict(zip(PORTS, free_ports(len(PORTS))))
-    conf_dir = base / "conf"
-    conf_dir.mkdir()
-    for name, props in client_sites(ports).items():
-        write_site(conf_dir / name, props)
-    log = base / "cluster.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cluster_command(ports, base), stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=base, env=client_env(conf_dir) | {"HADOOP_CONF_DIR": ""},
-            start_new_session=True,
-        )  # fmt: skip
+    proc, ports, conf_dir, log = start_cluster(base)
     try:
-        wait_until_up(proc, base, ports, log)
         yield HadoopCluster(f"hdfs://127.0.0.1:{ports['nn']}", conf_dir, client_env(conf_dir), log)
     finally:
         stop(proc)
