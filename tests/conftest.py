@@ -127,8 +127,21 @@ def stream_model(tmp_path_factory) -> Path:
 DAEMONS = ("hadoop_cluster", "kafka_broker", "standalone_cluster")
 
 
+def _module_scoped(item) -> bool:
+    """Whether the test uses a fixture set up once per module (a wheel installed, a cleaning run,
+    a model trained): its tests run on one worker, or a module run on two pays for it twice."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else ()
+    return any(d[-1].scope == "module" for d in defs if d)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         used = [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
         if used:
             item.add_marker(pytest.mark.xdist_group("+".join(used)))
+        elif _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # the long tests first: xdist hands out the tests of a group together, the biggest groups
+    # first, then single tests in this order, and a long one handed out last is the run's tail
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
