@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sensorpipe.core.inputs import path_parts
+from sensorpipe.core.inputs import as_pattern, path_parts
 
 RAW_SCHEMA = "file_idx int, block_start long, row_id long, value string"
 # Up to this many input files each is read as a frame of its own with its index as a literal;
@@ -66,7 +66,7 @@ def _listed(file_path: str) -> tuple[str, str, str]:
 def _text(spark: SparkSession, paths: list[str]) -> DataFrame:
     return (
         spark.read.option("lineSep", "\n")
-        .text(paths)
+        .text([as_pattern(p) for p in paths])  # names, not globs: `g[1].csv` is that file
         .select(
             "value",
             F.col("_metadata.file_path").alias("file_path"),

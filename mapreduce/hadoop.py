@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sensorpipe.core.inputs import as_pattern
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_LIB = ROOT / "conf" / "hadoop" / "lib"
 LOG4J = ROOT / "conf" / "hadoop" / "log4j2.properties"
@@ -122,7 +124,7 @@ def job_args(step, files: list[str], python: str, local: bool, split_bytes: int,
     else:
         args += ["-reducer", "NONE"]
     for path in step.inputs:
-        args += ["-input", path]
+        args += ["-input", as_pattern(path, commas=True)]  # a file name, not a glob or a list
     return args + ["-output", step.output]
 
 

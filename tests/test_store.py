@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sensorpipe.core.inputs import InputError, local_path, path_parts
+from sensorpipe.core.inputs import InputError, as_pattern, local_path, path_parts
 from sensorpipe.core.output import OutputError
 from sensorpipe.store.local import LocalStore
 
@@ -92,3 +92,10 @@ def test_a_name_splits_as_hadoop_prints_it():
     assert local_path("file:/d/h#x.csv") == "/d/h#x.csv"
     assert local_path("/d/../e/x.csv") == "/e/x.csv"
     assert local_path("hdfs://nn/d/x.csv") is None
+
+
+def test_a_name_as_a_glob_that_matches_it_alone():
+    assert as_pattern("file:/d/g[1]*?.csv") == r"file:/d/g\[1\]\*\?.csv"
+    assert as_pattern(r"/d/b{1,2}\x.csv") == r"/d/b\{1,2\}\\x.csv"
+    assert as_pattern("/d/c,z.csv") == "/d/c,z.csv"
+    assert as_pattern("/d/c,z{.csv", commas=True) == r"/d/c{\,}z\{.csv"

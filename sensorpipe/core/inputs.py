@@ -31,6 +31,19 @@ def path_parts(name: str) -> tuple[str, str, str]:
     return scheme.lower(), "", rest
 
 
+_GLOB = re.compile(r"([\\*?\[\]{}])")
+
+
+def as_pattern(name: str, commas: bool = False) -> str:
+    """A file's name as a Hadoop glob pattern that matches that file alone: Spark's readers and
+    Hadoop's FileInputFormat expand `* ? [ ] { }` in the paths they are given, and read a
+    backslash as an escape (`g[1].csv` would name `g1.csv`). With `commas`, a comma too, for
+    a path Hadoop's -input splits on commas: `{\\,}` (a group of one escaped comma, which the
+    split leaves whole)."""
+    escaped = _GLOB.sub(r"\\\1", name)
+    return escaped.replace(",", "{\\,}") if commas else escaped
+
+
 def local_path(name: str) -> str | None:
     """The absolute local path of a plain path or a `file:` name; None for any other scheme."""
     scheme, _, path = path_parts(name)
