@@ -52,7 +52,7 @@ from streaming import restarts
 from streaming.config import stream_config, with_stream
 from streaming.logic import STATE_SCHEMA, Context, process_bucket
 from streaming.metrics import ProgressListener, StreamStats, appender, serve
-from streaming.sinks import batch_writer
+from streaming.sinks import batch_writer, settle
 from streaming.source import (
     EVENT_TIME,
     ORDER,
@@ -209,8 +209,15 @@ def run_available_now(
 
 def run_until_stopped(query: StreamingQuery, stopping: threading.Event | None) -> None:
     """Wait for the query to end (an available-now one does); when `stopping` is set, end it at a
-    batch boundary, nothing of a batch half-written (streaming/stopping.py)."""
-    await_or_stop(query, stopping)
+    batch boundary, nothing of a batch half-written (streaming/stopping.py); then for the
+    sinks' merges still running in the background (streaming/sinks.py)."""
+    try:
+        await_or_stop(query, stopping)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the query's own error is the one to report
+            settle()
+        raise
+    settle()
 
 
 def stop_on_signals(stopping: threading.Event) -> threading.Event:

@@ -11,7 +11,9 @@ new files instead of whatever an earlier attempt committed, which are then delet
 lands twice. Every `--compact-files` committed files of one level (default 16, all of batches
 before the current one, whose commit in Spark's log is therefore final: they never replay)
 are merged into one file of the next level, committed the same way, the originals deleted
-after the manifest stops naming them. The alerts, a few rows a batch, and the quarantined
+after the manifest stops naming them. A merge runs in the background while the next batch
+computes (merge_in_background): that batch commits once it is done, so one writer changes a manifest at a
+time, and a merge costs the batches no wait of their own. The alerts, a few rows a batch, and the quarantined
 lines, up to a cap (batch_writer), come back to the driver with the scored write (an
 Observation) and are written from there by pyarrow, in Spark's own Parquet types, without a
 Spark job of their own. Paths go through Hadoop's FileSystem
@@ -21,8 +23,10 @@ Spark job of their own. Paths go through Hadoop's FileSystem
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +35,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_type
 
+from sensorpipe.core.inputs import as_pattern
 from sensorpipe.model.features import FeatureConfig
 from sensorpipe.spark.hfs import HadoopFS
 from sensorpipe.store import sinks as layout
@@ -44,6 +49,35 @@ QUARANTINE_ON_DRIVER = "spark.sensorpipe.sinks.quarantineOnDriver"  # rows a bat
 DEFAULT_QUARANTINE_ON_DRIVER, MAX_K = 10_000, 100_000  # MAX_K: min_by's largest k
 # the order of the quarantine rows a batch's driver writes (not the raw line: a key is a copy)
 QUARANTINE_KEY = ("source", "line", "reason", ORDER)
+COMPACTING = "_compacting"  # a merge's staging, apart from the batches' _staging/
+
+# Merges run on one thread of their own (merge_in_background); _RUNNING: each sink's latest.
+_MERGES = ThreadPoolExecutor(1, thread_name_prefix="sensorpipe-merge")
+_RUNNING: dict[str, Future] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def settle(*paths: str) -> None:
+    """Wait until no merge runs in the sinks at `paths` (every sink: none given); the error of
+    a merge that failed is raised here, as it would have been in its batch."""
+    with _RUNNING_LOCK:
+        done = [_RUNNING.pop(p) for p in (paths or list(_RUNNING)) if p in _RUNNING]
+    for future in done:
+        future.result()
+
+
+def merge_in_background(sinks: list[Sink], session: SparkSession, batch_id: int, fanin: int, target: int):
+    """Each sink's merges due after batch_id (Sink.compact), on the merge thread; the writer
+    settles them before its next commit."""
+
+    def merge() -> None:
+        for each in sinks:
+            each.compact(session, batch_id, fanin, target)
+
+    future = _MERGES.submit(merge)
+    with _RUNNING_LOCK:
+        for each in sinks:
+            _RUNNING[each.path] = future
 
 
 class Sink:
@@ -61,6 +95,7 @@ class Sink:
         half-written manifest."""
         if self.files is not None:
             return
+        settle(self.path)  # an earlier writer's merge here (a restart in this process) ends first
         fs = self.fs
         fs.mkdir(self.path)
         listed = fs.lengths(self.path)
@@ -74,6 +109,7 @@ class Sink:
             if ours and name not in named:
                 fs.delete(f"{self.path}/{name}")
         fs.delete(f"{self.path}/_staging")
+        fs.delete(f"{self.path}/{COMPACTING}")
 
     def has_data(self) -> bool:
         """Whether the sink names a file (so a reader finds the sink's schema there)."""
@@ -103,6 +139,16 @@ class Sink:
         self._swap([e for e in self.files if e not in old] + new, old)
         self.fs.delete(f"{self.path}/_staging")  # one writer: nothing else is staged
 
+    def _small(self, level: int, batch_id: int, target: int) -> list[dict]:
+        """A level's files that may merge: of batches before batch_id, under `target` bytes."""
+        return [e for e in self.files if e["level"] == level and e["last"] < batch_id and e["bytes"] < target]
+
+    def due(self, batch_id: int, fanin: int, target: int) -> bool:
+        """Whether compact(batch_id, fanin, target) would merge files."""
+        self.open()
+        levels = {e["level"] for e in self.files}
+        return fanin >= 2 and any(len(self._small(level, batch_id, target)) >= fanin for level in levels)
+
     def compact(self, spark: SparkSession, batch_id: int, fanin: int, target: int) -> bool:
         """Once a level holds `fanin` files smaller than `target` bytes, all of batches before
         batch_id: merge its first ones, `fanin` of them or fewer as soon as they reach
@@ -113,9 +159,7 @@ class Sink:
         self.open()
         merged, level = False, 0
         while level <= max((e["level"] for e in self.files), default=-1):
-            small = [
-                e for e in self.files if e["level"] == level and e["last"] < batch_id and e["bytes"] < target
-            ]
+            small = self._small(level, batch_id, target)
             if len(small) >= fanin:
                 group, size = [], 0
                 for e in small[:fanin]:
@@ -129,13 +173,15 @@ class Sink:
         return merged
 
     def _merge(self, spark: SparkSession, group: list[dict], level: int) -> None:
-        staged, token = self.staging("compact")
-        paths = [f"{self.path}/{e['name']}" for e in group]
+        # staged apart from the batches' _staging/: a merge may run while a batch writes there
+        token = uuid.uuid4().hex[:8]
+        staged = f"{self.path}/{COMPACTING}/{token}"
+        paths = [as_pattern(f"{self.path}/{e['name']}") for e in group]
         with sink_timestamps(spark):
             spark.read.parquet(*paths).coalesce(1).write.options(**self.options).parquet(staged)
         parts = [(n, size) for n, size in self.fs.lengths(staged).items() if n.startswith("part-")]
         if len(parts) != 1:  # an empty merge writes no file: keep the originals
-            self.fs.delete(f"{self.path}/_staging")
+            self.fs.delete(f"{self.path}/{COMPACTING}")
             return
         first, last = group[0]["first"], max(e["last"] for e in group)
         name = layout.merged_file(first, last, token)
@@ -144,7 +190,7 @@ class Sink:
             [e for e in self.files if e not in group] + [layout.entry(name, first, last, level, parts[0][1])],
             group,
         )
-        self.fs.delete(f"{self.path}/_staging")
+        self.fs.delete(f"{self.path}/{COMPACTING}")
 
     def _swap(self, files: list[dict], retired: list[dict]) -> None:
         """The commit: the new manifest over the old in one rename, then the files it no
@@ -175,11 +221,14 @@ def sink_timestamps(spark: SparkSession):
             spark.conf.set(key, before)
 
 
-def commit_batch(frame: DataFrame, sink: Sink, batch_id: int) -> None:
-    """Write one batch's rows into the sink, replacing an earlier attempt's (idempotent)."""
+def commit_batch(frame: DataFrame, sink: Sink, batch_id: int, before_publish=None) -> None:
+    """Write one batch's rows into the sink, replacing an earlier attempt's (idempotent).
+    `before_publish` runs between the write and the commit (the writer settles its merges)."""
     staged, token = sink.staging(batch_id)
     with sink_timestamps(frame.sparkSession):
         frame.write.options(**sink.options).parquet(staged)
+    if before_publish is not None:
+        before_publish()
     sink.publish(batch_id, staged, token)
 
 
@@ -212,7 +261,10 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
     driver the alert rows (a few per batch) and the quarantine rows, which the driver writes
     itself (commit_rows): no cache of the batch, no second pass. A sink gets a file when the
     batch has rows for it, or when it holds no file yet (its first file carries the schema
-    readers need). Then each sink may compact (Sink.compact).
+    readers need). Then each sink may compact (Sink.compact), in the background: the merges
+    run on a thread of their own, in a session of their own (its Parquet timestamp setting
+    apart from the batch's), while the next batch computes, and that batch settles them
+    before it publishes anything (settle): one writer at a time changes the manifests.
 
     The quarantine rows come back bounded: `min_by(row, key, cap)` keeps at most
     `--conf spark.sensorpipe.sinks.quarantineOnDriver` rows (default 10,000; 0: never) in each
@@ -233,6 +285,7 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
     kind = F.col("kind")
     sinks: dict[str, Sink] = {}  # one per query: each reads its manifest once
     overflowed = [False]  # the last batch's quarantine was over the cap: cache this one
+    merges: list[SparkSession] = []  # the merges' session, made at the first merge
 
     def sink(spark: SparkSession, name: str, options: dict | None = None) -> Sink:
         if name not in sinks:
@@ -275,10 +328,12 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
                 metrics.append(F.percentile(event_us, [0.05, 0.5]).alias("event_us"))
                 metrics.append(F.avg(event_us).alias("event_us_mean"))
             scored = df.observe(seen, *metrics).where(is_scored)
+            paths = [each.path for each in (scored_sink, alerts_sink, quarantine_sink)]
             commit_batch(
                 scored.select(d, features.order, *features.names, "probability", "batch_id"),
                 scored_sink,
                 batch_id,
+                before_publish=lambda: settle(*paths),  # the last batch's merges
             )
             n = seen.get
             alerts = sorted(n["alerts"], key=lambda r: (r[0], r[1]))
@@ -299,8 +354,13 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
                 df.unpersist()
         fanin = int(spark.conf.get(COMPACT_FILES, str(DEFAULT_COMPACT_FILES)))
         target = int(spark.conf.get(COMPACT_BYTES, str(DEFAULT_COMPACT_BYTES)))
-        for each in (scored_sink, alerts_sink, quarantine_sink):
-            each.compact(spark, batch_id, fanin, target)
+        if any(each.due(batch_id, fanin, target) for each in sinks.values()):
+            if not merges:
+                merges.append(spark.newSession())
+                merges[0].conf.set("spark.sql.session.timeZone", "UTC")
+            merge_in_background(
+                [scored_sink, alerts_sink, quarantine_sink], merges[0], batch_id, fanin, target
+            )
 
     return write
 

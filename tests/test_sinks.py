@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,7 +22,7 @@ from sensorpipe.spark.hfs import HadoopFS
 from sensorpipe.store import sinks as layout
 from sensorpipe.store.sinks import read_frame
 from streaming.score_stream import make_context, run_available_now
-from streaming.sinks import COMPACT_FILES, Sink, commit_batch, commit_rows
+from streaming.sinks import COMPACT_FILES, COMPACTING, Sink, commit_batch, commit_rows
 
 SCHEMA = T.StructType(
     [
@@ -284,3 +285,39 @@ def test_quarantine_rows_come_back_to_the_driver_under_the_cap(spark, stream_mod
         assert sum(x["events"] for x in lines) == 19 and sum(x["quarantined"] for x in lines) == 7
         assert len(read_frame(out / "scored")) == 12
     pd.testing.assert_frame_equal(got["10000"], got["2"])
+
+
+def test_a_merge_that_fails_in_the_background_fails_the_run(spark, stream_model, tmp_path, monkeypatch):
+    """Merges run on a thread of their own while the next batch computes; one that fails
+    fails the run as it did inside its batch, and what it leaves is no part of the sinks: the
+    restarted job scores every event once."""
+    spec, out = load_spec(SPEC), tmp_path / "out"
+    lines = events(2, 120, seed=5).decode().splitlines(keepends=True)
+    inbox = Landing(tmp_path / "in")
+    for i in range(0, 120, 30):
+        inbox.put("".join(lines[i : i + 30]).encode())
+    ctx = make_context(spec, str(stream_model))
+
+    def fail(self, spark, group, level):
+        (Path(self.path) / COMPACTING / "left-behind").mkdir(parents=True)
+        raise Crash(f"merge of {len(group)} files failed")
+
+    def run() -> None:
+        run_available_now(spark, spec, ctx, str(tmp_path / "in"), str(out), max_files=1, echo=lambda m: None)
+
+    spark.conf.set(COMPACT_FILES, "2")
+    try:
+        monkeypatch.setattr(Sink, "_merge", fail)
+        with pytest.raises(Exception, match="merge of 2 files failed"):
+            run()
+        monkeypatch.undo()
+        assert (out / "scored" / COMPACTING).exists()
+        run()
+    finally:
+        spark.conf.unset(COMPACT_FILES)
+    scored = read_frame(out / "scored")
+    assert len(scored) == 120 and not scored.duplicated(["device_id", "ts"]).any()
+    assert not (out / "scored" / COMPACTING).exists()
+    manifest = json.loads((out / "scored" / layout.MANIFEST).read_text())["files"]
+    assert max(e["level"] for e in manifest) >= 1
+    assert sorted(p.name for p in (out / "scored").glob("batch-*")) == sorted(e["name"] for e in manifest)
