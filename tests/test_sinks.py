@@ -173,26 +173,37 @@ def test_a_crash_in_compaction_loses_and_doubles_nothing(spark, sink, tmp_path, 
     pd.testing.assert_frame_equal(ordered(listed(path)), before)
 
 
+def land_four_files(landing) -> None:
+    """120 events of 2 devices in 4 landing files of 30."""
+    lines = events(2, 120, seed=5).decode().splitlines(keepends=True)
+    inbox = Landing(landing)
+    for i in range(0, 120, 30):
+        inbox.put("".join(lines[i : i + 30]).encode())
+
+
+def scored_once(path) -> list[dict]:
+    """The sink holds the 120 events once and no file beside its manifest's; its entries."""
+    scored = read_frame(path)
+    assert len(scored) == 120 and not scored.duplicated(["device_id", "ts"]).any()
+    manifest = json.loads((path / layout.MANIFEST).read_text())["files"]
+    assert sorted(p.name for p in path.glob("batch-*")) == sorted(e["name"] for e in manifest)
+    return manifest
+
+
 def test_a_stream_compacts_its_sinks(spark, stream_model, tmp_path):
     """The job itself, compacting every 2 files: 4 landing files read one a batch, then the
     drain (5 batches, 2 scored files each); every event scored once, files merged, nothing
     left beside the manifest's."""
     spec, out = load_spec(SPEC), tmp_path / "out"
-    lines = events(2, 120, seed=5).decode().splitlines(keepends=True)
-    inbox = Landing(tmp_path / "in")
-    for i in range(0, 120, 30):
-        inbox.put("".join(lines[i : i + 30]).encode())
+    land_four_files(tmp_path / "in")
     ctx = make_context(spec, str(stream_model))
     spark.conf.set(COMPACT_FILES, "2")
     try:
         run_available_now(spark, spec, ctx, str(tmp_path / "in"), str(out), max_files=1, echo=lambda m: None)
     finally:
         spark.conf.unset(COMPACT_FILES)
-    scored = read_frame(out / "scored")
-    assert len(scored) == 120 and not scored.duplicated(["device_id", "ts"]).any()
-    manifest = json.loads((out / "scored" / layout.MANIFEST).read_text())["files"]
+    manifest = scored_once(out / "scored")
     assert max(e["level"] for e in manifest) >= 2 and len(manifest) < 10
-    assert sorted(p.name for p in (out / "scored").glob("batch-*")) == sorted(e["name"] for e in manifest)
 
 
 def test_driver_written_files_compact_in_the_same_types(spark, tmp_path):
@@ -292,10 +303,7 @@ def test_a_merge_that_fails_in_the_background_fails_the_run(spark, stream_model,
     fails the run as it did inside its batch, and what it leaves is no part of the sinks: the
     restarted job scores every event once."""
     spec, out = load_spec(SPEC), tmp_path / "out"
-    lines = events(2, 120, seed=5).decode().splitlines(keepends=True)
-    inbox = Landing(tmp_path / "in")
-    for i in range(0, 120, 30):
-        inbox.put("".join(lines[i : i + 30]).encode())
+    land_four_files(tmp_path / "in")
     ctx = make_context(spec, str(stream_model))
 
     def fail(self, spark, group, level):
@@ -315,9 +323,5 @@ def test_a_merge_that_fails_in_the_background_fails_the_run(spark, stream_model,
         run()
     finally:
         spark.conf.unset(COMPACT_FILES)
-    scored = read_frame(out / "scored")
-    assert len(scored) == 120 and not scored.duplicated(["device_id", "ts"]).any()
+    assert max(e["level"] for e in scored_once(out / "scored")) >= 1
     assert not (out / "scored" / COMPACTING).exists()
-    manifest = json.loads((out / "scored" / layout.MANIFEST).read_text())["files"]
-    assert max(e["level"] for e in manifest) >= 1
-    assert sorted(p.name for p in (out / "scored").glob("batch-*")) == sorted(e["name"] for e in manifest)
