@@ -52,7 +52,8 @@ QUARANTINE_KEY = ("source", "line", "reason", ORDER)
 COMPACTING = "_compacting"  # a merge's staging, apart from the batches' _staging/
 
 # Merges run on one thread of their own (merge_in_background); _RUNNING: each sink's latest.
-_MERGES = ThreadPoolExecutor(1, thread_name_prefix="sensorpipe-merge")
+_MERGE_THREAD = "sensorpipe-merge"
+_MERGES = ThreadPoolExecutor(1, thread_name_prefix=_MERGE_THREAD)
 _RUNNING: dict[str, Future] = {}
 _RUNNING_LOCK = threading.Lock()
 
@@ -60,6 +61,8 @@ _RUNNING_LOCK = threading.Lock()
 def settle(*paths: str) -> None:
     """Wait until no merge runs in the sinks at `paths` (every sink: none given); the error of
     a merge that failed is raised here, as it would have been in its batch."""
+    if threading.current_thread().name.startswith(_MERGE_THREAD):
+        return  # a merge waits for no merge (the one thread would wait for itself)
     with _RUNNING_LOCK:
         done = [_RUNNING.pop(p) for p in (paths or list(_RUNNING)) if p in _RUNNING]
     for future in done:
