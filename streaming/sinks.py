@@ -12,9 +12,9 @@ lands twice. Every `--compact-files` committed files of one level (default 16, a
 before the current one, whose commit in Spark's log is therefore final: they never replay)
 are merged into one file of the next level, committed the same way, the originals deleted
 after the manifest stops naming them. A merge runs in the background while the next batch
-computes (merge_in_background): that batch commits once it is done, so one writer changes a manifest at a
-time, and a merge costs the batches no wait of their own. The alerts, a few rows a batch, and the quarantined
-lines, up to a cap (batch_writer), come back to the driver with the scored write (an
+computes (merge_in_background): that batch commits once it is done, so one writer changes a
+manifest at a time, and no batch stops for a merge. The alerts, a few rows a batch, and the
+quarantined lines, up to a cap (batch_writer), come back to the driver with the scored write (an
 Observation) and are written from there by pyarrow, in Spark's own Parquet types, without a
 Spark job of their own. Paths go through Hadoop's FileSystem
 (sensorpipe.spark.hfs), so OUT may be local or on HDFS.
