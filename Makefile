@@ -67,7 +67,7 @@ $(PYDOOP): $(STAMP) $(CLUSTER)
 
 test: setup $(PYDOOP)
 	$(BIN)/lint-imports --no-logo --no-cache
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=40 -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Only the tests that start clusters (Spark standalone, Kafka, Hadoop); `make test` runs them too.
 test-cluster: setup $(PYDOOP)

@@ -122,24 +122,33 @@ def stream_model(tmp_path_factory) -> Path:
     return where
 
 
-# Session fixtures that start daemons: meant to keep every test using one on one pytest-xdist
-# worker, so that each daemon starts once per run. FOUND 2026-12-06: the markers below never
-# reach xdist. Its own pytest_collection_modifyitems (which turns an xdist_group marker into the
-# "@group" nodeid suffix its loadgroup scheduler reads) runs before this hook, so the groups are
-# empty: `pytest -n 2 --dist loadgroup -v` shows no "@" suffix, and a clean-clone run started a
-# Hadoop cluster and a standalone cluster on each worker. The fix is @pytest.hookimpl(tryfirst=True)
-# here; it changes how the whole suite is scheduled and was not run through the suite yet.
+# Session fixtures that start daemons: every test using one runs on one pytest-xdist worker, so
+# that each daemon starts once per run. The hook runs before xdist's own (tryfirst), which turns an
+# xdist_group marker into the "@group" nodeid suffix its loadgroup scheduler reads; without it the
+# markers came too late and each worker started its own Hadoop, Kafka and standalone clusters
+# (found 2026-12-06).
 DAEMONS = ("hadoop_cluster", "kafka_broker", "standalone_cluster")
 
 
 def _module_scoped(item) -> bool:
     """Whether the test uses a fixture set up once per module (a wheel installed, a cleaning run,
-    a model trained): its tests were meant to run on one worker (see above: they do not yet)."""
+    a model trained): its tests run on one worker, so the fixture is built once."""
     info = getattr(item, "_fixtureinfo", None)
     defs = info.name2fixturedefs.values() if info else ()
     return any(d[-1].scope == "module" for d in defs if d)
 
 
+def _order(item) -> int:
+    """Where the test goes in the queue (`--no-loadscope-reorder` keeps it): the daemon groups
+    first, the longest (Hadoop's) before the others, then the slow tests, then the rest; a long
+    test handed out last would be the run's tail."""
+    used = [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
+    if used:
+        return DAEMONS.index(used[0])
+    return len(DAEMONS) + (item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         used = [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
@@ -147,6 +156,4 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("+".join(used)))
         elif _module_scoped(item):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    # the long tests first: xdist hands out single tests in this order (groups, once they work,
-    # before them, the biggest first), and a long one handed out last is the run's tail
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=_order)
