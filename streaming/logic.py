@@ -36,7 +36,7 @@ from sensorpipe.core.rows import DUPLICATE
 from sensorpipe.model.classifier import Model, score
 from sensorpipe.model.events import Episodes, episodes  # the one alert rule, batch and stream
 from sensorpipe.model.features import WARMING, FeatureConfig, clean_sensors, health_columns, with_features
-from sensorpipe.model.health import HOUR_US
+from sensorpipe.model.health import DRIFT_DROP, HOUR_US, READY, WEAR_LEVEL
 from sensorpipe.model.registry import Version, cached_model
 from streaming.alerts import top_sensors
 from streaming.source import DRAIN, ORDER
@@ -52,7 +52,8 @@ PENDING = "_pending"  # a reading accepted and held back, not yet released
 STATE_SCHEMA = "readings binary, devices binary, held string, newest long, hours binary"
 DEVICE_STATE = ["first", "episodes", "open", "below_since", "opened_at"]
 _STRING = pd.StringDtype("python")
-# BucketState.hours: a device's hourly medians (sensorpipe.model.health.hourly_medians)
+# BucketState.hours: a device's hourly medians (sensorpipe.model.health.hourly_medians), each
+# with its indicators as they stood when its hour completed (ready: computed then)
 HOURS = pd.DataFrame(
     {
         "device": [],
@@ -60,6 +61,9 @@ HOURS = pd.DataFrame(
         "hour": np.zeros(0, np.int64),
         "y": np.zeros(0),
         "z": np.zeros(0),
+        WEAR_LEVEL: np.zeros(0),
+        DRIFT_DROP: np.zeros(0),
+        READY: np.zeros(0, bool),
     }
 )
 
@@ -105,8 +109,10 @@ class BucketState:
     newest: the newest event time (us) the bucket accepted, for its release point.
     hours: with [features.health], the hourly medians of each device's completed hours
       (sensorpipe.model.health.hourly_medians) that its indicators still need: those of its
-      latest segment and its last baseline_hours. The readings then keep, besides the last
-      `keep`, every released reading of the device's latest hour (not complete yet).
+      latest segment and its last baseline_hours, each with its indicators, computed once
+      when its hour completed (sensorpipe.model.features.health_columns): a batch computes
+      them again only for the devices with a newly completed hour. The readings then keep,
+      besides the last `keep`, every released reading of the device's latest hour.
     """
 
     readings: pd.DataFrame

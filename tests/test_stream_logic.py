@@ -423,11 +423,25 @@ def test_warm_up_lines_are_valid_readings_of_one_device_then_a_malformed_line():
     assert len(warm_lines(spec, replace(ctx, features=feature_config(spec))).splitlines()) == 60 + 1 + 1
 
 
-def test_health_indicators_through_the_state_equal_the_batch_features():
+@pytest.mark.parametrize("batches", [24, 96])
+def test_health_indicators_through_the_state_equal_the_batch_features(batches, monkeypatch):
     """[features.health] in the stream: two devices, a reading every 10 minutes for 60 hours
-    (some of a stopped machine), a maintenance on one, arriving in 24 shuffled batches. The
-    state keeps the completed hours' medians and the current hour's readings; every released
-    reading's wear_level and drift_drop equal the batch features over the whole series."""
+    (some of a stopped machine), a maintenance on one, arriving in shuffled batches (24: each
+    completes hours of both devices; 96: ~40 minutes each, many complete none). The state
+    keeps the completed hours' medians with their indicators and the current hour's readings;
+    every released reading's wear_level and drift_drop equal the batch features over the
+    whole series. A batch that completes no hour computes no indicator; one state has its
+    stored indicators stripped (as a state from before they were kept): computed again."""
+    from sensorpipe.model import health as H  # noqa: PLC0415
+
+    computed = []
+    indicators = H.hourly_indicators
+
+    def counted(hourly, config):
+        computed.append(hourly["device"].nunique())
+        return indicators(hourly, config)
+
+    monkeypatch.setattr(H, "hourly_indicators", counted)
     health = HealthConfig(
         "vibration", "rpm", "pressure", "load", min_speed=100.0, fit_hours=6, recent_hours=2,
         baseline_hours=5, baseline_min=2, k=0.8, scale=(("pressure", 100.0, 2.0),),
@@ -461,11 +475,15 @@ def test_health_indicators_through_the_state_equal_the_batch_features():
     model = Model(Quarter(), config, threshold=0.5)
     rows = raw.assign(reason=None, raw="{}", source="f", line=np.arange(len(raw)))
     st, outs = BucketState.empty(ctx), []
-    for i, cut in enumerate(np.array_split(np.arange(len(rows)), 24)):
+    for i, cut in enumerate(np.array_split(np.arange(len(rows)), batches)):
         batch = rows.sort_values("_order", kind="stable").iloc[cut].sample(frac=1.0, random_state=i)
         out, st = step(ctx, model, batch, st, 0)
         st = BucketState.unpack(st.pack())
+        if i == batches // 2:
+            st = replace(st, hours=st.hours[["device_id", "segment", "hour", "y", "z"]])
         outs.append(out)
+    if batches == 96:
+        assert computed.count(0) > 20 and 2 in computed, computed
     got = pd.concat(outs).set_index(["device_id", "_order"]).sort_index()
     assert len(got) == 2 * n and len(st.hours) <= 2 * 60
     cleaned = clean_sensors(raw, cleaning).assign(ts=pd.to_datetime(raw["_order"], unit="us", utc=True))

@@ -287,11 +287,15 @@ def health_columns(
     since: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """The health indicators of the rows `at` of df (sorted by device, order; all rows by
-    default) and the hourly medians behind them (sensorpipe.model.health.hourly_medians).
+    default) and the hourly rows behind them: hourly_medians' rows with both indicators as
+    each stood once its hour was complete, and `ready` (sensorpipe.model.health).
 
-    `prior`: hourly medians kept from earlier readings (the stream's state). A device's
+    `prior`: hourly rows kept from earlier readings (the stream's state). A device's
     readings in its hours up to its last prior hour are left out (their medians are in
-    `prior`), so df may hold the tail of those hours for the rolling windows' sake.
+    `prior`), so df may hold the tail of those hours for the rolling windows' sake. A row's
+    indicators depend only on its device's rows up to it, so those of prior rows marked
+    `ready` are taken as they are, and only a device with a newly completed hour (before the
+    hour of its newest reading in `at`) has its rows computed again.
     `since` (seconds, per row of df): `since` already computed, in place of the origins.
     """
     health = config.health
@@ -302,14 +306,27 @@ def health_columns(
     at = np.arange(len(df)) if at is None else at
     device, segment, order_us = _health_keys(df, config, maintenance, first, since)
     inputs = H.reading_inputs(df, health)
-    hourly = H.hourly_medians(device, segment, order_us, inputs)
-    if prior is not None and len(prior):
-        done = hourly["device"].map(prior.groupby("device")["hour"].max())
-        new = hourly[~(hourly["hour"] <= done).to_numpy()]
-        hourly = pd.concat([prior[new.columns], new], ignore_index=True)
-        hourly = hourly.sort_values(["device", "hour", "segment"], kind="stable", ignore_index=True)
-    indicators = H.hourly_indicators(hourly, health)
-    return H.at_readings(indicators, device[at], segment[at], order_us[at]), hourly
+    if prior is None or not len(prior):
+        hourly = H.hourly_indicators(H.hourly_medians(device, segment, order_us, inputs), health)
+        hourly[H.READY] = True
+        return H.at_readings(hourly, device[at], segment[at], order_us[at]), hourly
+    done = pd.Series(device).map(prior.groupby("device")["hour"].max()).to_numpy(dtype=float)
+    new = ~(order_us // H.HOUR_US <= done)  # readings of hours prior has no median of
+    medians = H.hourly_medians(
+        device[new], segment[new], order_us[new], {k: v[new] for k, v in inputs.items()}
+    )
+    newest = pd.Series(order_us[at] // H.HOUR_US).groupby(device[at]).max()
+    completed = medians["hour"].to_numpy() < medians["device"].map(newest).to_numpy(dtype=float)
+    hourly = pd.concat([prior, medians], ignore_index=True)  # the new rows: no indicators yet
+    ready = hourly[H.READY].eq(True).to_numpy() if H.READY in hourly else np.zeros(len(hourly), bool)
+    hourly[H.READY] = ready  # a state written before `ready` existed: every row computed again
+    again = set(medians.loc[completed, "device"]) | set(prior["device"].to_numpy()[~ready[: len(prior)]])
+    hourly = hourly.sort_values(["device", "hour", "segment"], kind="stable", ignore_index=True)
+    computed = hourly["device"].isin(again).to_numpy()
+    fresh = H.hourly_indicators(hourly[computed], health).assign(**{H.READY: True})
+    hourly = pd.concat([fresh, hourly[~computed]], ignore_index=True)
+    hourly = hourly.sort_values(["device", "hour", "segment"], kind="stable", ignore_index=True)
+    return H.at_readings(hourly, device[at], segment[at], order_us[at]), hourly
 
 
 def _since(

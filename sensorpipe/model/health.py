@@ -42,6 +42,7 @@ from sensorpipe.core.spec import Spec, SpecError
 
 WEAR_LEVEL, DRIFT_DROP = "wear_level", "drift_drop"
 NAMES = (WEAR_LEVEL, DRIFT_DROP)
+READY = "ready"  # an hourly row's indicators computed once its hour was complete (the stream's state)
 HEALTH_KEYS = {
     "wear", "speed", "min_speed", "drift", "load", "fit_hours", "recent_hours", "baseline_hours", "baseline_min",
     "alert_wear", "alert_drop",
