@@ -40,6 +40,7 @@ def main() -> int:
     import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
+    import streaming  # noqa: PLC0415
     from harness.models import events, events_frame, make_model  # noqa: PLC0415
     from harness.paths import SPEC  # noqa: PLC0415
     from sensorpipe.core.spec import load_spec  # noqa: PLC0415
@@ -47,8 +48,6 @@ def main() -> int:
     from sensorpipe.model.registry import cached_model  # noqa: PLC0415
     from streaming.logic import BucketState, step  # noqa: PLC0415
     from streaming.score_stream import make_context  # noqa: PLC0415
-
-    import streaming  # noqa: PLC0415
 
     print(f"code: {Path(streaming.__file__).parent.parent}")
     model_dir = Path(tempfile.mkdtemp(prefix="stream-step-")) / "model"
