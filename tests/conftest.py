@@ -15,6 +15,12 @@ from harness.paths import ROOT, SHARED  # noqa: F401 (tests import SHARED from h
 from sensorpipe.cli import main as cli
 
 DATA = Path(__file__).resolve().parent / "data"
+# Every Spark driver JVM the tests start (the session below, each spark-submit of the CLI, the
+# demo's jobs) compiles with C1 only and collects with one thread: a test's JVM lives seconds
+# to minutes on small inputs, where C2's compiler threads cost more CPU than they save (two
+# Spark tests, idle machine: 153 -> 92-98 CPU s, 99-106 -> 83-88 s). Tests only: the product
+# and bench/ keep the JVM's defaults. A user's SPARK_SUBMIT_OPTS is kept.
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 pytest_plugins = [
     "cluster_spark",
     "cluster_kafka",
