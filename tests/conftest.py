@@ -132,7 +132,7 @@ def stream_model(tmp_path_factory) -> Path:
 # that each daemon starts once per run. The hook runs before xdist's own (tryfirst), which turns an
 # xdist_group marker into the "@group" nodeid suffix its loadgroup scheduler reads; without it the
 # markers came too late and each worker started its own Hadoop, Kafka and standalone clusters
-# (found 2026-12-06).
+# (found 2026-12-06; pytest is pinned below 9 for the same reason: requirements.txt).
 DAEMONS = ("hadoop_cluster", "kafka_broker", "standalone_cluster")
 
 
@@ -144,11 +144,16 @@ def _module_scoped(item) -> bool:
     return any(d[-1].scope == "module" for d in defs if d)
 
 
+def _daemons(item) -> list[str]:
+    """The daemon fixtures the test uses, in DAEMONS' order."""
+    return [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
+
+
 def _order(item) -> int:
     """Where the test goes in the queue (`--no-loadscope-reorder` keeps it): the daemon groups
     first, the longest (Hadoop's) before the others, then the slow tests, then the rest; a long
     test handed out last would be the run's tail."""
-    used = [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
+    used = _daemons(item)
     if used:
         return DAEMONS.index(used[0])
     return len(DAEMONS) + (item.get_closest_marker("slow") is None)
@@ -157,7 +162,7 @@ def _order(item) -> int:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        used = [name for name in DAEMONS if name in getattr(item, "fixturenames", ())]
+        used = _daemons(item)
         if used:
             item.add_marker(pytest.mark.xdist_group("+".join(used)))
         elif _module_scoped(item):
