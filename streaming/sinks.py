@@ -11,9 +11,12 @@ new files instead of whatever an earlier attempt committed, which are then delet
 lands twice. Every `--compact-files` committed files of one level (default 16, all of batches
 before the current one, whose commit in Spark's log is therefore final: they never replay)
 are merged into one file of the next level, committed the same way, the originals deleted
-after the manifest stops naming them. A merge runs in the background while the next batch
-computes (merge_in_background): that batch commits once it is done, so one writer changes a
-manifest at a time, and no batch stops for a merge. The alerts, a few rows a batch, and the
+after the manifest stops naming them. A merge runs in the background, beside the next batches
+(merge_in_background), and no batch waits for it: the merge reads and writes its files on its
+own, and only its manifest swap takes the sink's lock, which a batch's commit takes too, so
+one writer changes a manifest at a time and each swap starts from the other's (a level-2
+merge rewrites ~128 MB: 4 s here, which a batch that waited for it added to its latency).
+The alerts, a few rows a batch, and the
 quarantined lines, up to a cap (batch_writer), come back to the driver with the scored write (an
 Observation) and are written from there by pyarrow, in Spark's own Parquet types, without a
 Spark job of their own. Paths go through Hadoop's FileSystem
@@ -52,6 +55,7 @@ QUARANTINE_KEY = ("source", "line", "reason", ORDER)
 COMPACTING = "_compacting"  # a merge's staging, apart from the batches' _staging/
 
 # Merges run on one thread of their own (merge_in_background); _RUNNING: each sink's latest.
+# A sink gets no new merge while one runs there: the next batch asks again.
 _MERGE_THREAD = "sensorpipe-merge"
 _MERGES = ThreadPoolExecutor(1, thread_name_prefix=_MERGE_THREAD)
 _RUNNING: dict[str, Future] = {}
@@ -69,9 +73,25 @@ def settle(*paths: str) -> None:
         future.result()
 
 
+def merging(*paths: str) -> bool:
+    """Whether a merge runs (or waits to run) in a sink at one of `paths`; the error of one
+    that failed there is raised here, as it would have been in its batch."""
+    with _RUNNING_LOCK:
+        running = {p: _RUNNING[p] for p in paths if p in _RUNNING}
+        for p, future in running.items():
+            if future.done():
+                del _RUNNING[p]
+    for future in running.values():
+        if future.done():
+            future.result()
+    return any(not future.done() for future in running.values())
+
+
 def merge_in_background(sinks: list[Sink], session: SparkSession, batch_id: int, fanin: int, target: int):
-    """Each sink's merges due after batch_id (Sink.compact), on the merge thread; the writer
-    settles them before its next commit."""
+    """Each sink's merges due after batch_id (Sink.compact), on the merge thread, unless one
+    still runs there (merging): batches go on committing meanwhile (see the module's doc)."""
+    if merging(*[each.path for each in sinks]):
+        return
 
     def merge() -> None:
         for each in sinks:
@@ -90,6 +110,9 @@ class Sink:
     def __init__(self, fs: HadoopFS, path: str, options: dict | None = None):
         self.fs, self.path, self.options = fs, path, options or {}
         self.files: list[dict] | None = None
+        # held while the entries are read for a decision and swapped: a batch's commit and a
+        # merge (on its own thread) each start from the other's manifest
+        self.lock = threading.RLock()
 
     def open(self) -> None:
         """Before the query's first commit here: read the manifest (a sink from before
@@ -138,9 +161,10 @@ class Sink:
             target = layout.batch_file(batch_id, token, n)
             self.fs.rename(f"{staged}/{name}", f"{self.path}/{target}")
             new.append(layout.entry(target, batch_id, batch_id, 0, size))
-        old = [e for e in self.files if e["level"] == 0 and e["first"] == batch_id]
-        self._swap([e for e in self.files if e not in old] + new, old)
-        self.fs.delete(f"{self.path}/_staging")  # one writer: nothing else is staged
+        with self.lock:  # a merge never takes a batch at or after batch_id: the two touch other entries
+            old = [e for e in self.files if e["level"] == 0 and e["first"] == batch_id]
+            self._swap([e for e in self.files if e not in old] + new, old)
+        self.fs.delete(f"{self.path}/_staging")  # one batch writer: nothing else is staged
 
     def _small(self, level: int, batch_id: int, target: int) -> list[dict]:
         """A level's files that may merge: of batches before batch_id, under `target` bytes."""
@@ -149,8 +173,9 @@ class Sink:
     def due(self, batch_id: int, fanin: int, target: int) -> bool:
         """Whether compact(batch_id, fanin, target) would merge files."""
         self.open()
-        levels = {e["level"] for e in self.files}
-        return fanin >= 2 and any(len(self._small(level, batch_id, target)) >= fanin for level in levels)
+        with self.lock:
+            levels = {e["level"] for e in self.files}
+            return fanin >= 2 and any(len(self._small(level, batch_id, target)) >= fanin for level in levels)
 
     def compact(self, spark: SparkSession, batch_id: int, fanin: int, target: int) -> bool:
         """Once a level holds `fanin` files smaller than `target` bytes, all of batches before
@@ -162,7 +187,8 @@ class Sink:
         self.open()
         merged, level = False, 0
         while level <= max((e["level"] for e in self.files), default=-1):
-            small = self._small(level, batch_id, target)
+            with self.lock:
+                small = self._small(level, batch_id, target)
             if len(small) >= fanin:
                 group, size = [], 0
                 for e in small[:fanin]:
@@ -189,10 +215,9 @@ class Sink:
         first, last = group[0]["first"], max(e["last"] for e in group)
         name = layout.merged_file(first, last, token)
         self.fs.rename(f"{staged}/{parts[0][0]}", f"{self.path}/{name}")
-        self._swap(
-            [e for e in self.files if e not in group] + [layout.entry(name, first, last, level, parts[0][1])],
-            group,
-        )
+        with self.lock:  # the batches committed meanwhile stay (the group is older than all of them)
+            merged = layout.entry(name, first, last, level, parts[0][1])
+            self._swap([e for e in self.files if e not in group] + [merged], group)
         self.fs.delete(f"{self.path}/{COMPACTING}")
 
     def _swap(self, files: list[dict], retired: list[dict]) -> None:
@@ -224,14 +249,11 @@ def sink_timestamps(spark: SparkSession):
             spark.conf.set(key, before)
 
 
-def commit_batch(frame: DataFrame, sink: Sink, batch_id: int, before_publish=None) -> None:
-    """Write one batch's rows into the sink, replacing an earlier attempt's (idempotent).
-    `before_publish` runs between the write and the commit (the writer settles its merges)."""
+def commit_batch(frame: DataFrame, sink: Sink, batch_id: int) -> None:
+    """Write one batch's rows into the sink, replacing an earlier attempt's (idempotent)."""
     staged, token = sink.staging(batch_id)
     with sink_timestamps(frame.sparkSession):
         frame.write.options(**sink.options).parquet(staged)
-    if before_publish is not None:
-        before_publish()
     sink.publish(batch_id, staged, token)
 
 
@@ -266,8 +288,8 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
     batch has rows for it, or when it holds no file yet (its first file carries the schema
     readers need). Then each sink may compact (Sink.compact), in the background: the merges
     run on a thread of their own, in a session of their own (its Parquet timestamp setting
-    apart from the batch's), while the next batch computes, and that batch settles them
-    before it publishes anything (settle): one writer at a time changes the manifests.
+    apart from the batch's), beside the next batches, which do not wait for them (the sink's
+    lock orders the manifest swaps); a merge that failed fails the next batch (merging).
 
     The quarantine rows come back bounded: `min_by(row, key, cap)` keeps at most
     `--conf spark.sensorpipe.sinks.quarantineOnDriver` rows (default 10,000; 0: never) in each
@@ -285,7 +307,6 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
     """
     d = features.device
     order = F.timestamp_micros(ORDER) if order_is_time else F.col(ORDER)
-    kind = F.col("kind")
     sinks: dict[str, Sink] = {}  # one per query: each reads its manifest once
     overflowed = [False]  # the last batch's quarantine was over the cap: cache this one
     merges: list[SparkSession] = []  # the merges' session, made at the first merge
@@ -295,12 +316,26 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
             sinks[name] = Sink(HadoopFS(spark), f"{out}/{name}", options)
         return sinks[name]
 
+    built: dict = {}  # (device type, cap) -> the batches' columns, made once (each a py4j call)
+
+    def columns(device_type: T.DataType, cap: int) -> tuple:
+        """The schemas of alerts/ and quarantine/, the Observation's metrics and scored/'s
+        projection: the same for every batch of the query (~0.1 s of py4j calls a batch)."""
+        key = (device_type.json(), cap)
+        if key not in built:
+            alert_schema = _alert_schema(features, device_type, order_is_time)
+            quarantine_schema = _quarantine_schema(features, device_type, order_is_time)
+            metrics = _metrics(features, alert_schema, quarantine_schema, cap, order_is_time)
+            projection = [F.col(c) for c in (d, features.order, *features.names, "probability", "batch_id")]
+            built[key] = alert_schema, quarantine_schema, metrics, projection, *_kinds()
+        return built[key]
+
     def write(df: DataFrame, batch_id: int) -> None:
         spark = df.sparkSession
-        device_type = df.schema[d].dataType
-        alert_schema = _alert_schema(features, device_type, order_is_time)
-        quarantine_schema = _quarantine_schema(features, device_type, order_is_time)
         cap = min(max(int(spark.conf.get(QUARANTINE_ON_DRIVER, str(DEFAULT_QUARANTINE_ON_DRIVER))), 0), MAX_K)
+        alert_schema, quarantine_schema, metrics, projection, scored_rows, quarantine_rows = columns(
+            df.schema[d].dataType, cap
+        )
         # dictionaries of ~70 columns of distinct doubles cost the write ~a quarter of the
         # state stage's JVM time and save nothing; the device column keeps its own
         scored_sink = sink(
@@ -313,31 +348,9 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
             df.persist()
         try:
             seen = Observation("sensorpipe_sinks")
-            is_scored, is_quarantine = kind == "scored", kind == "quarantine"
-            metrics = [
-                F.count_if(is_scored).alias("scored"),
-                F.count_if(is_quarantine).alias("quarantine"),
-                F.collect_list(F.when(is_scored & F.col("alert"), _driver_row(alert_schema, features))).alias(
-                    "alerts"
-                ),
-            ]
-            if cap:  # null keys (the scored rows) are not taken
-                key = F.when(is_quarantine, F.struct(*QUARANTINE_KEY))
-                row = F.when(is_quarantine, _driver_row(quarantine_schema, features, batch=False))
-                metrics.append(F.min_by(row, key, cap).alias("quarantine_rows"))
-            metrics += [F.count_if(F.col("reason") == r).alias(r) for r in QUARANTINE_REASONS]
-            if order_is_time:  # epoch microseconds
-                event_us = F.when(is_scored, F.col(ORDER))
-                metrics.append(F.percentile(event_us, [0.05, 0.5]).alias("event_us"))
-                metrics.append(F.avg(event_us).alias("event_us_mean"))
-            scored = df.observe(seen, *metrics).where(is_scored)
-            paths = [each.path for each in (scored_sink, alerts_sink, quarantine_sink)]
-            commit_batch(
-                scored.select(d, features.order, *features.names, "probability", "batch_id"),
-                scored_sink,
-                batch_id,
-                before_publish=lambda: settle(*paths),  # the last batch's merges
-            )
+            scored = df.observe(seen, *metrics).where(scored_rows)
+            merging(*[each.path for each in (scored_sink, alerts_sink, quarantine_sink)])  # failed: raised
+            commit_batch(scored.select(*projection), scored_sink, batch_id)
             n = seen.get
             alerts = sorted(n["alerts"], key=lambda r: (r[0], r[1]))
             if alerts or not alerts_sink.has_data():
@@ -345,7 +358,9 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
             overflowed[0] = n["quarantine"] > cap
             if overflowed[0]:  # the list holds only the first `cap`: Spark writes them all
                 commit_batch(
-                    df.where(is_quarantine).select(*quarantine_schema.fieldNames()), quarantine_sink, batch_id
+                    df.where(quarantine_rows).select(*quarantine_schema.fieldNames()),
+                    quarantine_sink,
+                    batch_id,
                 )
             elif n["quarantine"] or not quarantine_sink.has_data():
                 rows = [(*r, batch_id) for r in n.get("quarantine_rows") or []]
@@ -366,6 +381,33 @@ def batch_writer(out: str, features: FeatureConfig, order_is_time: bool, by_batc
             )
 
     return write
+
+
+def _metrics(
+    features: FeatureConfig, alert_schema: T.StructType, quarantine_schema: T.StructType, cap: int, order_is_time: bool
+) -> list:  # fmt: skip
+    """What a batch's Observation takes of the state's output (see batch_writer)."""
+    scored, quarantine = _kinds()
+    metrics = [
+        F.count_if(scored).alias("scored"),
+        F.count_if(quarantine).alias("quarantine"),
+        F.collect_list(F.when(scored & F.col("alert"), _driver_row(alert_schema, features))).alias("alerts"),
+    ]
+    if cap:  # null keys (the scored rows) are not taken
+        key = F.when(quarantine, F.struct(*QUARANTINE_KEY))
+        row = F.when(quarantine, _driver_row(quarantine_schema, features, batch=False))
+        metrics.append(F.min_by(row, key, cap).alias("quarantine_rows"))
+    metrics += [F.count_if(F.col("reason") == r).alias(r) for r in QUARANTINE_REASONS]
+    if order_is_time:  # epoch microseconds
+        event_us = F.when(scored, F.col(ORDER))
+        metrics.append(F.percentile(event_us, [0.05, 0.5]).alias("event_us"))
+        metrics.append(F.avg(event_us).alias("event_us_mean"))
+    return metrics
+
+
+def _kinds() -> tuple:
+    """Whether a row of the state's output is scored, or quarantined."""
+    return F.col("kind") == "scored", F.col("kind") == "quarantine"
 
 
 def _batch_id(spark: SparkSession, batch_id: int) -> DataFrame:

@@ -7,6 +7,7 @@ made by failing one of them."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,16 @@ from sensorpipe.spark.hfs import HadoopFS
 from sensorpipe.store import sinks as layout
 from sensorpipe.store.sinks import read_frame
 from streaming.score_stream import make_context, run_available_now
-from streaming.sinks import COMPACT_FILES, COMPACTING, Sink, commit_batch, commit_rows
+from streaming.sinks import (
+    COMPACT_FILES,
+    COMPACTING,
+    Sink,
+    commit_batch,
+    commit_rows,
+    merge_in_background,
+    merging,
+    settle,
+)
 
 SCHEMA = T.StructType(
     [
@@ -148,6 +158,43 @@ def test_compaction_leaves_the_current_batch_and_big_files(spark, sink):
     assert len(read_frame(sink.path)) == 18
     with pytest.raises(RuntimeError, match="older than a compacted one"):
         write(spark, sink, 0)  # a batch inside a compacted file can never be replayed
+
+
+def test_batches_commit_while_a_merge_runs(spark, sink, tmp_path, monkeypatch):
+    """A merge in the background holds up no batch: batches 3 and 4 commit while the merge of
+    0-2 has written its file and not yet swapped the manifest, and the swap keeps them. No
+    second merge starts in the sink meanwhile."""
+    path = tmp_path / "scored"
+    for b in range(3):
+        write(spark, sink, b)
+    written, go = threading.Event(), threading.Event()
+    merged_file = layout.merged_file
+
+    def held(first, last, token):  # the merge's file is written; its swap comes next
+        written.set()
+        assert go.wait(120)
+        return merged_file(first, last, token)
+
+    monkeypatch.setattr(layout, "merged_file", held)
+    merge_in_background([sink], spark, 3, 6, 1 << 30)
+    try:
+        assert written.wait(120)
+        write(spark, sink, 3)
+        write(spark, sink, 4)
+        assert merging(sink.path)
+        merge_in_background([sink], spark, 5, 2, 1 << 30)  # due (batch 3's and 4's files): not started
+    finally:
+        go.set()
+        settle(sink.path)
+    assert not merging(sink.path)
+    assert [(e["level"], e["first"], e["last"]) for e in sink.files] == [(1, 0, 2)] + [(0, 3, 3)] * 2 + [
+        (0, 4, 4)
+    ] * 2
+    frame = read_frame(path)
+    assert sorted(frame.groupby("batch_id").size().items()) == [(b, 6) for b in range(5)]
+    assert {p.name for p in path.glob("batch-*.parquet")} == {e["name"] for e in sink.files}
+    manifest = json.loads((path / layout.MANIFEST).read_text())
+    assert [e["name"] for e in manifest["files"]] == [e["name"] for e in sink.files]
 
 
 @pytest.mark.parametrize("when", ["before the manifest", "before the deletions"])
