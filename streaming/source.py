@@ -216,7 +216,7 @@ def with_validated(spec: Spec, features: FeatureConfig, fast: bool = True):
         )  # fmt: skip
         malformed = (
             ~F.is_valid_utf8("raw")
-            | ~F.ltrim("raw", F.lit(WHITESPACE)).startswith("{")
+            | ~_left_trimmed("raw").startswith("{")
             | (F.size("_js") != 1)  # null (a parse error) or another value after the object
             | _json().isNull()
             | _json().getField(CORRUPT).isNotNull()
@@ -291,7 +291,14 @@ def _parsed(text: C, col) -> C:
 def _not_blank(line: str) -> C:
     """Some character that is not whitespace. (Trimming the left end only is enough, and
     cheaper: Spark's right trim with a set of characters indexes the whole line first.)"""
-    return F.ltrim(line, F.lit(WHITESPACE)) != ""
+    return _left_trimmed(line) != ""
+
+
+def _left_trimmed(name: str) -> C:
+    """The column's text without its leading whitespace, in the SQL form of the trim: the
+    two-argument F.ltrim is the same expression, and Spark logs it as deprecated."""
+    chars = "".join(f"\\u{ord(c):04x}" for c in WHITESPACE)
+    return F.expr(f"TRIM(LEADING '{chars}' FROM `{name}`)")
 
 
 def _json() -> C:
