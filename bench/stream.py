@@ -130,7 +130,7 @@ def progress(out: Path) -> pd.DataFrame:
 def run_rate(
     work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float,
     trigger: str = "1s", file_interval: float = 1.0, spec: Path = SPEC, watermark_s: float = 120.0,
-    compact_files: int | None = None,
+    compact_files: int | None = None, confs: dict | None = None,
 ) -> dict:  # fmt: skip
     landing, out = work / "landing", work / "out"
     landing.mkdir(parents=True)
@@ -138,7 +138,9 @@ def run_rate(
     # sorts after the simulator's names; read first anyway
     land(landing / "events-999999.jsonl", tick(devices, warm_ts))
     # the sinks' compaction: the job's default unless --compact-files (0: off, as before 12-05)
-    confs = {} if compact_files is None else {"spark.sensorpipe.sinks.compactFiles": compact_files}
+    confs = dict(confs or {})
+    if compact_files is not None:
+        confs["spark.sensorpipe.sinks.compactFiles"] = compact_files
     job = Job.start(
         spec, model, landing, out, work / "job.log", code=code, max_files=None, trigger=trigger, confs=confs
     )  # fmt: skip
@@ -267,6 +269,10 @@ def main() -> int:
         type=int,
         help="the job's spark.sensorpipe.sinks.compactFiles (default: its own, 16; 0: no compaction)",
     )
+    ap.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        help="a Spark property for the job, e.g. spark.eventLog.enabled=true (repeatable)",
+    )
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
     args = ap.parse_args()
     from harness.models import make_model  # noqa: PLC0415
@@ -287,6 +293,7 @@ def main() -> int:
             r = run_rate(
                 work / f"rate-{rate}", work / "model", code, rate, args.duration, args.devices, args.drain,
                 args.trigger, args.file_interval, spec, watermark_s, args.compact_files,
+                dict(c.split("=", 1) for c in args.conf),
             )  # fmt: skip
         except JobDied as exc:  # a row that says so, and the next rate
             reason = next((x for x in str(exc).splitlines() if "Error:" in x), "see job.log")
