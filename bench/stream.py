@@ -270,7 +270,10 @@ def main() -> int:
         help="the job's spark.sensorpipe.sinks.compactFiles (default: its own, 16; 0: no compaction)",
     )
     ap.add_argument(
-        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a Spark property for the job, e.g. spark.eventLog.enabled=true (repeatable)",
     )
     ap.add_argument("--write", help="append the table, date, machine and command to this Markdown file")
