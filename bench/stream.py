@@ -4,7 +4,7 @@
       [--devices 1000] [--drain 60] [--watermark "2 minutes"] [--buckets 8] [--compact-files 16]
       [--write bench/RESULTS-stream.md]
 
-Per rate: the job (`spark-submit streaming/score_stream.py --trigger 1s`, its own process
+Per rate: the job (`spark-submit streaming/score_stream.py` with its default trigger, 250 ms, its own process
 group) starts on an empty landing directory and is warmed by one small file; then
 `sensorpipe simulate --stream LANDING --rate R --duration D --start now --clean` feeds it
 (one file a second, or every --file-interval seconds) while the job runs, and after the feed the job gets up to --drain
@@ -129,7 +129,7 @@ def progress(out: Path) -> pd.DataFrame:
 
 def run_rate(
     work: Path, model: Path, code: Path, rate: int, duration: float, devices: int, drain: float,
-    trigger: str = "1s", file_interval: float = 1.0, spec: Path = SPEC, watermark_s: float = 120.0,
+    trigger: str | None = None, file_interval: float = 1.0, spec: Path = SPEC, watermark_s: float = 120.0,
     compact_files: int | None = None, confs: dict | None = None,
 ) -> dict:  # fmt: skip
     landing, out = work / "landing", work / "out"
@@ -253,7 +253,9 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--drain", type=float, default=60.0, help="seconds the job may take to catch up after")
     ap.add_argument("--work", help="working directory (default: a new one under bench/data)")
-    ap.add_argument("--trigger", default="1s", help="the job's micro-batch interval (0s: back to back)")
+    ap.add_argument(
+        "--trigger", help="the job's micro-batch interval (default: the job's own, 250ms; 0s: back to back)"
+    )
     ap.add_argument("--file-interval", type=float, default=1.0, help="seconds between the simulator's files")
     ap.add_argument(
         "--watermark",

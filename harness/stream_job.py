@@ -36,10 +36,11 @@ class Job:
     @staticmethod
     def start(
         spec, model, landing, out, log: Path, live: bool = True, code: Path = ROOT, master: str = "local[2]",
-        max_files: int | None = 1, trigger: str = "1s", confs: dict | None = None,
+        max_files: int | None = 1, trigger: str | None = "1s", confs: dict | None = None,
     ) -> Job:  # fmt: skip
-        """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored); confs:
-        extra Spark properties (--conf k=v), e.g. the sinks' compaction settings."""
+        """landing: a directory, or kafka://BOOTSTRAP/TOPIC (max_files is then ignored); trigger
+        None: the job's default; confs: extra Spark properties (--conf k=v), e.g. the sinks'
+        compaction settings."""
         kafka = str(landing).startswith(KAFKA)
         code = Path(code).resolve()  # the job runs from there (cwd below): local paths made absolute
         spec, model, landing, out = (
@@ -47,7 +48,7 @@ class Job:
         )
         args = ["--spec", str(spec), "--model", str(model), "--input", str(landing), "--output", str(out)]
         args += ["--max-files-per-trigger", str(max_files)] if max_files and not kafka else []
-        args += ["--trigger", trigger] if live else ["--available-now"]
+        args += (["--trigger", trigger] if trigger else []) if live else ["--available-now"]
         script = "streaming/score_stream.py"
         cmd = [
             str(code / script) if c == str(ROOT / script) else c

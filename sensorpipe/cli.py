@@ -175,7 +175,9 @@ def _stream_parser(sub) -> None:
     s.add_argument(
         "--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/, metrics.jsonl"
     )
-    s.add_argument("--trigger", default="1s", help="micro-batch interval (1s, 500ms, 2 seconds)")
+    s.add_argument(
+        "--trigger", default="250ms", help="micro-batch interval (250ms, 1s, 2 seconds; 0s: back to back)"
+    )
     s.add_argument("--available-now", action="store_true", help="process the files there, then stop")
     s.add_argument("--max-files-per-trigger", type=int)
     s.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")

@@ -2,7 +2,7 @@
 
     spark-submit --properties-file conf/spark-defaults.conf streaming/score_stream.py \\
         --spec conf/sensors.toml --model models/sensors --input LANDING --output OUT \\
-        [--trigger "1 second" | --available-now] [--max-files-per-trigger N] [--maintenance LOG]
+        [--trigger "250 milliseconds" | --available-now] [--max-files-per-trigger N] [--maintenance LOG]
 
 (`sensorpipe stream` runs exactly this.) streaming/source.py reads and validates the
 JSON lines, streaming/logic.py keeps the devices' state (applyInPandasWithState on buckets of
@@ -67,6 +67,12 @@ from streaming.stopping import await_or_stop, guarded
 from streaming.warmup import warm_up
 
 BUCKET = "_bucket"
+# How often the query looks for new data. A batch starts at the first trigger after its data
+# lands (or right after a batch running longer): at 5,000 events/s a warm batch takes ~0.9 s
+# here, so a 1 s trigger made an event wait up to a second more for its batch to start (alert
+# p95 2.66-2.77 s against 2.44-2.48 s at 250 ms: bench/RESULTS-stream.md, 12-06). Spark's own
+# default (0, a poll every 10 ms) lists a landing directory a hundred times a second when idle.
+TRIGGER = "250 milliseconds"
 log = logging.getLogger("streaming.score_stream")  # not __name__: spark-submit runs this file as __main__
 _LISTENERS: dict = {}  # OUT -> its progress listener (one per output, replaced on a restart)
 
@@ -158,7 +164,7 @@ def scored_events(
 
 def start(
     spark: SparkSession, spec: Spec, ctx: Context, landing: str, out: str,
-    trigger: str | None = "1 second", max_files: int | None = None, echo=None, stats: StreamStats | None = None,
+    trigger: str | None = TRIGGER, max_files: int | None = None, echo=None, stats: StreamStats | None = None,
     stopping: threading.Event | None = None,
 ) -> StreamingQuery:  # fmt: skip
     """Start the query; trigger None means available-now (process what is there, then stop).
@@ -253,7 +259,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--kafka", metavar="BOOTSTRAP", help="read the events from Kafka (with --topic)")
     ap.add_argument("--topic", help="Kafka topic (--kafka)")
     ap.add_argument("--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/")
-    ap.add_argument("--trigger", default="1 second", help='micro-batch interval, e.g. "1 second" or 1s')
+    ap.add_argument("--trigger", default=TRIGGER, help='micro-batch interval, e.g. "1 second" or 1s')
     ap.add_argument("--available-now", action="store_true", help="process the files there, then stop")
     ap.add_argument("--max-files-per-trigger", type=int)
     ap.add_argument("--maintenance", help="maintenance log (device, ts): `since` counts from the last one")
