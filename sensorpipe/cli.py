@@ -176,7 +176,8 @@ def _stream_parser(sub) -> None:
         "--output", required=True, help="OUT: scored/, alerts/, quarantine/, checkpoint/, metrics.jsonl"
     )
     s.add_argument(
-        "--trigger", default="250ms", help="micro-batch interval (250ms, 1s, 2 seconds; 0s: back to back)"
+        "--trigger",
+        help="micro-batch interval (250ms, 1s, 2 seconds; 0s: back to back); default: the job's, 250ms",
     )
     s.add_argument("--available-now", action="store_true", help="process the files there, then stop")
     s.add_argument("--max-files-per-trigger", type=int)
@@ -198,7 +199,9 @@ def cmd_stream(args) -> int:
         raise OutputError("stream --kafka needs --topic")
     source = ["--kafka", args.kafka, "--topic", args.topic] if args.kafka else ["--input", args.input]
     job = ["--spec", args.spec, "--model", args.model, *source, "--output", args.output]
-    job += ["--trigger", args.trigger] + (["--available-now"] if args.available_now else [])
+    job += (["--trigger", args.trigger] if args.trigger else []) + (
+        ["--available-now"] if args.available_now else []
+    )
     if args.max_files_per_trigger:
         job += ["--max-files-per-trigger", str(args.max_files_per_trigger)]
     if args.maintenance:
@@ -438,6 +441,12 @@ def cmd_report(args) -> int:
     return command(args)
 
 
+# the modules of pyproject.toml's extras a command may import late -> the extra that brings each
+EXTRAS = {"pyspark": "spark", "pandas": "spark", "pyarrow": "spark", "prometheus_client": "spark"}
+EXTRAS |= {"sklearn": "model", "skops": "model", "matplotlib": "model", "threadpoolctl": "model"}
+EXTRAS |= {"confluent_kafka": "kafka", "pydoop": "hadoop"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     log.configure(args.verbosity, args.log_format)  # children (spark-submit, the demo's) inherit it
@@ -452,6 +461,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (InputError, LayoutError, RuntimeError, OSError) as exc:
         print(f"sensorpipe: run failed: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:  # an engine's extra not installed (pyproject.toml)
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        extra = EXTRAS[top]
+        print(f"sensorpipe: {args.command} needs {top}: pip install 'sensorpipe[{extra}]'", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sensorpipe: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ tests/test_wheel.py runs one for real and reads the properties the job saw."""
 from __future__ import annotations
 
 import io
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -258,3 +259,11 @@ def test_version(capsys):
 def test_the_package_data_are_the_conf_files():
     for name in ("spark-defaults.conf", "log4j2.properties"):
         assert (launch.HERE / "conf" / name).read_text() == (ROOT / "conf" / name).read_text()
+
+
+def test_a_missing_extra_is_named_not_a_traceback(monkeypatch, tmp_path, capsys):
+    """The wheel installed without [spark]: `sensorpipe stream` says which extra to install."""
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ModuleNotFoundError
+    argv = ["stream", "--spec", str(ROOT / "conf" / "sensors.toml"), "--model", str(tmp_path / "m")]
+    assert cli([*argv, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == "sensorpipe: stream needs pyspark: pip install 'sensorpipe[spark]'\n"

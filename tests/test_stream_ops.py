@@ -57,7 +57,7 @@ def simulate(spec, landing, start: str, seconds: float) -> int:
 
 def stream(tmp_path, spec, port: int | None = None):
     args = ["--spec", str(spec), "--model", str(tmp_path / "model"), "--input", str(tmp_path / "landing")]
-    args += ["--output", str(tmp_path / "out")]  # the CLI's default trigger (250 ms)
+    args += ["--output", str(tmp_path / "out")]  # the job's default trigger (250 ms), through the CLI
     args += ["--metrics-port", str(port)] if port else []
     proc = start_cli(args, tmp_path / "stream.log")
     STARTED.setdefault(tmp_path, []).append(proc)
